@@ -1,0 +1,1 @@
+"""Data shipped with the package: probe corpus, demo adapters, bundled snapshots."""

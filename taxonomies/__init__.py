@@ -1,0 +1,1 @@
+"""Capability taxonomies shipped as YAML data (see README, "Taxonomies")."""
