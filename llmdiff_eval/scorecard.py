@@ -1,0 +1,890 @@
+"""The combined scorecard: latent category shares of two fine-tunes, LMArena Elo and benchmark scores in one table.
+
+Two fine-tunes A (the reference, the paper's ``it``) and B (the challenger, the paper's SimPO) of one base are each
+diffed against that base; their *model-specific* latents (``annotations/<base>__<ft>.parquet``) are counted per
+taxonomy class and category. Units and orientation, used everywhere in this module and in the JSON output:
+
+* ``share_a`` / ``share_b`` — percent of that model's model-specific latents (0–100): ``count / total × 100``.
+  ``total`` counts every annotated latent, including those that fell in no category (as the paper's totals do), so
+  class shares need not add up to 100.
+* ``diff = share_b − share_a`` — percentage points; positive means the class is more prominent in B.
+* ``change_pct = diff / share_a × 100`` — percent of A's share. It is ``None`` when ``share_a`` is 0 (the class is
+  absent from A: "new" in B when ``share_b > 0``, no change when both are 0) — never ``inf``, so JSON stays valid.
+* Arena (:func:`arena_block`): Elo points, ``delta = rating_b − rating_a``, ``delta_style`` the same under style
+  control, ``style_diff = delta_style − delta``, and ``style_share_pct = (delta − delta_style) / delta × 100`` — the
+  percent of B's raw Elo gain that disappears under style control (``None`` when ``delta`` is 0 or missing;
+  > 100 means the style-controlled delta has the opposite sign; < 0 means style control widens the gap).
+* The join (:func:`join_arena`): each Arena category beside ``latent_diff`` — the diff summed over the taxonomy
+  categories it maps to (``taxonomies/arena_map.yaml``) — and whether the two agree in sign.
+
+All functions on counts and tables are pure (the lm-eval task and ``llmdiff-eval paper`` reuse them); the functions
+at the bottom read a run directory. Numbers are never rounded here — only the renderers in
+:mod:`llmdiff_eval.report` round.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.resources
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
+from llmdiff_eval.utils import atomic_write_json, atomic_write_text, pair_name
+
+SHARE_COLUMNS: tuple[str, ...] = ("count_a", "count_b", "share_a", "share_b", "diff", "change_pct")
+ZERO_TOLERANCE = (
+    1e-9  # |x| below this counts as exactly zero when comparing signs (float noise of share sums)
+)
+
+
+class ScorecardError(ValueError):
+    """Inputs of the scorecard are missing or inconsistent; the message says what to do."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Counting and shares
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LatentCounts:
+    """The model-specific latents of one fine-tune (vs its base), counted per taxonomy class and category.
+
+    ``total`` is every counted latent, including uncategorized ones; ``classes`` maps class name -> count and
+    ``categories`` maps category code -> count (only the categories that are known: a real run knows all of them,
+    the paper publishes some).
+    """
+
+    total: int
+    classes: dict[str, int]
+    categories: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def uncategorized(self) -> int:
+        """Latents counted in ``total`` that belong to no class."""
+        return self.total - sum(self.classes.values())
+
+
+def share_pct(count: int, total: int) -> float | None:
+    """``count / total × 100`` (percent); ``None`` when ``total`` is 0 (no model-specific latents at all)."""
+    if total < 0 or count < 0 or count > total:
+        raise ScorecardError(f"invalid latent count {count} of total {total}")
+    return None if total == 0 else count / total * 100.0
+
+
+def change_pct(share_a: float | None, share_b: float | None) -> float | None:
+    """``(share_b − share_a) / share_a × 100``; ``None`` when either share is unknown or ``share_a`` is 0."""
+    if share_a is None or share_b is None or share_a == 0:
+        return None
+    return (share_b - share_a) / share_a * 100.0
+
+
+def compare_counts(
+    keys: Sequence[str], counts_a: Mapping[str, int], counts_b: Mapping[str, int], total_a: int, total_b: int
+) -> pd.DataFrame:
+    """One row per key (class name or category code) with :data:`SHARE_COLUMNS`, in ``keys`` order.
+
+    A key missing from ``counts_a``/``counts_b`` counts 0. See the module docstring for units.
+    """
+    rows = []
+    for key in keys:
+        count_a, count_b = int(counts_a.get(key, 0)), int(counts_b.get(key, 0))
+        share_a, share_b = share_pct(count_a, total_a), share_pct(count_b, total_b)
+        diff = None if share_a is None or share_b is None else share_b - share_a
+        rows.append(
+            {
+                "key": key,
+                "count_a": count_a,
+                "count_b": count_b,
+                "share_a": share_a,
+                "share_b": share_b,
+                "diff": diff,
+                "change_pct": change_pct(share_a, share_b),
+            }
+        )
+    return pd.DataFrame(rows, columns=["key", *SHARE_COLUMNS]).set_index("key")
+
+
+def class_shares(counts_a: LatentCounts, counts_b: LatentCounts, taxonomy: Taxonomy) -> list[dict[str, Any]]:
+    """Per taxonomy class (taxonomy order): ``name`` + :data:`SHARE_COLUMNS` (paper Tables 2 and 5)."""
+    table = compare_counts(
+        taxonomy.class_names, counts_a.classes, counts_b.classes, counts_a.total, counts_b.total
+    )
+    return [{"name": name, **_plain(row)} for name, row in table.iterrows()]
+
+
+def category_shares(
+    counts_a: LatentCounts, counts_b: LatentCounts, taxonomy: Taxonomy, codes: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Per category: ``code, name, class_name`` + :data:`SHARE_COLUMNS` (paper Table 4).
+
+    ``codes`` defaults to every taxonomy category (taxonomy order); the paper passes only the ones it published.
+    """
+    codes = list(taxonomy.codes if codes is None else codes)
+    table = compare_counts(codes, counts_a.categories, counts_b.categories, counts_a.total, counts_b.total)
+    rows = []
+    for code, row in table.iterrows():
+        category = taxonomy.by_code(code)
+        rows.append({"code": code, "name": category.name, "class_name": category.class_name, **_plain(row)})
+    return rows
+
+
+def counts_from_annotations(
+    annotations: pd.DataFrame, taxonomy: Taxonomy, where: str = "annotations"
+) -> LatentCounts:
+    """Count one model's annotated model-specific latents per class and category.
+
+    ``annotations`` has the contract's columns (``category``: a taxonomy code, or None when uncategorized; and
+    ``class_name``). A latent with a category counts in that category and its class; one with only a
+    ``class_name`` counts in the class; one with neither is uncategorized (in ``total`` only).
+    """
+    if "category" not in annotations.columns:
+        raise ScorecardError(
+            f"{where}: no 'category' column; was this file written by `llmdiff-eval annotate`?"
+        )
+    class_names = set(taxonomy.class_names)
+    classes = dict.fromkeys(taxonomy.class_names, 0)
+    categories = dict.fromkeys(taxonomy.codes, 0)
+    class_column = (
+        annotations["class_name"] if "class_name" in annotations.columns else [None] * len(annotations)
+    )
+    for code, class_name in zip(annotations["category"], class_column, strict=True):
+        if _present(code):
+            if code not in categories:
+                raise ScorecardError(
+                    f"{where}: category {code!r} is not in taxonomy {taxonomy.name!r} (codes {taxonomy.codes[0]}"
+                    f"…{taxonomy.codes[-1]}); pass the taxonomy the latents were annotated with (--taxonomy)"
+                )
+            categories[code] += 1
+            classes[taxonomy.class_of(code).name] += 1
+        elif _present(class_name):
+            if class_name not in class_names:
+                raise ScorecardError(f"{where}: class {class_name!r} is not in taxonomy {taxonomy.name!r}")
+            classes[class_name] += 1
+    return LatentCounts(total=len(annotations), classes=classes, categories=categories)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Arena block
+# --------------------------------------------------------------------------------------------------------------
+
+ARENA_FIELDS: tuple[str, ...] = (
+    "category",
+    "rating_a",
+    "rating_b",
+    "delta",
+    "rating_a_style",
+    "rating_b_style",
+    "delta_style",
+    "style_diff",
+    "style_share_pct",
+)
+
+
+def style_share_pct(delta: float | None, delta_style: float | None) -> float | None:
+    """Percent of B's raw Elo gain that style control removes: ``(delta − delta_style) / delta × 100``.
+
+    ``None`` when either is missing or ``delta`` is 0. Overall in the paper: (20 − 15) / 20 × 100 = 25 %.
+    """
+    if delta is None or delta_style is None or delta == 0:
+        return None
+    return (delta - delta_style) / delta * 100.0
+
+
+def arena_block(arena: pd.DataFrame, model_a: str, model_b: str) -> list[dict[str, Any]]:
+    """Rows of :func:`llmdiff_eval.arena.compare_arena` (paper Tables 1 and 3) plus ``style_share_pct``.
+
+    ``arena`` is a :func:`llmdiff_eval.arena.fetch_arena` table; ``model_a`` / ``model_b`` are LMArena names.
+    Missing ratings are ``None``.
+    """
+    from llmdiff_eval.arena import compare_arena
+
+    rows = []
+    for record in compare_arena(arena, model_a, model_b).to_dict("records"):
+        row = {key: _none_if_nan(value) for key, value in record.items()}
+        row["style_share_pct"] = style_share_pct(row["delta"], row["delta_style"])
+        rows.append({key: row.get(key) for key in ARENA_FIELDS})
+    return rows
+
+
+def style_summary(
+    arena_rows: Sequence[Mapping[str, Any]], category: str = "overall"
+) -> dict[str, Any] | None:
+    """The share of the ``overall`` Elo gain that style explains (``None`` without an overall row)."""
+    for row in arena_rows:
+        if row["category"] == category:
+            return {
+                "category": category,
+                "delta": row["delta"],
+                "delta_style": row["delta_style"],
+                "style_share_pct": row["style_share_pct"],
+                "definition": "(delta - delta_style) / delta x 100: percent of B's raw Elo gain over A that "
+                "disappears under LMArena style control",
+            }
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The join: Arena categories <-> taxonomy categories
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArenaMapping:
+    """The taxonomy category codes one Arena category corresponds to, and why."""
+
+    codes: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ArenaMap:
+    """``taxonomies/arena_map.yaml``: canonical Arena category -> :class:`ArenaMapping`, for one taxonomy."""
+
+    taxonomy: str
+    categories: dict[str, ArenaMapping]
+    source: str = ""
+
+
+def load_arena_map(
+    name_or_path: str | os.PathLike = "arena_map", taxonomy: Taxonomy | None = None
+) -> ArenaMap:
+    """Load an Arena→taxonomy map (shipped ``arena_map`` or a YAML path) and check its codes against ``taxonomy``."""
+    text_name = str(name_or_path)
+    if text_name.endswith((".yaml", ".yml")) or os.sep in text_name:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ScorecardError(f"arena map {path} not found")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    else:
+        resource = importlib.resources.files("llmdiff_eval.taxonomies") / f"{text_name}.yaml"
+        if not resource.is_file():
+            raise ScorecardError(f"no shipped arena map {text_name!r}; pass a YAML path")
+        text, source = resource.read_text(encoding="utf-8"), f"{text_name}.yaml"
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict) or not isinstance(data.get("categories"), dict):
+        raise ScorecardError(f"{source}: expected 'taxonomy:' and a 'categories:' mapping")
+    mapping: dict[str, ArenaMapping] = {}
+    for category, entry in data["categories"].items():
+        entry = entry or {}
+        codes = entry.get("codes") or []
+        if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+            raise ScorecardError(f"{source}: categories.{category}.codes must be a list of category codes")
+        mapping[str(category)] = ArenaMapping(tuple(codes), " ".join(str(entry.get("note", "")).split()))
+    arena_map = ArenaMap(taxonomy=str(data.get("taxonomy", "")), categories=mapping, source=source)
+    if taxonomy is not None:
+        validate_arena_map(arena_map, taxonomy)
+    return arena_map
+
+
+def validate_arena_map(arena_map: ArenaMap, taxonomy: Taxonomy) -> None:
+    """Raise :class:`ScorecardError` if the map is for another taxonomy or names codes the taxonomy lacks."""
+    if arena_map.taxonomy and arena_map.taxonomy != taxonomy.name:
+        raise ScorecardError(
+            f"{arena_map.source} maps to taxonomy {arena_map.taxonomy!r} but the latents use {taxonomy.name!r}; "
+            "pass an arena map written for that taxonomy (--arena-map)"
+        )
+    known = set(taxonomy.codes)
+    for category, entry in arena_map.categories.items():
+        unknown = [code for code in entry.codes if code not in known]
+        if unknown:
+            raise ScorecardError(
+                f"{arena_map.source}: {category} maps to {unknown}, not in taxonomy {taxonomy.name!r}"
+            )
+
+
+def sign_agreement(arena_delta: float | None, latent_diff: float | None) -> str:
+    """``"yes"`` / ``"no"`` when both are non-zero and their signs agree / disagree; ``"zero"`` when either is
+    exactly zero (no direction to agree with); ``"missing"`` when either is unknown."""
+    if arena_delta is None or latent_diff is None or _is_nan(arena_delta) or _is_nan(latent_diff):
+        return "missing"
+    if abs(arena_delta) < ZERO_TOLERANCE or abs(latent_diff) < ZERO_TOLERANCE:
+        return "zero"
+    return "yes" if (arena_delta > 0) == (latent_diff > 0) else "no"
+
+
+def join_arena(
+    arena_rows: Sequence[Mapping[str, Any]], category_rows: Sequence[Mapping[str, Any]], arena_map: ArenaMap
+) -> list[dict[str, Any]]:
+    """Each Arena row beside the latent shift of the taxonomy categories it maps to.
+
+    ``latent_diff`` (percentage points) = Σ share_b − Σ share_a over the mapped categories present in
+    ``category_rows``; ``missing_codes`` lists mapped codes with no published/known counts (the paper lists only
+    ten categories). ``agree`` compares the sign of ``delta`` with ``latent_diff``, ``agree_style`` the sign of
+    ``delta_style`` (see :func:`sign_agreement`). Without Arena rows, one row per mapped Arena category is given
+    (Arena fields ``None``) so the latent side is still shown.
+    """
+    by_code = {row["code"]: row for row in category_rows}
+    if arena_rows:
+        sources = [dict(row) for row in arena_rows]
+    else:
+        sources = [{"category": name, "delta": None, "delta_style": None} for name in arena_map.categories]
+    joined = []
+    for arena_row in sources:
+        entry = arena_map.categories.get(arena_row["category"], ArenaMapping(()))
+        present = [code for code in entry.codes if code in by_code]
+        usable = [by_code[code] for code in present if by_code[code]["share_a"] is not None]
+        usable = [row for row in usable if row["share_b"] is not None]
+        share_a = sum(row["share_a"] for row in usable) if usable else None
+        share_b = sum(row["share_b"] for row in usable) if usable else None
+        latent_diff = None if share_a is None else share_b - share_a
+        joined.append(
+            {
+                "arena_category": arena_row["category"],
+                "delta": arena_row.get("delta"),
+                "delta_style": arena_row.get("delta_style"),
+                "codes": list(entry.codes),
+                "category_names": [by_code[code]["name"] for code in present],
+                "missing_codes": [code for code in entry.codes if code not in present],
+                "share_a": share_a,
+                "share_b": share_b,
+                "latent_diff": latent_diff,
+                "agree": sign_agreement(arena_row.get("delta"), latent_diff),
+                "agree_style": sign_agreement(arena_row.get("delta_style"), latent_diff),
+                "note": entry.note,
+            }
+        )
+    return joined
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Benchmarks: lm-eval results JSON files
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchmarkResults:
+    """One lm-eval results file: ``values[(task, metric)] = (value, stderr or None)``; ``label`` = whose results."""
+
+    label: str
+    path: str
+    values: dict[tuple[str, str], tuple[float, float | None]]
+    higher_is_better: dict[tuple[str, str], bool]
+
+
+def load_lm_eval_results(path: str | os.PathLike, label: str | None = None) -> BenchmarkResults:
+    """Read an lm-eval results JSON (``lm_eval ... --output_path`` / ``simple_evaluate`` output).
+
+    Metric keys look like ``"acc,none"`` (metric, filter); ``"<m>_stderr,<filter>"`` is the standard error of
+    ``<m>``. Metric names are kept as ``metric`` when the filter is ``none``, else ``metric,filter``. Non-numeric
+    values (``"N/A"``, aliases) are skipped. Any task's metrics are read the same way, including the mechdiff
+    task's per-class share metrics. ``label`` defaults to the file's model (``model_name`` or
+    ``config.model_args`` ``pretrained=``), else the file name.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScorecardError(f"lm-eval results file {path} not found") from None
+    except json.JSONDecodeError as error:
+        raise ScorecardError(f"{path} is not JSON ({error}); pass the results_*.json lm-eval wrote") from None
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, dict) or not results:
+        raise ScorecardError(f"{path}: no 'results' mapping; is this an lm-eval results file?")
+    values: dict[tuple[str, str], tuple[float, float | None]] = {}
+    stderrs: dict[tuple[str, str], float] = {}
+    for task, metrics in results.items():
+        if not isinstance(metrics, dict):
+            continue
+        for key, value in metrics.items():
+            if "," not in key or not _is_number(value):
+                continue
+            metric, filter_name = key.split(",", 1)
+            if metric.endswith("_stderr"):
+                stderrs[(task, _metric_name(metric[: -len("_stderr")], filter_name))] = float(value)
+            else:
+                values[(task, _metric_name(metric, filter_name))] = (float(value), None)
+    for key, stderr in stderrs.items():
+        if key in values:
+            values[key] = (values[key][0], stderr)
+    higher: dict[tuple[str, str], bool] = {}
+    for task, flags in (data.get("higher_is_better") or {}).items():
+        for metric, flag in (flags or {}).items():
+            if isinstance(flag, bool):
+                for t, name in values:
+                    if t == task and name.split(",", 1)[0] == metric:
+                        higher[(t, name)] = flag
+    return BenchmarkResults(label or _results_model(data) or path.stem, str(path), values, higher)
+
+
+def benchmark_rows(
+    results: Sequence[BenchmarkResults], a: str | None = None, b: str | None = None
+) -> list[dict]:
+    """Align benchmark values of several result files by (task, metric).
+
+    Each row: ``task, metric, values {label: value}, stderrs {label: stderr}``, ``value_a`` / ``value_b`` (the
+    values of files labelled ``a`` / ``b``, else ``None``), ``delta = value_b − value_a`` (metric units; ``None``
+    unless both exist) and ``higher_is_better`` (``None`` if no file says). Files whose label is neither ``a`` nor
+    ``b`` (e.g. one mechdiff results file) still appear in ``values``.
+    """
+    labels = [result.label for result in results]
+    if len(set(labels)) != len(labels):
+        raise ScorecardError(
+            f"two lm-eval results files have the same model label {labels}; name them NAME=FILE"
+        )
+    keys = list(dict.fromkeys(key for result in results for key in result.values))
+    rows = []
+    for task, metric in keys:
+        values = {r.label: r.values[(task, metric)][0] for r in results if (task, metric) in r.values}
+        stderrs = {r.label: r.values[(task, metric)][1] for r in results if (task, metric) in r.values}
+        flags = {r.higher_is_better[(task, metric)] for r in results if (task, metric) in r.higher_is_better}
+        value_a, value_b = values.get(a) if a else None, values.get(b) if b else None
+        rows.append(
+            {
+                "task": task,
+                "metric": metric,
+                "value_a": value_a,
+                "value_b": value_b,
+                "delta": None if value_a is None or value_b is None else value_b - value_a,
+                "higher_is_better": flags.pop() if len(flags) == 1 else None,
+                "values": values,
+                "stderrs": stderrs,
+            }
+        )
+    return rows
+
+
+def parse_results_option(specs: Iterable[str]) -> list[BenchmarkResults]:
+    """``--lm-eval-results`` values: ``NAME=FILE`` (results of run model NAME) or ``FILE`` (label from the file)."""
+    loaded = []
+    for spec in specs:
+        label, _, file_name = (
+            spec.partition("=") if "=" in spec and not Path(spec).exists() else ("", "", spec)
+        )
+        loaded.append(load_lm_eval_results(file_name, label or None))
+    return loaded
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Assembling the scorecard (the stable JSON shape)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def build_scorecard(
+    counts_a: LatentCounts,
+    counts_b: LatentCounts,
+    taxonomy: Taxonomy,
+    models: Mapping[str, Any],
+    arena: pd.DataFrame | None = None,
+    arena_models: tuple[str, str] | None = None,
+    arena_map: ArenaMap | None = None,
+    benchmarks: Sequence[BenchmarkResults] = (),
+    category_codes: Sequence[str] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The scorecard as a JSON-ready dict (the issue's stable shape; numbers unrounded).
+
+    ``models`` holds at least ``base``, ``a``, ``b`` (names); ``arena_models`` the LMArena names whose ratings fill
+    the Arena columns (recorded as ``models["arena_a"]`` / ``["arena_b"]`` so renderers can label them).
+    """
+    classes = class_shares(counts_a, counts_b, taxonomy)
+    categories = category_shares(counts_a, counts_b, taxonomy, category_codes)
+    arena_rows: list[dict[str, Any]] = []
+    models = dict(models)
+    provenance = dict(provenance or {})
+    if arena is not None and arena_models is not None:
+        arena_rows = arena_block(arena, *arena_models)
+        models["arena_a"], models["arena_b"] = arena_models
+        provenance["arena"] = dict(arena.attrs.get("provenance", {}))
+    arena_map = arena_map or load_arena_map(taxonomy=taxonomy)
+    provenance.setdefault("arena_map", arena_map.source)
+    provenance.setdefault("taxonomy", taxonomy.name)
+    if benchmarks:
+        provenance["lm_eval_results"] = {result.label: result.path for result in benchmarks}
+    provenance.setdefault("created_at", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    return {
+        "models": models,
+        "totals": {
+            "a": counts_a.total,
+            "b": counts_b.total,
+            "uncategorized_a": counts_a.uncategorized,
+            "uncategorized_b": counts_b.uncategorized,
+        },
+        "classes": classes,
+        "categories": categories,
+        "arena": arena_rows,
+        "style": style_summary(arena_rows),
+        "joined": join_arena(arena_rows, categories, arena_map),
+        "benchmarks": benchmark_rows(benchmarks, models.get("a"), models.get("b")),
+        "units": UNITS,
+        "provenance": provenance,
+    }
+
+
+UNITS = {
+    "share": "percent of the model's model-specific latents (count / total x 100; total includes uncategorized)",
+    "diff": "share_b - share_a, percentage points",
+    "change_pct": "diff / share_a x 100; null when share_a is 0",
+    "rating": "LMArena Elo",
+    "delta": "rating_b - rating_a, Elo points; *_style: with style control; style_diff = delta_style - delta",
+    "style_share_pct": "(delta - delta_style) / delta x 100; null when delta is 0",
+    "latent_diff": "sum of share_b - share_a over the taxonomy categories an Arena category maps to",
+    "agree": "yes/no: signs of the Arena delta and latent_diff agree/disagree; zero: one of them is 0; "
+    "missing: one of them is unknown",
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading a run directory
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunModels:
+    """Model names of a run: the base and its fine-tunes (config order), plus the scorecard settings."""
+
+    base: str
+    finetunes: list[str]
+    scorecard: dict[str, Any] = field(default_factory=dict)
+
+
+def run_models(run_dir: str | os.PathLike) -> RunModels:
+    """Names of the base and fine-tunes: from ``config.yaml`` if present, else from ``annotations/*.parquet``."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.yaml"
+    if config_path.is_file():
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        try:
+            return RunModels(
+                base=data["base"]["name"],
+                finetunes=[spec["name"] for spec in data["finetunes"]],
+                scorecard=dict(data.get("scorecard") or {}),
+            )
+        except (KeyError, TypeError):
+            raise ScorecardError(f"{config_path}: expected base.name and finetunes[].name") from None
+    pairs = sorted(path.stem for path in (run_dir / "annotations").glob("*.parquet"))
+    if not pairs:
+        raise ScorecardError(
+            f"{run_dir} has no config.yaml and no annotations/*.parquet; run `llmdiff-eval annotate` first"
+        )
+    split = [pair.split("__") for pair in pairs]
+    bases = {parts[0] for parts in split if len(parts) == 2}
+    if len(bases) != 1 or any(len(parts) != 2 for parts in split):
+        raise ScorecardError(
+            f"cannot tell the base model from annotation files {pairs} (expected <base>__<ft>.parquet "
+            "with one base); add a config.yaml"
+        )
+    return RunModels(base=bases.pop(), finetunes=[parts[1] for parts in split])
+
+
+def load_counts(
+    run_dir: str | os.PathLike, base: str, finetune: str, taxonomy: Taxonomy
+) -> tuple[LatentCounts, dict]:
+    """Counts of ``finetune``'s annotated model-specific latents, and provenance (files, ft_only count)."""
+    run_dir = Path(run_dir)
+    pair = pair_name(base, finetune)
+    path = run_dir / "annotations" / f"{pair}.parquet"
+    if not path.is_file():
+        raise ScorecardError(f"{path} not found; run `llmdiff-eval annotate {run_dir}` for pair {pair} first")
+    annotations = pd.read_parquet(path)
+    counts = counts_from_annotations(annotations, taxonomy, where=str(path))
+    info: dict[str, Any] = {"annotations": str(path), "annotated": counts.total}
+    latents_path = run_dir / "latents" / f"{pair}.parquet"
+    if latents_path.is_file():
+        tags = pd.read_parquet(latents_path, columns=["tag"])["tag"]
+        info["ft_only_latents"] = int((tags == "ft_only").sum())
+    return counts, info
+
+
+def choose_pair(models: RunModels, a: str | None, b: str | None) -> tuple[str, str, str | None]:
+    """Resolve A and B: explicit names, else ``scorecard.a/b`` from the config, else the first two fine-tunes.
+
+    Returns ``(a, b, note)``; ``note`` says how they were chosen when not explicit.
+    """
+    note = None
+    a = a or models.scorecard.get("a")
+    b = b or models.scorecard.get("b")
+    if not (a and b):
+        remaining = [name for name in models.finetunes if name not in (a, b)]
+        if len(remaining) + bool(a) + bool(b) < 2:
+            raise ScorecardError(
+                f"the scorecard compares two fine-tunes of one base; this run has {models.finetunes}"
+            )
+        a = a or remaining.pop(0)
+        b = b or remaining.pop(0)
+        note = f"a={a}, b={b} chosen by fine-tune order {models.finetunes}; pass --a/--b to choose"
+    for name in (a, b):
+        if name not in models.finetunes:
+            raise ScorecardError(f"{name!r} is not a fine-tune of this run; fine-tunes: {models.finetunes}")
+    if a == b:
+        raise ScorecardError(f"--a and --b must differ (both {a!r})")
+    return a, b, note
+
+
+def scorecard_from_run(
+    run_dir: str | os.PathLike,
+    a: str | None = None,
+    b: str | None = None,
+    arena: pd.DataFrame | None = None,
+    arena_models: tuple[str, str] | None = None,
+    benchmarks: Sequence[BenchmarkResults] = (),
+    taxonomy: str | Taxonomy = "paper",
+    arena_map: str | os.PathLike = "arena_map",
+    arena_note: str | None = None,
+) -> dict[str, Any]:
+    """Build the scorecard of fine-tunes ``a`` vs ``b`` from a run directory (see :func:`build_scorecard`)."""
+    taxonomy = load_taxonomy(taxonomy)
+    models = run_models(run_dir)
+    a, b, note = choose_pair(models, a, b)
+    counts_a, info_a = load_counts(run_dir, models.base, a, taxonomy)
+    counts_b, info_b = load_counts(run_dir, models.base, b, taxonomy)
+    provenance: dict[str, Any] = {"run_dir": str(run_dir), "a": info_a, "b": info_b}
+    if note:
+        provenance["pair_choice"] = note
+    if arena_note:
+        provenance["arena_note"] = arena_note
+    return build_scorecard(
+        counts_a,
+        counts_b,
+        taxonomy,
+        {"base": models.base, "a": a, "b": b},
+        arena=arena,
+        arena_models=arena_models,
+        arena_map=load_arena_map(arena_map, taxonomy),
+        benchmarks=benchmarks,
+        provenance=provenance,
+    )
+
+
+def rank_desc(values: Mapping[str, float | None]) -> dict[str, int | None]:
+    """Competition ranks, 1 = largest value; ties share the better rank (1, 1, 3); ``None`` values get ``None``."""
+    known = [value for value in values.values() if value is not None]
+    return {
+        key: None if value is None else 1 + sum(other > value for other in known)
+        for key, value in values.items()
+    }
+
+
+def compare_shares(counts: Mapping[str, LatentCounts], taxonomy: Taxonomy) -> dict[str, list[dict[str, Any]]]:
+    """Per class and per category, each model's count, share (percent of its model-specific latents) and rank.
+
+    ``leaders`` are the models ranked 1 with a non-zero share (empty when no model has that class).
+    """
+
+    def rows(keys: Sequence[str], key_counts: Callable[[LatentCounts], Mapping[str, int]]) -> list[dict]:
+        out = []
+        for key in keys:
+            counts_by_model = {model: int(key_counts(c).get(key, 0)) for model, c in counts.items()}
+            shares = {model: share_pct(counts_by_model[model], c.total) for model, c in counts.items()}
+            ranks = rank_desc(shares)
+            leaders = [m for m in shares if ranks[m] == 1 and shares[m]]
+            out.append(
+                {"key": key, "counts": counts_by_model, "shares": shares, "ranks": ranks, "leaders": leaders}
+            )
+        return out
+
+    classes = [{"name": row.pop("key"), **row} for row in rows(taxonomy.class_names, lambda c: c.classes)]
+    categories = []
+    for row in rows(taxonomy.codes, lambda c: c.categories):
+        category = taxonomy.by_code(row.pop("key"))
+        categories.append(
+            {"code": category.code, "name": category.name, "class_name": category.class_name, **row}
+        )
+    return {"classes": classes, "categories": categories}
+
+
+def compare_arena_ratings(arena: pd.DataFrame, arena_models: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Per Arena category: ``ratings`` / ``ratings_style`` {run model name: Elo} for the models in ``arena_models``."""
+    from llmdiff_eval.arena import resolve_model
+
+    available = arena["model"].unique()
+    resolved = {
+        model: resolve_model(name, available, "the Arena table") for model, name in arena_models.items()
+    }
+    rows = []
+    for category in dict.fromkeys(arena["category"]):
+        subset = arena[arena["category"] == category]
+        row: dict[str, Any] = {"category": category, "ratings": {}, "ratings_style": {}}
+        for model, leaderboard_name in resolved.items():
+            for style, key in ((False, "ratings"), (True, "ratings_style")):
+                match = subset[(subset["model"] == leaderboard_name) & (subset["style_control"] == style)]
+                row[key][model] = _none_if_nan(match["rating"].iloc[0]) if len(match) else None
+        rows.append(row)
+    return rows
+
+
+def compare_from_run(
+    run_dir: str | os.PathLike,
+    models: Sequence[str] | None = None,
+    arena: pd.DataFrame | None = None,
+    arena_models: Mapping[str, str] | None = None,
+    benchmarks: Sequence[BenchmarkResults] = (),
+    taxonomy: str | Taxonomy = "paper",
+    arena_note: str | None = None,
+) -> dict[str, Any]:
+    """Due-diligence report for N ≥ 2 fine-tunes of one base: shares and ranks per class, Arena and benchmarks.
+
+    JSON shape: ``base, models [names], totals {model: n}, classes [{name, counts, shares, ranks, leaders}],
+    categories [{code, name, class_name, counts, shares, ranks, leaders}], arena [{category, ratings,
+    ratings_style}], arena_models {model: LMArena name}, benchmarks (see :func:`benchmark_rows`), provenance``.
+    """
+    taxonomy = load_taxonomy(taxonomy)
+    run = run_models(run_dir)
+    names = list(models) if models else list(run.finetunes)
+    unknown = [name for name in names if name not in run.finetunes]
+    if unknown:
+        raise ScorecardError(f"{unknown} are not fine-tunes of this run; fine-tunes: {run.finetunes}")
+    if len(names) < 2:
+        raise ScorecardError(f"compare needs at least two fine-tunes; got {names}")
+    loaded = {name: load_counts(run_dir, run.base, name, taxonomy) for name in names}
+    counts = {name: value[0] for name, value in loaded.items()}
+    provenance: dict[str, Any] = {"run_dir": str(run_dir), "taxonomy": taxonomy.name}
+    provenance.update({name: value[1] for name, value in loaded.items()})
+    arena_rows: list[dict[str, Any]] = []
+    arena_models = {m: n for m, n in (arena_models or {}).items() if m in names}
+    if arena is not None and arena_models:
+        arena_rows = compare_arena_ratings(arena, arena_models)
+        provenance["arena"] = dict(arena.attrs.get("provenance", {}))
+    if arena_note:
+        provenance["arena_note"] = arena_note
+    if benchmarks:
+        provenance["lm_eval_results"] = {result.label: result.path for result in benchmarks}
+    provenance["created_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return {
+        "base": run.base,
+        "models": names,
+        "totals": {name: c.total for name, c in counts.items()},
+        **compare_shares(counts, taxonomy),
+        "arena": arena_rows,
+        "arena_models": arena_models,
+        "benchmarks": benchmark_rows(benchmarks),
+        "units": {
+            "share": UNITS["share"],
+            "rank": "1 = largest share among the compared models; ties share a rank",
+        },
+        "provenance": provenance,
+    }
+
+
+def fetch_run_arena(
+    names: Sequence[str], source: str | None = None, date: str | None = None
+) -> tuple[pd.DataFrame | None, str | None]:
+    """LMArena ratings for ``names`` via :func:`llmdiff_eval.arena.fetch_arena`; ``(None, error text)`` on failure.
+
+    A failure never stops the scorecard: the Arena block is left empty and the error goes into the provenance.
+    """
+    from llmdiff_eval.arena import ArenaError, fetch_arena
+
+    kwargs: dict[str, Any] = {"date": date}
+    if source:
+        kwargs["source"] = source
+    try:
+        return fetch_arena(list(names), **kwargs), None
+    except ArenaError as error:
+        return None, str(error)
+
+
+def write_scorecard(config: Any, run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Pipeline stage: write ``scorecard.json/.md/.csv``, ``report.html`` and ``model_card.md`` into ``run_dir``.
+
+    ``config`` is the run's :class:`~llmdiff_eval.config.RunConfig` (its ``scorecard`` section: ``a``, ``b``,
+    ``arena_models`` {run name: LMArena name}, ``arena_source``, ``arena_date``, ``arena_note``,
+    ``lm_eval_results``); ``None`` reads ``run_dir/config.yaml``.
+    """
+    from llmdiff_eval import report
+    from llmdiff_eval.modelcard import write_model_card
+
+    run_dir = Path(run_dir)
+    settings = _scorecard_settings(config, run_dir)
+    models = run_models(run_dir)
+    a, b, _ = choose_pair(models, settings.get("a"), settings.get("b"))
+    arena_names = settings.get("arena_models") or {}
+    arena = arena_models = arena_error = None
+    if a in arena_names and b in arena_names:
+        arena_models = (arena_names[a], arena_names[b])
+        arena, arena_error = fetch_run_arena(
+            arena_models, settings.get("arena_source"), settings.get("arena_date")
+        )
+        if arena is None:
+            arena_models = None
+    benchmarks = parse_results_option(settings.get("lm_eval_results") or [])
+    card = scorecard_from_run(
+        run_dir, a, b, arena, arena_models, benchmarks, arena_note=settings.get("arena_note")
+    )
+    if arena_error:
+        card["provenance"]["arena_error"] = arena_error
+    for fmt, name in (("json", "scorecard.json"), ("md", "scorecard.md"), ("csv", "scorecard.csv")):
+        atomic_write_text(run_dir / name, report.render(card, fmt))
+    atomic_write_text(run_dir / "report.html", report.render_html(card, run_dir=run_dir))
+    write_model_card(run_dir, b, card=card, out=run_dir / "model_card.md")
+    return card
+
+
+def _scorecard_settings(config: Any, run_dir: Path) -> dict[str, Any]:
+    if config is None:
+        return run_models(run_dir).scorecard
+    section = getattr(config, "scorecard", config)
+    if hasattr(section, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(section)
+    return dict(section or {})
+
+
+def write_json(card: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Write a scorecard dict as JSON (atomic)."""
+    atomic_write_json(path, card)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _none_if_nan(value: Any) -> Any:
+    if value is None or _is_nan(value) or value is pd.NA:
+        return None
+    if hasattr(value, "item"):  # numpy scalar -> python
+        return value.item()
+    return value
+
+
+def _plain(row: pd.Series) -> dict[str, Any]:
+    out = {}
+    for key, value in row.items():
+        value = _none_if_nan(value)
+        out[key] = int(value) if key.startswith("count") else value
+    return out
+
+
+def _present(value: Any) -> bool:
+    return (
+        value is not None
+        and not (isinstance(value, float) and math.isnan(value))
+        and str(value).strip() != ""
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _metric_name(metric: str, filter_name: str) -> str:
+    return metric if filter_name == "none" else f"{metric},{filter_name}"
+
+
+def _results_model(data: Mapping[str, Any]) -> str | None:
+    if isinstance(data.get("model_name"), str) and data["model_name"]:
+        return data["model_name"]
+    model_args = (data.get("config") or {}).get("model_args")
+    if isinstance(model_args, str):
+        for part in model_args.split(","):
+            key, _, value = part.partition("=")
+            if key.strip() == "pretrained" and value.strip():
+                return value.strip()
+    if isinstance(model_args, dict) and model_args.get("pretrained"):
+        return str(model_args["pretrained"])
+    return None
