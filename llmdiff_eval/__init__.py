@@ -1,1 +1,47 @@
-"""llmdiff-eval."""
+"""llmdiff-eval: explain why one fine-tuned LLM beats another.
+
+Stable API (imported lazily, so ``import llmdiff_eval`` does not pull in torch)::
+
+    from llmdiff_eval import CrosscoderConfig, train_crosscoder, latent_table
+    cfg = CrosscoderConfig(n_latents=4096, k=32, lr=1e-4, batch_size=1024, epochs=2, seed=0)
+    cc = train_crosscoder(acts, cfg)   # acts: float tensor (N, 2, d); index 0 = base, 1 = fine-tune
+    df = latent_table(cc, acts)        # one row per latent: delta_norm (1 = only in the fine-tune), cos_sim,
+                                       # nu_eps, nu_r, freq, max_act, tag
+
+One module per pipeline stage: ``models``, ``corpus``, ``harvest``, ``crosscoder``, ``analyze``, ``annotate``,
+``arena``, ``scorecard`` / ``report``; ``pipeline`` runs them from a ``config.RunConfig``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "CrosscoderConfig": "llmdiff_eval.crosscoder",
+    "train_crosscoder": "llmdiff_eval.crosscoder",
+    "load_crosscoder": "llmdiff_eval.crosscoder",
+    "AnalyzeConfig": "llmdiff_eval.analyze",
+    "latent_table": "llmdiff_eval.analyze",
+    "HarvestConfig": "llmdiff_eval.harvest",
+    "ActivationCache": "llmdiff_eval.harvest",
+    "ModelSpec": "llmdiff_eval.models",
+    "CorpusConfig": "llmdiff_eval.corpus",
+    "CorpusSource": "llmdiff_eval.corpus",
+    "RunConfig": "llmdiff_eval.config",
+    "load_config": "llmdiff_eval.config",
+    "run_pipeline": "llmdiff_eval.pipeline",
+    "load_taxonomy": "llmdiff_eval.taxonomy",
+    "fetch_arena": "llmdiff_eval.arena",
+    "TASKS_DIR": "llmdiff_eval.lm_eval_task",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'llmdiff_eval' has no attribute {name!r}")

@@ -12,18 +12,30 @@ import click
 
 # command name -> "module:attribute" of its click command (imported lazily)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("llmdiff_eval.cli.demo:demo", "Run the offline demo: base vs two planted fine-tunes, end to end."),
+    "demo": (
+        "llmdiff_eval.cli.demo:demo",
+        "Run the offline demo: base vs two planted fine-tunes, end to end.",
+    ),
     "run": ("llmdiff_eval.cli.pipeline:run", "Run every stage of a CONFIG.yaml in one run directory."),
-    "harvest": ("llmdiff_eval.cli.pipeline:harvest", "Cache residual-stream activations of base and fine-tunes."),
+    "harvest": (
+        "llmdiff_eval.cli.pipeline:harvest",
+        "Cache residual-stream activations of base and fine-tunes.",
+    ),
     "train": ("llmdiff_eval.cli.pipeline:train", "Train a BatchTopK crosscoder per base–fine-tune pair."),
     "analyze": ("llmdiff_eval.cli.pipeline:analyze", "Δnorm, latent scaling, tags and examples per latent."),
     "annotate": ("llmdiff_eval.cli.annotate:annotate", "Name model-specific latents and categorize them."),
     "arena": ("llmdiff_eval.cli.arena:arena", "Fetch LMArena ratings with and without style control."),
-    "scorecard": ("llmdiff_eval.cli.report:scorecard", "Combined scorecard: latent shares, Arena Elo, benchmarks."),
+    "scorecard": (
+        "llmdiff_eval.cli.report:scorecard",
+        "Combined scorecard: latent shares, Arena Elo, benchmarks.",
+    ),
     "card": ("llmdiff_eval.cli.report:card", "Write a Hugging Face model card with a capability breakdown."),
     "compare": ("llmdiff_eval.cli.report:compare", "Due-diligence report ranking N fine-tunes of one base."),
     "paper": ("llmdiff_eval.cli.report:paper", "Rebuild the paper's scorecard from its published tables."),
-    "lm-eval": ("llmdiff_eval.cli.lm_eval:lm_eval", "Run lm-evaluation-harness with the mechdiff task added."),
+    "lm-eval": (
+        "llmdiff_eval.cli.lm_eval:lm_eval",
+        "Run lm-evaluation-harness with the mechdiff task added.",
+    ),
 }
 
 

