@@ -1,0 +1,752 @@
+"""Train stage: the two-model BatchTopK crosscoder as an SAE-Lens architecture ("batchtopk_crosscoder").
+
+Architecture (M models, width d, F latents; index 0 = base, 1 = fine-tune)::
+
+    W_enc (M, d, F), b_enc (F,), W_dec (F, M, d), b_dec (M, d)
+    f      = ReLU(Σ_m x_m W_enc[m] + b_enc)                 # (B, F), x already normalized per model
+    x̂_m    = f W_dec[:, m] + b_dec[m]                        # (B, M, d)
+    s_j    = Σ_m ‖W_dec[j, m]‖                                # latent j's total decoder norm
+    train: keep the k·B largest f_j·s_j over the whole batch (kept values are the unscaled f)
+    infer: keep f_j where f_j·s_j > threshold (an EMA of the smallest kept value during training)
+
+Loss: Σ_m ‖x_m − x̂_m‖² averaged over tokens, plus AuxK (weight ``aux_coefficient``): the top-``aux_k`` dead latents
+of each token reconstruct the detached residual, normalized by the residual's variance.
+
+Activations are normalized per model before training (``normalization="unit_rms"``: x_m ← x_m · √d / E‖x_m‖), and
+the scales are recorded in ``cfg.json`` (``norm_scale``); ``Crosscoder.normalize`` applies them, and every decoder
+quantity (Δnorm, cosines) lives in that normalized space.
+
+The training step is sparse after the encoder matmul: the batch top-k is selected from per-row candidates (exact,
+with a fallback), the decoder runs on the kept (row, column, value) triples (``embedding_bag``), and all backward
+passes use only the kept entries (``embedding_bag`` and ``sampled_addmm``), so no dense B×F matrix is multiplied
+except the encoder's forward pass.
+
+SAE-Lens integration: the inference class ``BatchTopKCrosscoder`` (an ``sae_lens.SAE``) and the training class
+``BatchTopKCrosscoderTrainingSAE`` (an ``sae_lens.TrainingSAE``) are registered under "batchtopk_crosscoder";
+training runs through ``sae_lens.SAETrainer`` (its optimizer, LR schedule, gradient clipping, dead-latent tracking and
+checkpoint format); results are saved with ``save_inference_model`` and load through ``SAE.load_from_disk``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from sae_lens.registry import (
+    SAE_CLASS_REGISTRY,
+    SAE_TRAINING_CLASS_REGISTRY,
+    register_sae_class,
+    register_sae_training_class,
+)
+from sae_lens.saes.sae import (
+    SAE,
+    SAEConfig,
+    TrainCoefficientConfig,
+    TrainingSAE,
+    TrainingSAEConfig,
+    TrainStepInput,
+    TrainStepOutput,
+)
+from torch import nn
+
+ARCHITECTURE = "batchtopk_crosscoder"
+NORMALIZATIONS = ("unit_rms", "none")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+class CrosscoderError(ValueError):
+    """Bad input to the train stage; the message says what to fix."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# User-facing training configuration
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CrosscoderConfig:
+    """Hyperparameters of one crosscoder training run (defaults = the "cpu-small" preset).
+
+    Units: ``batch_size`` and ``dead_after_tokens`` count tokens; ``warmup_steps``, ``threshold_start_step``,
+    ``checkpoint_every_steps`` and ``log_every_steps`` count optimizer steps (one step = one batch). ``k`` is the mean
+    number of active latents per token (BatchTopK keeps k·batch_size entries per batch). ``aux_k=None`` means d/2.
+
+    Fields:
+        n_latents: F, the dictionary size.
+        k: mean active latents per token.
+        lr: Adam learning rate (SAE-Lens's trainer; grad-norm clip 1.0).
+        batch_size: tokens per step.
+        epochs: passes over the activations.
+        seed: seeds the initialization and the data order.
+        aux_k: latents per token used by the AuxK loss (must be ≤ d/2); ``None`` = d // 2.
+        aux_coefficient: weight of the AuxK loss (anchors: 1/32).
+        dead_after_tokens: a latent that has not fired for this many tokens is dead (feeds AuxK).
+        warmup_steps: linear LR warm-up.
+        lr_schedule: "constant" or "cosine" (cosine anneals to ``lr * lr_end_fraction``).
+        lr_decay_fraction: final fraction of the steps with a linear decay of the LR to 0.
+        lr_end_fraction: LR at the end of the main schedule, as a fraction of ``lr``.
+        normalization: "unit_rms" (per-model scale so that E‖x_m‖ = √d) or "none".
+        threshold_beta: EMA coefficient of the inference threshold.
+        threshold_start_step: first step whose smallest kept value enters the threshold EMA (earlier steps see an
+            untrained encoder); clamped to half the run so that short runs still learn a threshold.
+        decoder_init_norm: initial ‖W_dec[j, m]‖ (normalized units).
+        device: "cpu", "cuda", "cuda:1", or "auto" (CUDA when available).
+        dtype: parameter dtype, "float32" (default) or "bfloat16" / "float16".
+        checkpoint_every_steps: save a resumable checkpoint this often (0 = never).
+        log_every_steps: write a ``training_log.jsonl`` line this often.
+        buffer_tokens: for harvested caches larger than memory, shuffle within groups of shards of about this many
+            tokens (the whole data set is shuffled when it fits).
+        keep_checkpoints: keep the last checkpoint after the final model is written (it holds optimizer state).
+    """
+
+    n_latents: int = 4096
+    k: int = 32
+    lr: float = 5e-4
+    batch_size: int = 1024
+    epochs: int = 2
+    seed: int = 0
+    aux_k: int | None = None
+    aux_coefficient: float = 1 / 32
+    dead_after_tokens: int = 1_000_000
+    warmup_steps: int = 100
+    lr_schedule: str = "constant"
+    lr_decay_fraction: float = 0.2
+    lr_end_fraction: float = 0.1
+    normalization: str = "unit_rms"
+    threshold_beta: float = 0.99
+    threshold_start_step: int = 200
+    decoder_init_norm: float = 0.1
+    device: str = "cpu"
+    dtype: str = "float32"
+    checkpoint_every_steps: int = 500
+    log_every_steps: int = 50
+    buffer_tokens: int = 4_000_000
+    keep_checkpoints: bool = False
+
+    def __post_init__(self) -> None:
+        positive = (
+            "n_latents",
+            "k",
+            "batch_size",
+            "epochs",
+            "dead_after_tokens",
+            "log_every_steps",
+            "buffer_tokens",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise CrosscoderError(f"crosscoder.{name} must be a positive integer, got {value!r}")
+        for name in ("warmup_steps", "threshold_start_step", "checkpoint_every_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise CrosscoderError(f"crosscoder.{name} must be a non-negative integer, got {value!r}")
+        if self.k >= self.n_latents:
+            raise CrosscoderError(
+                f"crosscoder.k ({self.k}) must be smaller than n_latents ({self.n_latents})"
+            )
+        if self.aux_k is not None and (not isinstance(self.aux_k, int) or self.aux_k < 1):
+            raise CrosscoderError(f"crosscoder.aux_k must be a positive integer or null, got {self.aux_k!r}")
+        if not (self.lr > 0 and self.aux_coefficient >= 0 and self.decoder_init_norm > 0):
+            raise CrosscoderError("crosscoder.lr and decoder_init_norm must be > 0, aux_coefficient >= 0")
+        if not (0.0 < self.threshold_beta < 1.0):
+            raise CrosscoderError(f"crosscoder.threshold_beta must be in (0, 1), got {self.threshold_beta}")
+        if not (0.0 <= self.lr_decay_fraction < 1.0 and 0.0 < self.lr_end_fraction <= 1.0):
+            raise CrosscoderError(
+                "crosscoder.lr_decay_fraction must be in [0, 1) and lr_end_fraction in (0, 1]"
+            )
+        if self.normalization not in NORMALIZATIONS:
+            raise CrosscoderError(
+                f"crosscoder.normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise CrosscoderError(
+                f"crosscoder.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}"
+            )
+        if self.dtype not in ("float32", "bfloat16", "float16", "float64"):
+            raise CrosscoderError(
+                f"crosscoder.dtype must be float32, bfloat16, float16 or float64, got {self.dtype!r}"
+            )
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> CrosscoderConfig:
+        """A named preset (``PRESETS``) with some fields overridden."""
+        if name not in PRESETS:
+            raise CrosscoderError(f"unknown crosscoder preset {name!r}; choose one of {sorted(PRESETS)}")
+        return dataclasses.replace(PRESETS[name], **overrides)
+
+    def resolved_device(self) -> str:
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+
+PRESETS: dict[str, CrosscoderConfig] = {
+    # The paper (F = 114,688, k = 100, lr 1e-4) with the anchors' training recipe (batch 2048, 1000 warm-up steps,
+    # dead after 10M tokens, threshold EMA β = 0.999 from step 1000).
+    "paper": CrosscoderConfig(
+        n_latents=114_688,
+        k=100,
+        lr=1e-4,
+        batch_size=2048,
+        epochs=1,
+        dead_after_tokens=10_000_000,
+        warmup_steps=1000,
+        threshold_beta=0.999,
+        threshold_start_step=1000,
+        device="auto",
+        checkpoint_every_steps=2000,
+        log_every_steps=100,
+        buffer_tokens=16_000_000,
+    ),
+    "cpu-small": CrosscoderConfig(),
+    "cpu-tiny": CrosscoderConfig(
+        n_latents=256,
+        k=8,
+        lr=3e-3,
+        batch_size=256,
+        epochs=4,
+        dead_after_tokens=20_000,
+        warmup_steps=20,
+        threshold_beta=0.95,
+        threshold_start_step=20,
+        checkpoint_every_steps=100,
+        log_every_steps=10,
+    ),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# SAE-Lens configs and classes
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class _CrosscoderFields:
+    """Fields shared by the inference and the training config (``d_in`` = d per model, ``d_sae`` = F)."""
+
+    n_models: int = 2
+    k: float = 100.0
+    normalization: str = "none"
+    norm_scale: list[float] | None = None  # per-model multiplier applied to raw activations (None = 1)
+
+
+@dataclass
+class BatchTopKCrosscoderConfig(SAEConfig, _CrosscoderFields):
+    """SAE-Lens inference config of a BatchTopK crosscoder (saved as ``cfg.json``)."""
+
+    apply_b_dec_to_input: bool = False
+
+    @classmethod
+    def architecture(cls) -> str:
+        return ARCHITECTURE
+
+
+@dataclass(kw_only=True)
+class BatchTopKCrosscoderTrainingConfig(TrainingSAEConfig, _CrosscoderFields):
+    """SAE-Lens training config: the inference fields plus AuxK and threshold-EMA settings."""
+
+    apply_b_dec_to_input: bool = False
+    decoder_init_norm: float | None = 0.1
+    aux_k: int = 0  # 0 = d_in // 2
+    aux_coefficient: float = 1 / 32
+    threshold_beta: float = 0.999
+    threshold_start_step: int = 1000
+    init_seed: int = 0
+
+    @classmethod
+    def architecture(cls) -> str:
+        return ARCHITECTURE
+
+
+class Normalizer(NamedTuple):
+    """Per-model normalization recorded with a crosscoder: x_norm[:, m] = x_raw[:, m] · scale[m]."""
+
+    kind: str
+    scale: torch.Tensor  # (M,)
+    mean: torch.Tensor | None  # (M, d) subtracted before scaling; None for the supported kinds
+
+
+class _CrosscoderMixin:
+    """Parameters, validation, normalization, decoder norms and decoding shared by both SAE-Lens classes."""
+
+    cfg: Any
+    W_enc: nn.Parameter
+    b_enc: nn.Parameter
+    W_dec: nn.Parameter
+    b_dec: nn.Parameter
+    threshold: torch.Tensor
+
+    def initialize_weights(self) -> None:
+        """Create the parameters (zeros); the training class fills in its initialization."""
+        m, d, n = self.cfg.n_models, self.cfg.d_in, self.cfg.d_sae
+        kw = {"dtype": self.dtype, "device": self.device}
+        self.W_enc = nn.Parameter(torch.zeros(m, d, n, **kw))
+        self.b_enc = nn.Parameter(torch.zeros(n, **kw))
+        self.W_dec = nn.Parameter(torch.zeros(n, m, d, **kw))
+        self.b_dec = nn.Parameter(torch.zeros(m, d, **kw))
+        self.register_buffer("threshold", torch.zeros((), **kw))
+
+    # -- shapes and normalization -----------------------------------------------------------------------------
+    @property
+    def n_models(self) -> int:
+        return int(self.cfg.n_models)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.cfg.d_in)
+
+    @property
+    def n_latents(self) -> int:
+        return int(self.cfg.d_sae)
+
+    @property
+    def normalizer(self) -> Normalizer:
+        scale = self.cfg.norm_scale or [1.0] * self.n_models
+        return Normalizer(self.cfg.normalization, torch.tensor(scale, dtype=torch.float32), None)
+
+    def check_input(self, x: torch.Tensor, what: str = "activations") -> torch.Tensor:
+        """Raise ``CrosscoderError`` unless ``x`` is a finite float tensor of shape (B, n_models, d)."""
+        if not isinstance(x, torch.Tensor):
+            raise CrosscoderError(
+                f"{what}: expected a torch.Tensor of shape (B, {self.n_models}, {self.d_model})"
+            )
+        if x.ndim != 3 or x.shape[1] != self.n_models or x.shape[2] != self.d_model:
+            raise CrosscoderError(
+                f"{what}: expected shape (B, {self.n_models}, {self.d_model}) (tokens, models [0 = base, 1 = "
+                f"fine-tune], d_model), got {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise CrosscoderError(f"{what}: expected a floating-point tensor, got {x.dtype}")
+        if not bool(torch.isfinite(x).all()):
+            raise CrosscoderError(
+                f"{what}: contains NaN or inf values; clean the activations (or the harvest) first"
+            )
+        return x
+
+    def normalize(self, x_raw: torch.Tensor) -> torch.Tensor:
+        """Raw activations (B, M, d) → the normalized space the crosscoder works in (per-model scale)."""
+        self.check_input(x_raw, "raw activations")
+        scale = self.normalizer.scale.to(device=x_raw.device, dtype=x_raw.dtype)
+        return x_raw * scale[None, :, None]
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverse of ``normalize`` (e.g. to map a reconstruction back to raw units)."""
+        scale = self.normalizer.scale.to(device=x.device, dtype=x.dtype)
+        return x / scale[None, :, None]
+
+    # -- encoder / decoder --------------------------------------------------------------------------------------
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """ReLU(Σ_m x_m W_enc[m] + b_enc) for normalized x (B, M, d) → (B, F)."""
+        flat = x.reshape(x.shape[0], -1).to(self.W_enc.dtype)
+        return torch.relu(torch.addmm(self.b_enc, flat, self.W_enc.reshape(-1, self.n_latents)))
+
+    def decoder_norms(self) -> torch.Tensor:
+        """s_j = Σ_m ‖W_dec[j, m]‖, shape (F,) (the BatchTopK ranking weight)."""
+        return self.W_dec.norm(dim=-1).sum(dim=-1)
+
+    def decode(self, feature_acts: torch.Tensor) -> torch.Tensor:
+        """Latent activations (B, F), dense or sparse COO → reconstruction (B, M, d) in normalized space."""
+        w = self.W_dec.reshape(self.n_latents, -1)
+        if feature_acts.is_sparse:
+            out = torch.sparse.mm(feature_acts.to(w.dtype), w)
+        else:
+            out = feature_acts.to(w.dtype) @ w
+        out = out.reshape(-1, self.n_models, self.d_model) + self.b_dec
+        return self.hook_sae_recons(out)
+
+    # -- SAE-Lens helpers that assume a 2-D W_dec, redone for (F, M, d) -----------------------------------------
+    @torch.no_grad()
+    def get_W_dec_norm(self) -> torch.Tensor:
+        return self.decoder_norms().clamp(min=1e-8)
+
+    @torch.no_grad()
+    def fold_W_dec_norm(self) -> None:
+        """Rescale every latent so that s_j = 1; encodings f·s, reconstructions and Δnorm are unchanged."""
+        norms = self.get_W_dec_norm()
+        self.W_dec.data /= norms[:, None, None]
+        self.W_enc.data *= norms
+        self.b_enc.data *= norms
+
+    @torch.no_grad()
+    def fold_activation_norm_scaling_factor(self, scaling_factor: float) -> None:
+        self.W_enc.data *= scaling_factor
+        self.W_dec.data /= scaling_factor
+        self.b_dec.data /= scaling_factor
+        self.threshold /= scaling_factor  # f is unchanged, s_j shrinks by the factor
+        self.cfg.normalize_activations = "none"
+
+    def fold_activation_whitening(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError("a crosscoder normalizes each model separately; whitening is not supported")
+
+    @torch.no_grad()
+    def log_histograms(self) -> dict[str, Any]:
+        return {"weights/W_dec_norms": self.W_dec.detach().float().norm(dim=-1).cpu().numpy()}
+
+
+class BatchTopKCrosscoder(_CrosscoderMixin, SAE[BatchTopKCrosscoderConfig]):
+    """A trained two-model BatchTopK crosscoder (SAE-Lens inference class, architecture "batchtopk_crosscoder").
+
+    ``encode(x)`` takes *normalized* activations (B, M, d) (use ``normalize`` on raw ones) and returns f (B, F) with
+    the inference rule f_j·s_j > threshold; ``decode(f)`` returns (B, M, d) in normalized space.
+    """
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.hook_sae_input(self.check_input(x))
+        pre = self.hook_sae_acts_pre(self.pre_activations(x))
+        keep = pre * self.decoder_norms() > self.threshold
+        return self.hook_sae_acts_post(pre * keep)
+
+    def process_state_dict_for_loading(self, state_dict: dict[str, Any]) -> None:
+        for key in [
+            key for key in state_dict if key not in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")
+        ]:
+            del state_dict[key]
+
+    @classmethod
+    def from_weights(
+        cls,
+        W_enc: torch.Tensor,
+        b_enc: torch.Tensor,
+        W_dec: torch.Tensor,
+        b_dec: torch.Tensor,
+        threshold: float = 0.0,
+        norm_scale: Sequence[float] | None = None,
+        k: float = 0.0,
+        normalization: str = "none",
+    ) -> BatchTopKCrosscoder:
+        """Build a crosscoder from explicit weights (shapes W_enc (M,d,F), b_enc (F), W_dec (F,M,d), b_dec (M,d)).
+
+        ``threshold=0`` keeps every positive pre-activation (a plain ReLU crosscoder). ``norm_scale`` is the per-model
+        multiplier ``normalize`` applies to raw activations (default 1). ``k`` is informational.
+        """
+        if W_enc.ndim != 3 or W_dec.ndim != 3:
+            raise CrosscoderError(
+                f"W_enc must be (M, d, F) and W_dec (F, M, d); got {W_enc.shape}, {W_dec.shape}"
+            )
+        m, d, n = W_enc.shape
+        expected = {"b_enc": (n,), "W_dec": (n, m, d), "b_dec": (m, d)}
+        for name, tensor in (("b_enc", b_enc), ("W_dec", W_dec), ("b_dec", b_dec)):
+            if tuple(tensor.shape) != expected[name]:
+                raise CrosscoderError(
+                    f"{name} must have shape {expected[name]} to match W_enc {tuple(W_enc.shape)}"
+                )
+        if norm_scale is not None and len(norm_scale) != m:
+            raise CrosscoderError(f"norm_scale needs one value per model ({m}), got {list(norm_scale)}")
+        cfg = BatchTopKCrosscoderConfig(
+            d_in=d,
+            d_sae=n,
+            n_models=m,
+            k=float(k),
+            normalization=normalization,
+            norm_scale=[float(v) for v in norm_scale] if norm_scale is not None else None,
+            dtype=str(W_enc.dtype).removeprefix("torch."),
+        )
+        crosscoder = cls(cfg)
+        with torch.no_grad():
+            for name, tensor in (("W_enc", W_enc), ("b_enc", b_enc), ("W_dec", W_dec), ("b_dec", b_dec)):
+                getattr(crosscoder, name).copy_(tensor)
+            crosscoder.threshold.fill_(float(threshold))
+        return crosscoder
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Sparse training kernels: batch top-k selection, gathered encoder values, sparse decoding
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class SparseIndex(NamedTuple):
+    """Positions of the kept entries of a (B, F) latent matrix, row-major sorted, with CSR/CSC helpers."""
+
+    rows: torch.Tensor  # (n,) int64
+    cols: torch.Tensor  # (n,) int64
+    row_ptr: torch.Tensor  # (B + 1,) CSR row pointers
+    by_col: torch.Tensor  # (n,) permutation sorting the entries by column (stable)
+    col_ptr: torch.Tensor  # (F + 1,) pointers into the column-sorted order
+    n_rows: int
+    n_cols: int
+
+    @classmethod
+    def from_flat(cls, flat: torch.Tensor, n_rows: int, n_cols: int) -> SparseIndex:
+        flat = flat.sort().values
+        rows, cols = flat // n_cols, flat % n_cols
+        by_col = torch.argsort(cols, stable=True)
+        return cls(rows, cols, _pointers(rows, n_rows), by_col, _pointers(cols, n_cols), n_rows, n_cols)
+
+
+def _pointers(sorted_or_any: torch.Tensor, n: int) -> torch.Tensor:
+    pointers = torch.zeros(n + 1, dtype=torch.long, device=sorted_or_any.device)
+    pointers[1:] = torch.bincount(sorted_or_any, minlength=n).cumsum(0)
+    return pointers
+
+
+@torch.no_grad()
+def batch_topk_flat(scores: torch.Tensor, n_keep: int) -> torch.Tensor:
+    """Flat indices (into ``scores.flatten()``) of the ``n_keep`` largest entries of a (B, F) matrix.
+
+    Exact: takes per-row candidates first (4× the mean kept per row) and the global top among them; if some row had
+    all its candidates kept it could own more, so the candidate count grows and the selection is redone.
+    """
+    n_rows, n_cols = scores.shape
+    n_keep = min(n_keep, scores.numel())
+    per_row = min(n_cols, 4 * math.ceil(n_keep / n_rows))
+    while per_row < n_cols:
+        cand_values, cand_cols = scores.topk(per_row, dim=1, sorted=False)
+        top = cand_values.flatten().topk(n_keep, sorted=False).indices
+        rows = top // per_row
+        if int(torch.bincount(rows, minlength=n_rows).max()) < per_row:
+            return rows * n_cols + cand_cols.flatten()[top]
+        per_row *= 4
+    return scores.flatten().topk(n_keep, sorted=False).indices
+
+
+def _sampled_dot(index: SparseIndex, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """out[e] = ⟨left[rows[e]], right[cols[e]]⟩ for every kept entry, without a dense (B, F) product."""
+    if left.dtype in (torch.float32, torch.float64):
+        pattern = torch.sparse_csr_tensor(
+            index.row_ptr,
+            index.cols,
+            torch.ones_like(index.rows, dtype=left.dtype),
+            (index.n_rows, index.n_cols),
+        )
+        return torch.sparse.sampled_addmm(pattern, left, right.t(), beta=0.0).values()
+    out = torch.empty(index.rows.numel(), dtype=left.dtype, device=left.device)
+    for start in range(0, out.numel(), 8192):
+        part = slice(start, start + 8192)
+        out[part] = (left[index.rows[part]] * right[index.cols[part]]).sum(-1)
+    return out
+
+
+def _column_sums(index: SparseIndex, weights: torch.Tensor, rows_matrix: torch.Tensor) -> torch.Tensor:
+    """(F, D) matrix whose row j is Σ_{e in column j} weights[e] · rows_matrix[rows[e]] (a sparse Aᵀ·X)."""
+    perm = index.by_col
+    return F.embedding_bag(
+        index.rows[perm],
+        rows_matrix,
+        index.col_ptr,
+        mode="sum",
+        per_sample_weights=weights[perm],
+        include_last_offset=True,
+    )
+
+
+class _GatherPreacts(torch.autograd.Function):
+    """values[e] = ReLU(x W + b)[rows[e], cols[e]], given those values computed without grad; sparse backward."""
+
+    @staticmethod
+    def forward(ctx, values, x_flat, w_enc_flat, b_enc, *index):  # noqa: ANN001, ANN205
+        ctx.index = SparseIndex(*index)
+        ctx.save_for_backward(values, x_flat)
+        return values.clone()
+
+    @staticmethod
+    def backward(ctx, grad_values):  # noqa: ANN001, ANN205
+        values, x_flat = ctx.saved_tensors
+        grad = grad_values * (values > 0)
+        grad_w = _column_sums(ctx.index, grad.to(x_flat.dtype), x_flat).t()
+        grad_b = torch.zeros(ctx.index.n_cols, dtype=grad.dtype, device=grad.device).index_add_(
+            0, ctx.index.cols, grad
+        )
+        return (None, None, grad_w, grad_b, *([None] * len(SparseIndex._fields)))
+
+
+class _SparseDecode(torch.autograd.Function):
+    """out[b] = Σ_{e in row b} values[e] · W[cols[e]] (no bias), with sparse forward and backward."""
+
+    @staticmethod
+    def forward(ctx, values, w_flat, *index):  # noqa: ANN001, ANN205
+        index = SparseIndex(*index)
+        ctx.index = index
+        ctx.save_for_backward(values, w_flat)
+        return F.embedding_bag(
+            index.cols, w_flat, index.row_ptr, mode="sum", per_sample_weights=values, include_last_offset=True
+        )
+
+    @staticmethod
+    def backward(ctx, grad_out):  # noqa: ANN001, ANN205
+        values, w_flat = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        grad_values = _sampled_dot(ctx.index, grad_out, w_flat) if ctx.needs_input_grad[0] else None
+        grad_w = _column_sums(ctx.index, values, grad_out) if ctx.needs_input_grad[1] else None
+        return (grad_values, grad_w, *([None] * len(SparseIndex._fields)))
+
+
+def sparse_decode(values: torch.Tensor, w_dec_flat: torch.Tensor, index: SparseIndex) -> torch.Tensor:
+    """(B, M·d) reconstruction without bias from kept entries; differentiable in values and W_dec."""
+    return _SparseDecode.apply(values, w_dec_flat, *index)
+
+
+def gather_preacts(
+    values: torch.Tensor,
+    x_flat: torch.Tensor,
+    w_enc_flat: torch.Tensor,
+    b_enc: torch.Tensor,
+    index: SparseIndex,
+) -> torch.Tensor:
+    """Attach the encoder's (sparse) gradient to pre-activation values gathered at ``index``."""
+    return _GatherPreacts.apply(values, x_flat, w_enc_flat, b_enc, *index)
+
+
+class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCrosscoderTrainingConfig]):
+    """Training version (SAE-Lens ``TrainingSAE``): BatchTopK selection, sparse step, AuxK, threshold EMA."""
+
+    def initialize_weights(self) -> None:
+        """W_enc kaiming-uniform (fan-in d, ReLU gain), identical for every model; W_dec = W_encᵀ with each
+        ‖W_dec[j, m]‖ = decoder_init_norm; b_enc = 0; b_dec = 0 until ``init_b_dec`` sees the first batch."""
+        super().initialize_weights()
+        if self.device.type == "meta":
+            return
+        d, n = self.cfg.d_in, self.cfg.d_sae
+        gen = torch.Generator().manual_seed(int(self.cfg.init_seed))
+        weight = (torch.rand(d, n, generator=gen, dtype=torch.float64) * 2 - 1) * math.sqrt(6.0 / d)
+        decoder = (weight / weight.norm(dim=0, keepdim=True)).t() * float(self.cfg.decoder_init_norm or 1.0)
+        with torch.no_grad():
+            self.W_enc.copy_(weight.to(self.W_enc.dtype).expand(self.cfg.n_models, d, n))
+            self.W_dec.copy_(decoder[:, None, :].expand(n, self.cfg.n_models, d))
+
+    @torch.no_grad()
+    def init_b_dec(self, x: torch.Tensor, iterations: int = 50) -> None:
+        """Set b_dec to each model's geometric median (Weiszfeld) of a normalized batch x (B, M, d)."""
+        x = self.check_input(x).to(torch.float64)
+        median = x.mean(dim=0)
+        for _ in range(iterations):
+            weights = 1.0 / (x - median).norm(dim=-1).clamp_min(1e-8)  # (B, M)
+            median = (weights[:, :, None] * x).sum(0) / weights.sum(0)[:, None]
+        self.b_dec.copy_(median.to(self.b_dec.dtype))
+
+    @property
+    def aux_k(self) -> int:
+        return int(self.cfg.aux_k) or self.cfg.d_in // 2
+
+    def get_coefficients(self) -> dict[str, float | TrainCoefficientConfig]:
+        return {"auxk": float(self.cfg.aux_coefficient)}
+
+    def _select(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, SparseIndex, torch.Tensor]:
+        """Dense no-grad pre-activations, the kept entries and their values (with the encoder's sparse grad)."""
+        x_flat = x.reshape(x.shape[0], -1).to(self.W_enc.dtype)
+        with torch.no_grad():
+            pre = self.pre_activations(x)
+            scores = pre * self.decoder_norms()
+            index = SparseIndex.from_flat(batch_topk_flat(scores, int(self.cfg.k * x.shape[0])), *pre.shape)
+        values = gather_preacts(
+            pre[index.rows, index.cols], x_flat, self.W_enc.view(-1, self.n_latents), self.b_enc, index
+        )
+        return x_flat, pre, index, values
+
+    def encode_with_hidden_pre(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense BatchTopK activations (B, F) and pre-activations, for SAE-Lens callers (training uses the sparse path)."""
+        _, pre, index, values = self._select(self.check_input(x))
+        acts = torch.zeros_like(pre).index_put((index.rows, index.cols), values)
+        return acts, pre
+
+    def training_forward_pass(self, step_input: TrainStepInput) -> TrainStepOutput:
+        x = step_input.sae_in
+        n_tokens = x.shape[0]
+        x_flat, pre, index, values = self._select(x)
+        recon = sparse_decode(values, self.W_dec.view(self.n_latents, -1), index)
+        x_hat = recon.view_as(x) + self.b_dec
+        mse = (x_hat - x).pow(2).sum(dim=(1, 2)).mean()
+        auxk = step_input.coefficients.get("auxk", 0.0) * self._auxk_loss(
+            x_flat, pre, (x - x_hat).detach(), step_input.dead_neuron_mask
+        )
+        self._update_threshold(index, values.detach(), step_input.n_training_steps)
+        feature_acts = torch.sparse_coo_tensor(
+            torch.stack([index.rows, index.cols]), values.detach(), pre.shape, is_coalesced=True
+        )
+        return TrainStepOutput(
+            sae_in=x,
+            sae_out=x_hat,
+            feature_acts=feature_acts,
+            hidden_pre=pre,
+            loss=mse + auxk,
+            losses={"mse_loss": mse, "auxk_loss": auxk},
+            metrics={"threshold": float(self.threshold), "l0": float((values > 0).sum()) / n_tokens},
+        )
+
+    def calculate_aux_loss(
+        self,
+        step_input: TrainStepInput,
+        feature_acts: torch.Tensor,
+        hidden_pre: torch.Tensor,
+        sae_out: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        x = step_input.sae_in
+        residual = (x - sae_out).detach()
+        x_flat = x.reshape(x.shape[0], -1).to(self.W_enc.dtype)
+        loss = self._auxk_loss(x_flat, hidden_pre.detach(), residual, step_input.dead_neuron_mask)
+        return {"auxk_loss": step_input.coefficients.get("auxk", 0.0) * loss}
+
+    def _auxk_loss(
+        self, x_flat: torch.Tensor, pre: torch.Tensor, residual: torch.Tensor, dead_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """‖residual − Σ top-aux_k dead latents‖² / Var(residual), both summed over models and d, mean over tokens."""
+        zero = residual.new_zeros(())
+        if dead_mask is None or not bool(dead_mask.any()):
+            return zero
+        dead = dead_mask.nonzero().squeeze(1)
+        k_aux = min(self.aux_k, dead.numel())
+        with torch.no_grad():
+            cols = dead[pre[:, dead].topk(k_aux, dim=1, sorted=False).indices]
+            rows = torch.arange(pre.shape[0], device=pre.device)[:, None].expand_as(cols)
+            index = SparseIndex.from_flat((rows * pre.shape[1] + cols).flatten(), *pre.shape)
+        values = gather_preacts(
+            pre[index.rows, index.cols], x_flat, self.W_enc.view(-1, self.n_latents), self.b_enc, index
+        )
+        recon = sparse_decode(values, self.W_dec.view(self.n_latents, -1), index).view_as(residual)
+        error = (residual - recon).pow(2).sum(dim=(1, 2)).mean()
+        variance = (residual - residual.mean(dim=0)).pow(2).sum(dim=(1, 2)).mean()
+        return (error / variance).nan_to_num(0.0)
+
+    @torch.no_grad()
+    def _update_threshold(self, index: SparseIndex, values: torch.Tensor, step: int) -> None:
+        """EMA of the smallest kept (positive) f_j·s_j, starting at ``threshold_start_step``."""
+        start = int(self.cfg.threshold_start_step)
+        if step < start:
+            return
+        scores = values * self.decoder_norms()[index.cols]
+        positive = scores[scores > 0]
+        if positive.numel() == 0:
+            return
+        smallest = positive.min().to(self.threshold.dtype)
+        beta = float(self.cfg.threshold_beta)
+        self.threshold.copy_(smallest if step == start else beta * self.threshold + (1 - beta) * smallest)
+
+    def to_inference(self) -> BatchTopKCrosscoder:
+        """The trained weights as an inference ``BatchTopKCrosscoder`` (config as ``save_inference_model`` writes)."""
+        cfg = BatchTopKCrosscoderConfig.from_dict(self.cfg.get_inference_sae_cfg_dict())
+        crosscoder = BatchTopKCrosscoder(cfg)
+        crosscoder.load_state_dict(self.state_dict())
+        return crosscoder
+
+
+def crosscoder_from_weights(*args: Any, **kwargs: Any) -> BatchTopKCrosscoder:
+    """Alias of ``BatchTopKCrosscoder.from_weights``."""
+    return BatchTopKCrosscoder.from_weights(*args, **kwargs)
+
+
+def _register() -> None:
+    """Register both classes with SAE-Lens; re-importing this module (reload) replaces its own earlier entries."""
+    for registry, register, classes in (
+        (SAE_CLASS_REGISTRY, register_sae_class, (BatchTopKCrosscoder, BatchTopKCrosscoderConfig)),
+        (
+            SAE_TRAINING_CLASS_REGISTRY,
+            register_sae_training_class,
+            (BatchTopKCrosscoderTrainingSAE, BatchTopKCrosscoderTrainingConfig),
+        ),
+    ):
+        existing = registry.get(ARCHITECTURE)
+        if existing is not None:
+            if existing[0].__module__ != __name__:
+                raise RuntimeError(
+                    f"SAE-Lens architecture {ARCHITECTURE!r} is already registered by {existing[0]}"
+                )
+            del registry[ARCHITECTURE]
+        register(ARCHITECTURE, *classes)
+
+
+_register()
