@@ -247,7 +247,12 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
 
 
 def load_model(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32"):
-    """Load ``spec`` as ``(model, tokenizer)``: model in eval mode on ``device`` in ``dtype``, no gradients.
+    """Load ``spec`` as ``(model, tokenizer)``: :func:`load_weights` plus :func:`load_tokenizer`."""
+    return load_weights(spec, device, dtype), load_tokenizer(spec)
+
+
+def load_weights(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32"):
+    """The model of ``spec`` in eval mode on ``device`` in ``dtype``, gradients off.
 
     ``dtype="auto"`` keeps the checkpoint's dtype (GGUF weights are de-quantized to float32 by transformers).
     With an adapter, the adapter is applied to the base and merged unless ``spec.merge_adapter`` is False.
@@ -269,7 +274,7 @@ def load_model(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str |
         model = _apply_adapter(model, spec)
     model = model.to(resolve_device(device)).eval()
     model.requires_grad_(False)
-    return model, load_tokenizer(spec)
+    return model
 
 
 def _apply_adapter(model, spec: ModelSpec):

@@ -4,7 +4,7 @@ All model fixtures are session-scoped and return a ``Path`` to a ``save_pretrain
 read-only (copy with ``shutil.copytree`` before modifying). Built once per test session in about a second.
 
 * ``tiny_base_dir``            — random 4-layer LlamaForCausalLM (d_model 48) + byte-level BPE tokenizer (vocab 512).
-* ``tiny_ft_dir``              — "fine-tune" of it: same tokenizer, decoder-layer weights perturbed (noise std 0.05).
+* ``tiny_ft_dir``              — "fine-tune" of it: same tokenizer, decoder-layer weights perturbed by ~10% (relative noise).
 * ``tiny_ft2_dir``             — a second, differently perturbed fine-tune (layers 1–3 only, seed 7).
 * ``tiny_other_tokenizer_dir`` — a tiny Llama with a *different* tokenizer (vocab 384).
 * ``tiny_lora_dir``            — peft LoRA adapter (rank 4, q/v/o) on ``tiny_base_dir``; load with
@@ -29,13 +29,13 @@ def tiny_base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_ft_dir(tiny_base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_models.save_finetune(tiny_base_dir, tmp_path_factory.mktemp("tiny_ft"), seed=1, scale=0.05)
+    return tiny_models.save_finetune(tiny_base_dir, tmp_path_factory.mktemp("tiny_ft"), seed=1, scale=0.1)
 
 
 @pytest.fixture(scope="session")
 def tiny_ft2_dir(tiny_base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_models.save_finetune(
-        tiny_base_dir, tmp_path_factory.mktemp("tiny_ft2"), seed=7, scale=0.05, layers=(1, 2, 3)
+        tiny_base_dir, tmp_path_factory.mktemp("tiny_ft2"), seed=7, scale=0.1, layers=(1, 2, 3)
     )
 
 

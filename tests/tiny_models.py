@@ -142,11 +142,12 @@ def save_finetune(
     out_dir: str | Path,
     *,
     seed: int = 1,
-    scale: float = 0.05,
+    scale: float = 0.1,
     layers: tuple[int, ...] | None = None,
 ) -> Path:
-    """A "fine-tune" of the model in ``base_dir``: same tokenizer, every weight of the chosen decoder layers
-    (default: all) plus Gaussian noise of standard deviation ``scale``. Embeddings are left unchanged."""
+    """A "fine-tune" of the model in ``base_dir``: same tokenizer; every tensor of the chosen decoder layers
+    (default: all) gets Gaussian noise of standard deviation ``scale`` × its mean absolute value (a *relative*
+    perturbation: 0.1 changes each weight by ~10%). Embeddings and the LM head are left unchanged."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(base_dir).eval()
@@ -156,7 +157,7 @@ def save_finetune(
     with torch.no_grad():
         for index in chosen:
             for param in model.model.layers[index].parameters():
-                param.add_(scale * torch.randn(param.shape, generator=generator))
+                param.add_(scale * param.abs().mean() * torch.randn(param.shape, generator=generator))
     return _save(model, tokenizer, out_dir)
 
 

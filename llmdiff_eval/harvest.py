@@ -1,0 +1,821 @@
+"""Harvest: the residual stream after one decoder layer of each model, on one shared token stream, cached on disk.
+
+For each model of a run, :func:`harvest` writes ``activations/<model name>/``:
+
+* ``shard_XXXXX.safetensors`` — ``acts (n, d) bfloat16``, ``token_ids (n,) int32``, ``doc_ids (n,) int32``,
+  ``positions (n,) int32`` (the token's index in its document's *input*, BOS = 0), plus the shard's exact partial
+  statistics ``welford_mean (d,)``, ``welford_m2 (d,)``, ``welford_norm_sum (1,)`` (float64, computed from the
+  un-rounded activations) from which ``stats.json`` is merged. A shard holds whole documents, rows ordered by
+  document then position, and is written atomically (temp file + rename); ``index.json`` lists only finished
+  shards, each with its sha256.
+* ``index.json`` — settings, counts, ``complete`` flag and the shard list (the run-directory contract).
+* ``stats.json`` — per-dimension ``mean`` / ``std`` (population) over all cached tokens, ``count``, ``mean_norm``
+  (mean L2 norm), written when the cache is complete.
+* ``tokenizer/`` — the tokenizer (``save_pretrained``), so later stages decode text without the model.
+
+**Which activation.** Layer ``L`` is 0-based; the cache holds the *output of decoder block L* (the residual stream
+after L+1 blocks), read with a forward hook on that block. The forward pass **stops there**: the hook raises a
+private exception, so blocks L+1… and the LM head never run. In transformers' ``output_hidden_states`` this is
+``hidden_states[L + 1]`` (``hidden_states[0]`` is the embedding output) — except for the *last* block, where
+transformers replaces ``hidden_states[-1]`` by the final-norm output; this cache always holds the un-normalized
+residual stream.
+
+**Alignment.** Every model of a run is fed the same token ids: documents are tokenized with the first (base) model's
+tokenizer after checking that all tokenizers are identical (:func:`llmdiff_eval.models.check_same_tokenizer`), and
+the stream is deterministic, so row ``i`` of every cache is the same token. Right padding with an attention mask;
+pad positions are dropped. With ``drop_bos`` (default) the BOS position's activation is not stored (its norm is
+huge) but BOS stays in the model input; the choice is recorded under ``bos`` in ``index.json``.
+
+**Resume.** A rerun verifies the finished shards, re-creates missing ones from their recorded document range, and
+continues after the last finished document; a corrupt shard stops with :class:`CacheError` naming it.
+
+**Scale-out seam.** ``harvest_model(..., rank=r, world_size=w)`` harvests only documents with
+``doc_id % w == r`` into ``shard_r<r>_XXXXX.safetensors`` and ``index.rank<r>.json``; :func:`merge_ranks` joins the
+per-rank indexes into ``index.json`` + ``stats.json``. Rows are then ordered by rank, then document, in every model's
+cache alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from llmdiff_eval.corpus import CorpusConfig, encode, iter_documents, resolve_chat_template
+from llmdiff_eval.corpus import corpus_fingerprint as _corpus_fingerprint
+from llmdiff_eval.models import (
+    ModelSpec,
+    TokenizerMismatchError,
+    check_same_tokenizer,
+    decoder_layers,
+    load_tokenizer,
+    load_weights,
+    tokenizer_fingerprint,
+)
+from llmdiff_eval.utils import atomic_path, atomic_write_json, file_sha256, stable_hash
+
+__all__ = [
+    "ActivationCache",
+    "CacheError",
+    "HarvestConfig",
+    "HarvestError",
+    "TokenizerMismatchError",
+    "harvest",
+    "harvest_model",
+    "load_paired",
+    "merge_ranks",
+    "residual_at_layer",
+]
+
+FORMAT = 1
+STORAGE_DTYPE = "bfloat16"
+# Settings that must match for a rerun to continue an existing cache.
+_RESUME_KEYS = (
+    "format",
+    "model",
+    "layer",
+    "compute_dtype",
+    "context_length",
+    "bos",
+    "tokenizer_fingerprint",
+    "corpus_fingerprint",
+    "rank",
+    "world_size",
+)
+
+
+class CacheError(RuntimeError):
+    """An activation cache is missing, incomplete, corrupt or incompatible (message names the file and the fix)."""
+
+
+class HarvestError(ValueError):
+    """Bad harvest settings (e.g. a layer the model does not have)."""
+
+
+@dataclass
+class HarvestConfig:
+    """How to harvest.
+
+    Attributes:
+        layer: 0-based decoder block whose output is cached (the paper: 20).
+        batch_size: documents per forward pass.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"``.
+        dtype: compute dtype of the model: ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"auto"``.
+            Activations are always *stored* as bfloat16.
+        shard_tokens: target rows per shard; a shard closes at the first batch boundary at or past it.
+        context_length: tokens per document fed to the model (longer documents truncated; BOS counts).
+        max_tokens: stop after this many cached rows per model (None: the whole corpus).
+        drop_bos: do not store the BOS position's activation (BOS is still fed to the model).
+        verify_shards: on a rerun, check every finished shard's sha256 (``False``: only that it exists with the
+            recorded size — for very large caches).
+        progress: show a tqdm progress bar.
+        corpus: the documents (:class:`llmdiff_eval.corpus.CorpusConfig`).
+    """
+
+    layer: int = 20
+    batch_size: int = 8
+    device: str = "cpu"
+    dtype: str = "float32"
+    shard_tokens: int = 1_000_000
+    context_length: int = 1024
+    max_tokens: int | None = None
+    drop_bos: bool = True
+    verify_shards: bool = True
+    progress: bool = True
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.corpus, dict):
+            self.corpus = CorpusConfig.from_dict(self.corpus)
+        for key in ("batch_size", "shard_tokens"):
+            if getattr(self, key) < 1:
+                raise HarvestError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.context_length < 2:
+            raise HarvestError(f"context_length must be >= 2 tokens, got {self.context_length}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise HarvestError(f"max_tokens must be >= 1 or null, got {self.max_tokens}")
+        if self.layer < 0:
+            raise HarvestError(f"layer must be a 0-based decoder layer index (>= 0), got {self.layer}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HarvestConfig:
+        """Build from a YAML/JSON dict (``corpus`` as a dict); unknown keys are an error naming the valid ones."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise HarvestError(f"unknown harvest key(s) {unknown}; valid keys: {sorted(fields)}")
+        data = dict(data)
+        if isinstance(data.get("corpus"), dict):
+            data["corpus"] = CorpusConfig.from_dict(data["corpus"])
+        return cls(**data)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Early-exit forward
+
+
+class _StopForward(Exception):
+    """Raised by the capture hook to abandon the forward pass after the wanted layer."""
+
+
+def residual_at_layer(
+    model, layer: int, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
+    """Output of decoder block ``layer`` (0-based), shape ``(batch, seq, d_model)``, in the model's dtype.
+
+    Runs the embedding and blocks ``0..layer`` only: a forward hook on block ``layer`` stores its output and raises,
+    so later blocks, the final norm and the LM head are never executed.
+    """
+    blocks = decoder_layers(model)
+    _check_layer(layer, len(blocks), getattr(model, "name_or_path", type(model).__name__))
+    captured: list[torch.Tensor] = []
+
+    def capture(_module, _args, output):
+        captured.append(output[0] if isinstance(output, tuple) else output)
+        raise _StopForward
+
+    handle = blocks[layer].register_forward_hook(capture)
+    try:
+        with torch.inference_mode():
+            model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    if not captured:
+        raise HarvestError(f"decoder layer {layer} never ran; cannot read its output")
+    return captured[0]
+
+
+def _check_layer(layer: int, n_layers: int, model_name: str) -> None:
+    if not 0 <= layer < n_layers:
+        raise HarvestError(
+            f"layer {layer} is out of range for model {model_name!r}: it has {n_layers} decoder layers, so valid "
+            f"layers are 0..{n_layers - 1} (0-based; the output of that block is cached)"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statistics
+
+
+@dataclass
+class _Moments:
+    """Exact running count, mean, sum of squared deviations (M2) and norm sum, float64 (Chan et al. merge)."""
+
+    count: int
+    mean: torch.Tensor
+    m2: torch.Tensor
+    norm_sum: float
+
+    @classmethod
+    def empty(cls, d: int) -> _Moments:
+        return cls(0, torch.zeros(d, dtype=torch.float64), torch.zeros(d, dtype=torch.float64), 0.0)
+
+    @classmethod
+    def of(cls, acts: torch.Tensor) -> _Moments:
+        x = acts.to(torch.float64)
+        mean = x.mean(0)
+        return cls(x.shape[0], mean, ((x - mean) ** 2).sum(0), float(x.norm(dim=1).sum()))
+
+    def merge(self, other: _Moments) -> _Moments:
+        n = self.count + other.count
+        if n == 0:
+            return self
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.count / n)
+        m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / n)
+        return _Moments(n, mean, m2, self.norm_sum + other.norm_sum)
+
+
+def _write_stats(moments: _Moments, layer: int, path: Path) -> None:
+    atomic_write_json(
+        path,
+        {
+            "count": moments.count,
+            "layer": layer,
+            "mean": moments.mean.tolist(),
+            "std": (moments.m2 / max(moments.count, 1)).sqrt().tolist(),
+            "mean_norm": moments.norm_sum / max(moments.count, 1),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Writing
+
+
+def harvest(cfg: HarvestConfig, run_dir: str | Path, models: list[ModelSpec]) -> dict[str, Path]:
+    """Stage function: harvest every model of ``models`` into ``run_dir/activations/<name>/``.
+
+    The first model is the reference (the base): all tokenizers must equal its tokenizer
+    (:class:`TokenizerMismatchError` otherwise, before anything is computed), documents are tokenized with it,
+    and after harvesting the caches are checked to hold the same token stream. Finished caches are skipped;
+    interrupted ones are resumed. Returns ``{name: cache directory}``.
+    """
+    if not models:
+        raise HarvestError("harvest needs at least one model")
+    names = [spec.name for spec in models]
+    if len(set(names)) != len(names):
+        raise HarvestError(f"model names must be unique within a run, got {names}")
+    tokenizers = {spec.name: load_tokenizer(spec) for spec in models}
+    reference = models[0].name
+    for spec in models[1:]:
+        check_same_tokenizer(reference, tokenizers[reference], spec.name, tokenizers[spec.name])
+    out = {}
+    for spec in models:
+        out[spec.name] = harvest_model(
+            spec, cfg, Path(run_dir) / "activations" / spec.name, tokenizer=tokenizers[reference]
+        )
+    first = ActivationCache(out[reference])
+    for name in names[1:]:
+        _check_aligned(first, ActivationCache(out[name]))
+    return out
+
+
+def harvest_model(
+    spec: ModelSpec,
+    cfg: HarvestConfig,
+    out_dir: str | Path,
+    *,
+    tokenizer=None,
+    model=None,
+    rank: int = 0,
+    world_size: int = 1,
+) -> Path:
+    """Harvest one model into ``out_dir`` (resuming / repairing an existing cache there). Returns ``out_dir``.
+
+    Args:
+        tokenizer: tokenizer used to encode the corpus (default: the model's own). Pass the base model's
+            tokenizer when harvesting a fine-tune so both see identical ids.
+        model: an already loaded model (default: loaded from ``spec`` with ``cfg.device`` / ``cfg.dtype``).
+        rank, world_size: harvest only documents with ``doc_id % world_size == rank`` (see module docstring).
+    """
+    if not 0 <= rank < world_size:
+        raise HarvestError(f"rank must be in 0..{world_size - 1}, got {rank}")
+    writer = _CacheWriter(spec, cfg, Path(out_dir), tokenizer or load_tokenizer(spec), rank, world_size)
+    return writer.run(model)
+
+
+class _CacheWriter:
+    """State of one model's harvest: settings, the index being built, and the shard buffer."""
+
+    def __init__(
+        self, spec: ModelSpec, cfg: HarvestConfig, out_dir: Path, tokenizer, rank: int, world_size: int
+    ):
+        self.spec, self.cfg, self.out_dir, self.tokenizer = spec, cfg, out_dir, tokenizer
+        self.rank, self.world_size = rank, world_size
+        suffix = "" if world_size == 1 else f".rank{rank}"
+        self.index_path = out_dir / f"index{suffix}.json"
+        self.shard_prefix = "shard_" if world_size == 1 else f"shard_r{rank}_"
+        self.chat_template = resolve_chat_template(cfg.corpus.chat_template, tokenizer)
+        self.bos_id = tokenizer.bos_token_id
+        self.settings: dict[str, Any] = {
+            "format": FORMAT,
+            "model": spec.to_dict(),
+            "layer": cfg.layer,
+            "compute_dtype": cfg.dtype,
+            "context_length": cfg.context_length,
+            "bos": {
+                "token": tokenizer.bos_token,
+                "id": self.bos_id,
+                "in_input": bool(
+                    self.bos_id is not None and tokenizer("x")["input_ids"][:1] == [self.bos_id]
+                ),
+                "dropped": cfg.drop_bos,
+            },
+            "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
+            "corpus_fingerprint": stable_hash(
+                [_corpus_fingerprint(cfg.corpus), self.chat_template, cfg.context_length]
+            ),
+            "rank": rank,
+            "world_size": world_size,
+        }
+        self.limits = {"max_docs": cfg.corpus.max_docs, "max_tokens": cfg.max_tokens}
+
+    # -- orchestration ---------------------------------------------------------------------------------------
+
+    def run(self, model) -> Path:
+        index = self._read_existing_index()
+        if index is not None and index["complete"] and self._all_shards_present(index):
+            self._check_shards(index)
+            return self.out_dir
+        documents = self._documents()  # raises CorpusError on an empty corpus, before anything is written
+        model = model if model is not None else load_weights(self.spec, self.cfg.device, self.cfg.dtype)
+        blocks = decoder_layers(model)
+        _check_layer(self.cfg.layer, len(blocks), self.spec.name)
+        self.model, self.device = model, next(model.parameters()).device
+        d_model = _hidden_size(model)
+        if index is None:
+            index = self._new_index(d_model)
+        elif index["d_model"] != d_model:
+            raise CacheError(
+                f"cache {self.out_dir} has d_model {index['d_model']}, model has {d_model}; delete it"
+            )
+        self.index = index
+        self._check_shards(index, repair=True)
+        if not index["complete"]:
+            self._harvest(documents)
+        self._finish()
+        return self.out_dir
+
+    def _read_existing_index(self) -> dict | None:
+        if not self.index_path.exists():
+            return None
+        try:
+            index = json.loads(self.index_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise CacheError(
+                f"{self.index_path} is not valid JSON ({exc}); delete {self.out_dir} and rerun"
+            ) from exc
+        changed = [k for k in _RESUME_KEYS if index.get(k) != self.settings[k]]
+        if changed:
+            raise CacheError(
+                f"the cache in {self.out_dir} was made with different settings ({', '.join(changed)} differ), so "
+                "it cannot be resumed; delete that directory (or use another run directory) and rerun"
+            )
+        if index["complete"] and index.get("limits") != self.limits:
+            raise CacheError(
+                f"the cache in {self.out_dir} is complete for limits {index.get('limits')}, not {self.limits}; "
+                "delete it to harvest again with the new limits"
+            )
+        return index
+
+    def _new_index(self, d_model: int) -> dict:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._save_tokenizer()
+        index = {
+            **{k: v for k, v in self.settings.items() if k != "bos"},
+            "d_model": d_model,
+            "dtype": STORAGE_DTYPE,
+            "n_tokens": 0,
+            "n_docs": 0,
+            "bos": self.settings["bos"],
+            "limits": self.limits,
+            "complete": False,
+            "shards": [],
+        }
+        atomic_write_json(self.index_path, index)
+        return index
+
+    def _save_tokenizer(self) -> None:
+        target = self.out_dir / "tokenizer"
+        if target.exists():
+            return
+        tmp = self.out_dir / f".tokenizer.rank{self.rank}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.tokenizer.save_pretrained(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another rank got there first
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _all_shards_present(self, index: dict) -> bool:
+        return all((self.out_dir / entry["file"]).exists() for entry in index["shards"])
+
+    def _check_shards(self, index: dict, repair: bool = False) -> None:
+        """Raise on corrupt shards; re-create missing ones when ``repair`` (the documents are known)."""
+        for entry in index["shards"]:
+            path = self.out_dir / entry["file"]
+            if not path.exists() and repair:
+                self._recreate(entry)
+            else:
+                _verify_shard(self.out_dir, entry, full=self.cfg.verify_shards)
+
+    # -- the token stream ----------------------------------------------------------------------------------------
+
+    def _documents(self):
+        """This rank's documents, lazily; the first is read now so an empty corpus fails early."""
+        docs = (d for d in iter_documents(self.cfg.corpus) if d.doc_id % self.world_size == self.rank)
+        first = next(docs, None)
+        return itertools.chain([first] if first is not None else [], docs)
+
+    def _batches(
+        self, documents, first_doc: int, last_doc: int | None = None
+    ) -> Iterator[list[tuple[int, list[int]]]]:
+        batch: list[tuple[int, list[int]]] = []
+        for doc in documents:
+            if doc.doc_id < first_doc:
+                continue
+            if last_doc is not None and doc.doc_id > last_doc:
+                break
+            ids = encode(doc, self.tokenizer, self.cfg.context_length, self.chat_template)
+            if ids:
+                batch.append((doc.doc_id, ids))
+            if len(batch) == self.cfg.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _rows(self, batch: list[tuple[int, list[int]]]) -> dict[str, torch.Tensor]:
+        """Forward one padded batch to the layer; the kept rows (no pad, no BOS if dropped), document-major."""
+        lengths = torch.tensor([len(ids) for _, ids in batch])
+        width = int(lengths.max())
+        input_ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        for row, (_, ids) in enumerate(batch):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+        positions = torch.arange(width).expand(len(batch), width)
+        attention_mask = (positions < lengths[:, None]).long()
+        keep = attention_mask.bool()
+        if self.cfg.drop_bos and self.bos_id is not None:
+            keep &= ~((positions == 0) & (input_ids == self.bos_id))
+        hidden = residual_at_layer(
+            self.model, self.cfg.layer, input_ids.to(self.device), attention_mask.to(self.device)
+        )
+        doc_ids = torch.tensor([doc_id for doc_id, _ in batch])[:, None].expand(len(batch), width)
+        return {
+            "acts": hidden[keep.to(hidden.device)].float().cpu(),
+            "token_ids": input_ids[keep].to(torch.int32),
+            "doc_ids": doc_ids[keep].to(torch.int32),
+            "positions": positions[keep].to(torch.int32),
+        }
+
+    # -- writing ---------------------------------------------------------------------------------------------------
+
+    def _harvest(self, documents) -> None:
+        from tqdm.auto import tqdm
+
+        shards = self.index["shards"]
+        first_doc = shards[-1]["last_doc"] + 1 if shards else 0
+        budget = (
+            None
+            if self.cfg.max_tokens is None
+            else _rank_share(self.cfg.max_tokens, self.rank, self.world_size)
+        )
+        done = self.index["n_tokens"]
+        bar = tqdm(
+            total=budget,
+            initial=done,
+            unit="tok",
+            unit_scale=True,
+            desc=f"harvest {self.spec.name} L{self.cfg.layer}",
+            disable=not self.cfg.progress,
+        )
+        buffer: list[dict[str, torch.Tensor]] = []
+        buffered = 0
+        try:
+            for batch in self._batches(documents, first_doc):
+                if budget is not None and done + buffered >= budget:
+                    break
+                rows = self._rows(batch)
+                if budget is not None:
+                    rows = {k: v[: budget - done - buffered] for k, v in rows.items()}
+                buffer.append(rows)
+                buffered += len(rows["token_ids"])
+                bar.update(len(rows["token_ids"]))
+                if buffered >= self.cfg.shard_tokens:
+                    done += self._flush(buffer)
+                    buffer, buffered = [], 0
+            if buffer:
+                self._flush(buffer)
+        finally:
+            bar.close()
+
+    def _flush(self, buffer: list[dict[str, torch.Tensor]]) -> int:
+        rows = {k: torch.cat([b[k] for b in buffer]) for k in buffer[0]}
+        number = len(self.index["shards"])
+        entry = self._write_shard(f"{self.shard_prefix}{number:05d}.safetensors", rows)
+        self.index["shards"].append(entry)
+        self.index["n_tokens"] += entry["n_tokens"]
+        self.index["n_docs"] += entry["n_docs"]
+        atomic_write_json(self.index_path, self.index)
+        return entry["n_tokens"]
+
+    def _write_shard(self, name: str, rows: dict[str, torch.Tensor]) -> dict[str, Any]:
+        moments = _Moments.of(rows["acts"])
+        tensors = {
+            "acts": rows["acts"].to(torch.bfloat16).contiguous(),
+            "token_ids": rows["token_ids"].contiguous(),
+            "doc_ids": rows["doc_ids"].contiguous(),
+            "positions": rows["positions"].contiguous(),
+            "welford_mean": moments.mean,
+            "welford_m2": moments.m2,
+            "welford_norm_sum": torch.tensor([moments.norm_sum], dtype=torch.float64),
+        }
+        path = self.out_dir / name
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": str(FORMAT), "layer": str(self.cfg.layer)})
+        doc_ids = rows["doc_ids"]
+        return {
+            "file": name,
+            "n_tokens": int(doc_ids.numel()),
+            "n_docs": int(doc_ids.unique().numel()),
+            "sha256": file_sha256(path),
+            "bytes": path.stat().st_size,
+            "first_doc": int(doc_ids[0]),
+            "last_doc": int(doc_ids[-1]),
+        }
+
+    def _recreate(self, entry: dict) -> None:
+        """Re-harvest the documents of a missing shard and write it again under the same name."""
+        docs = (d for d in iter_documents(self.cfg.corpus) if d.doc_id % self.world_size == self.rank)
+        parts = [self._rows(batch) for batch in self._batches(docs, entry["first_doc"], entry["last_doc"])]
+        rows = {k: torch.cat([p[k] for p in parts])[: entry["n_tokens"]] for k in parts[0]} if parts else None
+        if rows is None or len(rows["token_ids"]) != entry["n_tokens"]:
+            raise CacheError(
+                f"cannot re-create missing shard {entry['file']} of {self.out_dir}: the corpus no longer yields the "
+                "same documents; delete the directory and harvest again"
+            )
+        position = self.index["shards"].index(entry)
+        self.index["shards"][position] = self._write_shard(entry["file"], rows)
+        atomic_write_json(self.index_path, self.index)
+
+    def _finish(self) -> None:
+        """Write stats.json (single-process harvests; :func:`merge_ranks` does it for ranks), then mark complete."""
+        if self.world_size == 1:
+            moments = _merge_shard_moments(self.out_dir, self.index["shards"])
+            _write_stats(moments, self.cfg.layer, self.out_dir / "stats.json")
+        self.index["complete"] = True
+        atomic_write_json(self.index_path, self.index)
+
+
+def _rank_share(total: int, rank: int, world_size: int) -> int:
+    return total // world_size + (1 if rank < total % world_size else 0)
+
+
+def _hidden_size(model) -> int:
+    config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
+    config = getattr(config, "text_config", None) or config
+    return int(config.hidden_size)
+
+
+def _merge_shard_moments(out_dir: Path, shards: list[dict]) -> _Moments:
+    total: _Moments | None = None
+    for entry in shards:
+        with _open_shard(out_dir, entry) as handle:
+            part = _Moments(
+                entry["n_tokens"],
+                handle.get_tensor("welford_mean"),
+                handle.get_tensor("welford_m2"),
+                float(handle.get_tensor("welford_norm_sum")[0]),
+            )
+        total = part if total is None else total.merge(part)
+    if total is None:
+        raise CacheError(
+            f"no activations were harvested into {out_dir}; is the corpus empty or max_tokens 0?"
+        )
+    return total
+
+
+def merge_ranks(out_dir: str | Path, world_size: int) -> Path:
+    """Join the per-rank indexes of a ``world_size``-way harvest into ``index.json`` and ``stats.json``.
+
+    Every rank must be complete with the same settings. Shards are listed rank by rank, so row order is
+    (rank, document, position) — the same in every model harvested with the same ``world_size``.
+    """
+    out_dir = Path(out_dir)
+    indexes = []
+    for rank in range(world_size):
+        path = out_dir / f"index.rank{rank}.json"
+        if not path.exists():
+            raise CacheError(f"{path} is missing: rank {rank} has not harvested into {out_dir}; run it first")
+        index = json.loads(path.read_text())
+        if not index["complete"]:
+            raise CacheError(f"rank {rank} of {out_dir} is incomplete; rerun it before merging")
+        indexes.append(index)
+    shards = [entry for index in indexes for entry in index["shards"]]
+    merged = {
+        **{k: v for k, v in indexes[0].items() if k not in ("rank", "shards", "n_tokens", "n_docs")},
+        "rank": None,
+        "n_tokens": sum(i["n_tokens"] for i in indexes),
+        "n_docs": sum(i["n_docs"] for i in indexes),
+        "shards": shards,
+    }
+    for key in ("model", "layer", "tokenizer_fingerprint", "corpus_fingerprint", "bos"):
+        if any(index[key] != merged[key] for index in indexes):
+            raise CacheError(
+                f"ranks of {out_dir} disagree on {key!r}; they were not harvested with one config"
+            )
+    _write_stats(_merge_shard_moments(out_dir, shards), merged["layer"], out_dir / "stats.json")
+    atomic_write_json(out_dir / "index.json", merged)
+    return out_dir
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def _open_shard(cache_dir: Path, entry: dict):
+    path = cache_dir / entry["file"]
+    if not path.exists():
+        raise CacheError(
+            f"shard {entry['file']} of activation cache {cache_dir} is missing; rerun harvest on this run "
+            "directory to re-create it (the other shards are kept)"
+        )
+    try:
+        return safe_open(str(path), framework="pt")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _corrupt(cache_dir, entry, f"unreadable: {exc}") from exc
+
+
+def _corrupt(cache_dir: Path, entry: dict, why: str) -> CacheError:
+    return CacheError(
+        f"shard {entry['file']} of activation cache {cache_dir} is corrupt ({why}); delete that file and rerun "
+        "harvest on this run directory to re-create it (the other shards are kept)"
+    )
+
+
+def _verify_shard(cache_dir: Path, entry: dict, full: bool = True) -> None:
+    path = cache_dir / entry["file"]
+    if not path.exists():
+        raise CacheError(
+            f"shard {entry['file']} of activation cache {cache_dir} is missing; rerun harvest on this run "
+            "directory to re-create it (the other shards are kept)"
+        )
+    if "bytes" in entry and path.stat().st_size != entry["bytes"]:
+        raise _corrupt(cache_dir, entry, f"size {path.stat().st_size} bytes, expected {entry['bytes']}")
+    if full and file_sha256(path) != entry["sha256"]:
+        raise _corrupt(cache_dir, entry, "sha256 mismatch")
+
+
+class ActivationCache:
+    """Read side of one model's harvest cache (``activations/<name>/``).
+
+    Attributes: ``index`` (the parsed ``index.json``), ``n_tokens``, ``d_model``, ``layer``, ``model`` (spec dict).
+    Integer tensors ``token_ids`` / ``doc_ids`` / ``positions`` cover all rows in cache order.
+    """
+
+    def __init__(self, path: str | Path, require_complete: bool = True):
+        self.path = Path(path)
+        index_path = self.path / "index.json"
+        if not index_path.exists():
+            raise CacheError(f"no activation cache in {self.path} (index.json missing); run harvest first")
+        try:
+            self.index = json.loads(index_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise CacheError(
+                f"{index_path} is not valid JSON ({exc}); delete {self.path} and harvest again"
+            ) from exc
+        if require_complete and not self.index.get("complete"):
+            raise CacheError(
+                f"the activation cache in {self.path} is incomplete ({len(self.index['shards'])} shards so far); "
+                "rerun harvest on this run directory to finish it"
+            )
+        self.n_tokens: int = self.index["n_tokens"]
+        self.d_model: int = self.index["d_model"]
+        self.layer: int = self.index["layer"]
+        self.model: dict = self.index["model"]
+        self._columns: dict[str, torch.Tensor] = {}
+        self._stats: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"ActivationCache({str(self.path)!r}, n_tokens={self.n_tokens}, d_model={self.d_model}, layer={self.layer})"
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """``{"mean": (d,) float32, "std": (d,) float32, "count": int, "mean_norm": float}`` from stats.json."""
+        if self._stats is None:
+            path = self.path / "stats.json"
+            if not path.exists():
+                raise CacheError(
+                    f"{path} is missing; rerun harvest on this run directory to finish the cache"
+                )
+            raw = json.loads(path.read_text())
+            self._stats = {
+                "mean": torch.tensor(raw["mean"], dtype=torch.float32),
+                "std": torch.tensor(raw["std"], dtype=torch.float32),
+                "count": int(raw["count"]),
+                "mean_norm": float(raw["mean_norm"]),
+            }
+        return self._stats
+
+    def _column(self, key: str) -> torch.Tensor:
+        if key not in self._columns:
+            parts = []
+            for entry in self.index["shards"]:
+                with _open_shard(self.path, entry) as handle:
+                    parts.append(self._get(handle, entry, key))
+            self._columns[key] = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int32)
+        return self._columns[key]
+
+    def _get(self, handle, entry: dict, key: str) -> torch.Tensor:
+        try:
+            tensor = handle.get_tensor(key)
+        except (SafetensorError, KeyError, OSError, ValueError) as exc:
+            raise _corrupt(self.path, entry, f"cannot read {key!r}: {exc}") from exc
+        if tensor.shape[0] != entry["n_tokens"]:
+            raise _corrupt(
+                self.path, entry, f"{key} has {tensor.shape[0]} rows, index says {entry['n_tokens']}"
+            )
+        return tensor
+
+    @property
+    def token_ids(self) -> torch.Tensor:
+        return self._column("token_ids")
+
+    @property
+    def doc_ids(self) -> torch.Tensor:
+        return self._column("doc_ids")
+
+    @property
+    def positions(self) -> torch.Tensor:
+        return self._column("positions")
+
+    def iter_shards(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield ``(acts float32 (n, d), token_ids (n,), doc_ids (n,))`` shard by shard, in cache order."""
+        for entry in self.index["shards"]:
+            with _open_shard(self.path, entry) as handle:
+                acts = self._get(handle, entry, "acts").float()
+                yield acts, self._get(handle, entry, "token_ids"), self._get(handle, entry, "doc_ids")
+
+    def load(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """All activations as one ``(n_tokens, d_model)`` tensor of ``dtype``."""
+        out = torch.empty(self.n_tokens, self.d_model, dtype=dtype)
+        start = 0
+        for acts, _, _ in self.iter_shards():
+            out[start : start + len(acts)] = acts
+            start += len(acts)
+        return out
+
+    def verify(self) -> None:
+        """Check that every shard exists and matches its recorded sha256; :class:`CacheError` names the first bad
+        shard and the fix."""
+        for entry in self.index["shards"]:
+            _verify_shard(self.path, entry, full=True)
+
+    def tokenizer(self):
+        """The tokenizer saved with the cache (decode ``token_ids`` without loading the model)."""
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.path / "tokenizer")
+
+
+def _check_aligned(a: ActivationCache, b: ActivationCache) -> None:
+    for key in ("token_ids", "doc_ids", "positions"):
+        if a.n_tokens != b.n_tokens or not torch.equal(getattr(a, key), getattr(b, key)):
+            raise CacheError(
+                f"activation caches {a.path} and {b.path} do not hold the same token stream ({key} differ; "
+                f"{a.n_tokens} vs {b.n_tokens} rows): harvest both with the same corpus, context_length, "
+                "max_tokens and tokenizer (llmdiff_eval.harvest.harvest does this for all models of a run)"
+            )
+
+
+def load_paired(base_dir: str | Path, ft_dir: str | Path) -> torch.Tensor:
+    """Paired activations ``(N, 2, d)`` float32: index 0 = base, 1 = fine-tune, row i = the same token in both.
+
+    Raises :class:`CacheError` if the caches are incomplete, corrupt, of different widths or token streams.
+    """
+    base, ft = ActivationCache(base_dir), ActivationCache(ft_dir)
+    _check_aligned(base, ft)
+    if base.d_model != ft.d_model:
+        raise CacheError(f"{base.path} has d_model {base.d_model} but {ft.path} has {ft.d_model}")
+    out = torch.empty(base.n_tokens, 2, base.d_model, dtype=torch.float32)
+    for slot, cache in enumerate((base, ft)):
+        start = 0
+        for acts, _, _ in cache.iter_shards():
+            out[start : start + len(acts), slot] = acts
+            start += len(acts)
+    return out
