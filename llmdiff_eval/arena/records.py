@@ -107,3 +107,16 @@ def select_records(
         columns=["_m", "_c"]
     )
     return rows.reset_index(drop=True), matched
+
+
+def restrict_to_models(frame: pd.DataFrame, models: Sequence[str], where: str) -> pd.DataFrame:
+    """Rows of one snapshot for ``models``; raises ArenaModelNotFound (nearest names of that snapshot)."""
+    label = f"{where} snapshot {frame['date'].iloc[0] if len(frame) else '?'}"
+    matched = {resolve_model(model, frame["model"].unique(), label) for model in models}
+    return frame[frame["model"].isin(matched)].reset_index(drop=True)
+
+
+def joint_date(dates: dict[str, str | None]) -> str | None:
+    """One snapshot date for a provenance record: the shared date, else the earliest (rows keep their own)."""
+    known = sorted({d for d in dates.values() if d})
+    return known[0] if known else None
