@@ -30,13 +30,19 @@ checkpoint format); results are saved with ``save_inference_model`` and load thr
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
-from collections.abc import Sequence
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
+from sae_lens.config import LoggingConfig, SAETrainerConfig
 from sae_lens.registry import (
     SAE_CLASS_REGISTRY,
     SAE_TRAINING_CLASS_REGISTRY,
@@ -46,13 +52,17 @@ from sae_lens.registry import (
 from sae_lens.saes.sae import (
     SAE,
     SAEConfig,
+    SAEMetadata,
     TrainCoefficientConfig,
     TrainingSAE,
     TrainingSAEConfig,
     TrainStepInput,
     TrainStepOutput,
 )
+from sae_lens.training.sae_trainer import SAETrainer
 from torch import nn
+
+from llmdiff_eval.utils import atomic_write_json, atomic_write_text, pair_name, stable_hash
 
 ARCHITECTURE = "batchtopk_crosscoder"
 NORMALIZATIONS = ("unit_rms", "none")
@@ -747,6 +757,519 @@ def _register() -> None:
                 )
             del registry[ARCHITECTURE]
         register(ARCHITECTURE, *classes)
+
+
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data: paired activations served as per-model-normalized, shuffled (B, 2, d) batches
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class _PairedSource:
+    """Paired activations in shards (one shard for an in-memory tensor); ``load`` returns (n, 2, d) float32."""
+
+    def __init__(
+        self, shard_sizes: list[int], d_model: int, mean_norms: torch.Tensor, identity: dict[str, Any]
+    ):
+        self.shard_sizes = shard_sizes
+        self.n_tokens = sum(shard_sizes)
+        self.d_model = d_model
+        self.mean_norms = mean_norms  # (2,) E‖x_m‖ of the raw activations
+        self.identity = identity  # what the fingerprint records about the data
+
+    def load(self, shard_ids: list[int]) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _TensorSource(_PairedSource):
+    def __init__(self, acts: torch.Tensor):
+        if not isinstance(acts, torch.Tensor) or acts.ndim != 3 or acts.shape[1] != 2:
+            shape = tuple(acts.shape) if isinstance(acts, torch.Tensor) else type(acts).__name__
+            raise CrosscoderError(
+                f"activations must be a float tensor of shape (N, 2, d) (index 0 = base, 1 = fine-tune), got "
+                f"{shape}; stack the two models' (N, d) activations with torch.stack([base, ft], dim=1)"
+            )
+        if not acts.is_floating_point():
+            raise CrosscoderError(f"activations must be floating point, got {acts.dtype}")
+        if not bool(torch.isfinite(acts).all()):
+            bad = (~torch.isfinite(acts)).any(dim=-1).nonzero()[:5].tolist()
+            raise CrosscoderError(
+                f"activations contain NaN/inf (first (token, model) pairs: {bad}); clean them first"
+            )
+        self.acts = acts.detach().cpu()
+        stride = max(1, acts.shape[0] // 4096)
+        sample = self.acts[::stride].to(torch.float32).contiguous()
+        identity = {
+            "shape": list(acts.shape),
+            "sample_sha256": stable_hash(sample.numpy().tobytes().hex(), 32),
+        }
+        mean_norms = self.acts.to(torch.float64).norm(dim=-1).mean(dim=0)
+        super().__init__([acts.shape[0]], acts.shape[2], mean_norms, identity)
+
+    def load(self, shard_ids: list[int]) -> torch.Tensor:
+        return self.acts.to(torch.float32)
+
+
+class _CacheSource(_PairedSource):
+    """Two harvested caches (``llmdiff_eval.harvest``), read shard by shard; rows must be the same tokens."""
+
+    def __init__(self, base_dir: str | os.PathLike, ft_dir: str | os.PathLike):
+        from llmdiff_eval.harvest import ActivationCache, CacheError
+
+        try:
+            self.caches = (ActivationCache(base_dir), ActivationCache(ft_dir))
+        except CacheError as exc:
+            raise CrosscoderError(str(exc)) from exc
+        base, ft = self.caches
+        if base.d_model != ft.d_model:
+            raise CrosscoderError(f"{base.path} has d_model {base.d_model} but {ft.path} has {ft.d_model}")
+        sizes = [[entry["n_tokens"] for entry in cache.index["shards"]] for cache in self.caches]
+        if sizes[0] != sizes[1] or not torch.equal(base.token_ids, ft.token_ids):
+            raise CrosscoderError(
+                f"activation caches {base.path} and {ft.path} do not hold the same token stream; harvest both "
+                "models of a pair on the same corpus with the same settings"
+            )
+        mean_norms = torch.tensor([cache.stats["mean_norm"] for cache in self.caches], dtype=torch.float64)
+        identity = {
+            "caches": [
+                {
+                    "n_tokens": cache.n_tokens,
+                    "layer": cache.layer,
+                    "shards": [e["sha256"] for e in cache.index["shards"]],
+                }
+                for cache in self.caches
+            ]
+        }
+        super().__init__(sizes[0], base.d_model, mean_norms, identity)
+
+    def load(self, shard_ids: list[int]) -> torch.Tensor:
+        from llmdiff_eval.harvest import _open_shard
+
+        out = torch.empty(sum(self.shard_sizes[i] for i in shard_ids), 2, self.d_model, dtype=torch.float32)
+        for slot, cache in enumerate(self.caches):
+            start = 0
+            for i in shard_ids:
+                entry = cache.index["shards"][i]
+                with _open_shard(cache.path, entry) as handle:
+                    acts = cache._get(handle, entry, "acts")
+                out[start : start + len(acts), slot] = acts.float()
+                start += len(acts)
+        if not bool(torch.isfinite(out).all()):
+            raise CrosscoderError(
+                f"shards {shard_ids} of {self.caches[0].path} / {self.caches[1].path} contain NaN/inf"
+            )
+        return out
+
+
+def _as_source(acts: Any) -> _PairedSource:
+    if isinstance(acts, torch.Tensor):
+        return _TensorSource(acts)
+    if (
+        isinstance(acts, (tuple, list))
+        and len(acts) == 2
+        and all(isinstance(a, (str, os.PathLike)) for a in acts)
+    ):
+        return _CacheSource(*acts)
+    raise CrosscoderError(
+        "train_crosscoder needs a float tensor (N, 2, d) (index 0 = base, 1 = fine-tune) or a pair of harvested "
+        f"cache directories (base_dir, ft_dir); got {type(acts).__name__}"
+    )
+
+
+def _generator(*parts: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(stable_hash(list(parts)), 16) % (2**63))
+
+
+def _epoch_groups(source: _PairedSource, cfg: CrosscoderConfig, epoch: int) -> list[list[int]]:
+    """Shards grouped into shuffle buffers of about ``buffer_tokens``; one group when everything fits."""
+    n_shards = len(source.shard_sizes)
+    if source.n_tokens <= cfg.buffer_tokens:
+        return [list(range(n_shards))]
+    groups: list[list[int]] = [[]]
+    filled = 0
+    for shard in torch.randperm(n_shards, generator=_generator(cfg.seed, epoch)).tolist():
+        if groups[-1] and filled + source.shard_sizes[shard] > cfg.buffer_tokens:
+            groups.append([])
+            filled = 0
+        groups[-1].append(shard)
+        filled += source.shard_sizes[shard]
+    return groups
+
+
+def _total_steps(source: _PairedSource, cfg: CrosscoderConfig) -> int:
+    return sum(
+        sum(source.shard_sizes[i] for i in group) // cfg.batch_size
+        for epoch in range(cfg.epochs)
+        for group in _epoch_groups(source, cfg, epoch)
+    )
+
+
+def _batches(
+    source: _PairedSource, cfg: CrosscoderConfig, scale: torch.Tensor, start_step: int
+) -> Iterator[torch.Tensor]:
+    """Normalized (B, 2, d) batches in a fixed order (a function of the seed), starting at ``start_step``.
+
+    Each group of shards is shuffled as a whole; the last partial batch of a group is dropped.
+    """
+    step = 0
+    for epoch in range(cfg.epochs):
+        for g, group in enumerate(_epoch_groups(source, cfg, epoch)):
+            n = sum(source.shard_sizes[i] for i in group)
+            n_batches = n // cfg.batch_size
+            if step + n_batches <= start_step:
+                step += n_batches
+                continue
+            data = source.load(group)
+            order = torch.randperm(n, generator=_generator(cfg.seed, epoch, g))
+            for b in range(n_batches):
+                if step >= start_step:
+                    yield data[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]] * scale[None, :, None]
+                step += 1
+
+
+def _norm_scale(source: _PairedSource, cfg: CrosscoderConfig) -> torch.Tensor:
+    """Per-model multiplier: √d / E‖x_m‖ for "unit_rms", 1 for "none"."""
+    if cfg.normalization == "none":
+        return torch.ones(2)
+    if not bool((source.mean_norms > 0).all()):
+        raise CrosscoderError(f"a model's activations are all zero (mean norms {source.mean_norms.tolist()})")
+    return (math.sqrt(source.d_model) / source.mean_norms).to(torch.float32)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Training run: SAE-Lens's SAETrainer with step-based atomic checkpoints, resume and a JSONL log
+# ----------------------------------------------------------------------------------------------------------------
+
+CHECKPOINTS = "checkpoints"
+LOG_FILE = "training_log.jsonl"
+PROGRESS_FILE = "progress.json"
+
+
+class _StopTraining(Exception):
+    """Raised after the checkpoint at ``max_steps``: the run stops there and can be resumed."""
+
+
+class _RunFiles:
+    """Files of one training run in ``out_dir`` (None = keep the log in memory only)."""
+
+    def __init__(self, out_dir: Path | None, fingerprint: str):
+        self.out_dir = out_dir
+        self.fingerprint = fingerprint
+        self.entries: list[dict[str, Any]] = []
+
+    @property
+    def checkpoints(self) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / CHECKPOINTS
+
+    def latest_checkpoint(self) -> Path | None:
+        if self.checkpoints is None or not self.checkpoints.is_dir():
+            return None
+        done = sorted(p for p in self.checkpoints.glob("step_*") if (p / PROGRESS_FILE).exists())
+        return done[-1] if done else None
+
+    def log(self, entry: dict[str, Any]) -> None:
+        self.entries.append(entry)
+        if self.out_dir is not None:
+            with open(self.out_dir / LOG_FILE, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+
+    def restore_log(self, up_to_step: int) -> None:
+        """Keep the log lines of the steps a resumed run will not redo."""
+        path = None if self.out_dir is None else self.out_dir / LOG_FILE
+        if path is None or not path.exists():
+            return
+        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        self.entries = [entry for entry in lines if entry["step"] <= up_to_step]
+        atomic_write_text(path, "".join(json.dumps(entry) + "\n" for entry in self.entries))
+
+
+class _CrosscoderTrainer(SAETrainer):
+    """SAE-Lens's trainer, plus our per-step log, step-based atomic checkpoints and an optional stop step.
+
+    ``step`` and ``save_checkpoint`` are the trainer's public seams; everything else (Adam, LR schedule, grad clip,
+    dead-latent tracking, checkpoint contents) is SAE-Lens's.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        run: _RunFiles,
+        total_steps: int,
+        cfg_xc: CrosscoderConfig,
+        max_steps: int | None,
+        **kwargs: Any,
+    ):
+        super().__init__(*args, **kwargs)
+        self.run = run
+        self.total_steps = total_steps
+        self.xc = cfg_xc
+        self.max_steps = max_steps
+        self.started = time.perf_counter()
+        self.start_step = 0
+
+    def step(self, batch: torch.Tensor) -> TrainStepOutput:
+        output = super().step(batch)
+        done = self.n_training_steps + 1  # SAETrainer.fit increments n_training_steps after this call
+        if done % self.xc.log_every_steps == 0 or done == self.total_steps or done == self.max_steps:
+            self.run.log(self._metrics(output, done))
+        if self.max_steps is not None and done >= self.max_steps and done < self.total_steps:
+            self.save_checkpoint(checkpoint_name=f"step_{done:09d}")
+            raise _StopTraining
+        return output
+
+    @torch.no_grad()
+    def _metrics(self, output: TrainStepOutput, done: int) -> dict[str, Any]:
+        x, x_hat = output.sae_in.float(), output.sae_out.float()
+        error = (x - x_hat).pow(2).sum(dim=(0, 2))
+        variance = (x - x.mean(dim=0)).pow(2).sum(dim=(0, 2)).clamp_min(1e-12)
+        fvu = (error / variance).tolist()
+        elapsed = time.perf_counter() - self.started
+        entry = {
+            "step": done,
+            "tokens": done * self.xc.batch_size,
+            "loss": float(output.loss),
+            **{name: float(value) for name, value in output.losses.items()},
+            "fvu_base": fvu[0],
+            "fvu_ft": fvu[1],
+            "explained_variance_base": 1 - fvu[0],
+            "explained_variance_ft": 1 - fvu[1],
+            "l0": output.metrics["l0"],
+            "dead_latents": int(self.dead_neurons.sum()),
+            "threshold": output.metrics["threshold"],
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "elapsed_s": round(elapsed, 3),
+            "tokens_per_s": round((done - self.start_step) * self.xc.batch_size / max(elapsed, 1e-9), 1),
+        }
+        return entry
+
+    def save_checkpoint(
+        self,
+        checkpoint_name: str,
+        base_path: Path | str | None = None,
+        wandb_aliases: list[str] | None = None,
+    ) -> None:
+        """Write SAE-Lens's checkpoint into a temporary directory, add our progress file, rename it into place."""
+        root = self.run.checkpoints
+        if root is None:
+            return
+        done = self.n_training_samples // self.xc.batch_size
+        final = root / f"step_{done:09d}"
+        tmp = root / f".tmp_step_{done:09d}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        super().save_checkpoint(checkpoint_name=tmp.name, base_path=root, wandb_aliases=wandb_aliases)
+        atomic_write_json(tmp / PROGRESS_FILE, {"step": done, "fingerprint": self.run.fingerprint})
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in root.glob("step_*"):
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def resume_from(self, checkpoint: Path) -> int:
+        """Load SAE weights and trainer state; returns the number of finished steps."""
+        progress = json.loads((checkpoint / PROGRESS_FILE).read_text())
+        if progress["fingerprint"] != self.run.fingerprint:
+            raise CrosscoderError(
+                f"{checkpoint} belongs to a run with a different config or data; pass resume=False to start over "
+                "or use another out_dir"
+            )
+        self.sae.load_weights_from_checkpoint(checkpoint)
+        self.load_trainer_state(checkpoint)
+        # SAETrainer saves n_training_steps before incrementing it; the sample count is authoritative.
+        self.n_training_steps = self.n_training_samples // self.xc.batch_size
+        self.checkpoint_thresholds = [t for t in self.checkpoint_thresholds if t >= self.n_training_samples]
+        self.start_step = self.n_training_steps
+        return self.n_training_steps
+
+
+def _fingerprint(cfg: CrosscoderConfig, source: _PairedSource, scale: torch.Tensor) -> str:
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RUN_ONLY_FIELDS}
+    return stable_hash({"config": settings, "data": source.identity, "norm_scale": scale.tolist()}, 32)
+
+
+_RUN_ONLY_FIELDS = ("device", "log_every_steps", "checkpoint_every_steps", "keep_checkpoints")
+
+
+def train_crosscoder(
+    acts: torch.Tensor | tuple[str | os.PathLike, str | os.PathLike],
+    cfg: CrosscoderConfig | None = None,
+    out_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    metadata: dict[str, Any] | None = None,
+    max_steps: int | None = None,
+) -> BatchTopKCrosscoder:
+    """Train a two-model BatchTopK crosscoder with SAE-Lens's trainer and return it (inference class).
+
+    Args:
+        acts: float tensor (N, 2, d) (index 0 = base, 1 = fine-tune; raw activations, normalized here per model),
+            or a pair of harvested cache directories (base_dir, ft_dir), streamed shard group by shard group.
+        cfg: hyperparameters (default ``CrosscoderConfig()`` = the "cpu-small" preset).
+        out_dir: where to write ``cfg.json`` + ``sae_weights.safetensors`` (SAE-Lens format), ``training_log.jsonl``
+            and ``checkpoints/``; None trains in memory (the log is still on ``crosscoder.training_log``).
+        resume: continue from the latest checkpoint in ``out_dir`` (or return the finished model if it is there
+            already); False starts over.
+        metadata: extra JSON-able facts recorded under ``cfg.json`` → ``metadata.llmdiff_eval``.
+        max_steps: stop after this many steps (a checkpoint is saved; the final files are not written), to split a
+            long run into sessions. The returned crosscoder is then the partly trained one.
+    """
+    cfg = cfg or CrosscoderConfig()
+    source = _as_source(acts)
+    d = source.d_model
+    if source.n_tokens < cfg.batch_size:
+        raise CrosscoderError(
+            f"only {source.n_tokens} tokens, fewer than batch_size {cfg.batch_size}: lower batch_size"
+        )
+    aux_k = cfg.aux_k if cfg.aux_k is not None else d // 2
+    if aux_k > d // 2:
+        raise CrosscoderError(f"crosscoder.aux_k ({aux_k}) must be at most d/2 = {d // 2}")
+    scale = _norm_scale(source, cfg)
+    fingerprint = _fingerprint(cfg, source, scale)
+    run = _RunFiles(Path(out_dir) if out_dir is not None else None, fingerprint)
+
+    if run.out_dir is not None:
+        if resume and (run.out_dir / "cfg.json").exists():
+            finished = load_crosscoder(run.out_dir, device=cfg.resolved_device())
+            if finished.cfg.metadata.get("llmdiff_eval", {}).get("fingerprint") == fingerprint:
+                return finished
+            raise CrosscoderError(
+                f"{run.out_dir} holds a crosscoder trained with another config or data; pass resume=False to "
+                "retrain it, or use another out_dir"
+            )
+        if not resume:
+            for stale in (run.out_dir / CHECKPOINTS, run.out_dir / LOG_FILE, run.out_dir / "cfg.json"):
+                shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+
+    total_steps = _total_steps(source, cfg)
+    warmup = min(cfg.warmup_steps, total_steps // 4)
+    decay = int(cfg.lr_decay_fraction * total_steps)
+    threshold_start = min(cfg.threshold_start_step, total_steps // 2)
+    device = cfg.resolved_device()
+    facts = {
+        "fingerprint": fingerprint,
+        "training": dataclasses.asdict(cfg),
+        "models": {"0": "base", "1": "fine-tune"},
+        "normalization": {
+            "kind": cfg.normalization,
+            "scale": scale.tolist(),
+            "raw_mean_norm": source.mean_norms.tolist(),
+        },
+        "n_tokens": source.n_tokens,
+        "total_steps": total_steps,
+        "effective": {
+            "warmup_steps": warmup,
+            "lr_decay_steps": decay,
+            "threshold_start_step": threshold_start,
+            "aux_k": aux_k,
+        },
+        **(metadata or {}),
+    }
+    sae_cfg = BatchTopKCrosscoderTrainingConfig(
+        d_in=d,
+        d_sae=cfg.n_latents,
+        n_models=2,
+        k=float(cfg.k),
+        normalization=cfg.normalization,
+        norm_scale=scale.tolist(),
+        dtype=cfg.dtype,
+        device=device,
+        decoder_init_norm=cfg.decoder_init_norm,
+        aux_k=aux_k,
+        aux_coefficient=cfg.aux_coefficient,
+        threshold_beta=cfg.threshold_beta,
+        threshold_start_step=threshold_start,
+        init_seed=cfg.seed,
+        metadata=SAEMetadata(llmdiff_eval=facts),
+    )
+    sae = BatchTopKCrosscoderTrainingSAE(sae_cfg)
+    trainer_cfg = SAETrainerConfig(
+        total_training_samples=total_steps * cfg.batch_size,
+        train_batch_size_samples=cfg.batch_size,
+        lr=cfg.lr,
+        lr_end=cfg.lr * cfg.lr_end_fraction,
+        lr_scheduler_name="cosineannealing" if cfg.lr_schedule == "cosine" else "constant",
+        lr_warm_up_steps=warmup,
+        lr_decay_steps=decay,
+        device=device,
+        dead_feature_window=max(1, math.ceil(cfg.dead_after_tokens / cfg.batch_size)),
+        feature_sampling_window=total_steps + 1,
+        checkpoint_path=None if run.checkpoints is None else str(run.checkpoints),
+        logger=LoggingConfig(log_to_wandb=False),
+    )
+    start_step = 0
+    checkpoint = run.latest_checkpoint() if resume else None
+    if checkpoint is None:
+        sae.init_b_dec(next(_batches(source, cfg, scale, 0)))
+    trainer = _CrosscoderTrainer(
+        trainer_cfg,
+        sae,
+        _batches(source, cfg, scale, 0),
+        run=run,
+        total_steps=total_steps,
+        cfg_xc=cfg,
+        max_steps=max_steps,
+    )
+    if cfg.checkpoint_every_steps and run.checkpoints is not None:
+        every = cfg.checkpoint_every_steps
+        trainer.checkpoint_thresholds = [s * cfg.batch_size - 1 for s in range(every, total_steps, every)]
+    if checkpoint is not None:
+        start_step = trainer.resume_from(checkpoint)
+        run.restore_log(start_step)
+        trainer.data_provider = _batches(source, cfg, scale, start_step)
+    try:
+        trained = trainer.fit()
+    except _StopTraining:
+        trained = trainer.sae
+        crosscoder = trained.to_inference()
+        crosscoder.training_log = run.entries
+        return crosscoder
+    if run.out_dir is not None:
+        _save_final(trained, run.out_dir)
+        if not cfg.keep_checkpoints:
+            shutil.rmtree(run.out_dir / CHECKPOINTS, ignore_errors=True)
+    crosscoder = trained.to_inference()
+    crosscoder.training_log = run.entries
+    return crosscoder
+
+
+def _save_final(sae: BatchTopKCrosscoderTrainingSAE, out_dir: Path) -> None:
+    """SAE-Lens inference files, written atomically: weights first, ``cfg.json`` (the completion mark) last."""
+    staging = out_dir / ".final.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    weights, cfg_path = sae.save_inference_model(staging)
+    for produced in (weights, cfg_path):
+        with open(produced, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(produced, out_dir / produced.name)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def load_crosscoder(path: str | os.PathLike, device: str = "cpu") -> BatchTopKCrosscoder:
+    """Load a crosscoder saved by ``train_crosscoder`` / ``train`` (SAE-Lens format) through SAE-Lens's loader."""
+    path = Path(path)
+    cfg_path = path / "cfg.json"
+    if not cfg_path.exists():
+        raise CrosscoderError(f"no crosscoder in {path} (cfg.json missing); run the train stage first")
+    architecture = json.loads(cfg_path.read_text()).get("architecture")
+    if architecture != ARCHITECTURE:
+        raise CrosscoderError(f"{path} holds an SAE-Lens {architecture!r} SAE, not a {ARCHITECTURE!r}")
+    crosscoder = SAE.load_from_disk(path, device=device)
+    log_path = path / LOG_FILE
+    crosscoder.training_log = (
+        [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if log_path.exists()
+        else []
+    )
+    return crosscoder
+
+
+def train(cfg: CrosscoderConfig, run_dir: str | os.PathLike, base: str, ft: str) -> Path:
+    """Stage function: train ``crosscoders/<base>__<ft>/`` from ``activations/<base>/`` and ``activations/<ft>/``."""
+    run_dir = Path(run_dir)
+    out_dir = run_dir / "crosscoders" / pair_name(base, ft)
+    caches = (run_dir / "activations" / base, run_dir / "activations" / ft)
+    train_crosscoder(caches, cfg, out_dir=out_dir, resume=True, metadata={"pair": {"base": base, "ft": ft}})
+    return out_dir
 
 
 _register()
