@@ -43,7 +43,10 @@ def fmt_share(value: float | None) -> str:
 
 def fmt_diff(value: float | None, decimals: int = 2) -> str:
     """A signed difference (``+2.74``, ``-1.93``)."""
-    return DASH if value is None else f"{value:+.{decimals}f}"
+    if value is None:
+        return DASH
+    text = f"{value:+.{decimals}f}"
+    return text[1:] if float(text) == 0 else text  # no sign on a zero
 
 
 def fmt_change(row: Mapping[str, Any]) -> str:
@@ -188,7 +191,8 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
     if card["arena"]:
         join_notes.append(f"Arena Δ is {arena_b} − {arena_a}; latent diff is {b} − {a}.")
     else:
-        join_notes.append("No Arena ratings in this scorecard (pass --arena-models A,B): latent side only.")
+        reason = card["provenance"].get("arena_note") or "pass --arena-models A,B to add them"
+        join_notes.append(f"No Arena ratings in this scorecard ({reason}): latent side only.")
     sections.append(
         Section(
             "joined",
@@ -238,6 +242,36 @@ def benchmark_section(rows: Sequence[Mapping[str, Any]], a: str | None, b: str |
             cells.append(DASH if row["delta"] is None else f"{row['delta']:+.4g}")
         table.append(cells)
     return Section("benchmarks", "Benchmarks (lm-eval)", headers, table)
+
+
+def paper_check_section(checks: Sequence[Mapping[str, Any]]) -> Section:
+    """Per paper table: printed cells, how many the rebuild reproduces at printed precision, explained errata."""
+    tables = list(dict.fromkeys(check["table"] for check in checks))
+    rows = []
+    for table in tables:
+        subset = [check for check in checks if check["table"] == table]
+        rows.append(
+            [
+                table,
+                str(len(subset)),
+                str(sum(check["match"] for check in subset)),
+                str(sum(1 for check in subset if not check["match"] and check["erratum"])),
+                str(sum(1 for check in subset if not check["match"] and not check["erratum"])),
+            ]
+        )
+    notes = [
+        f"{check['table']}, {check['row']}, {check['column']}: printed {check['printed']}, computed "
+        f"{check['computed']:.4f} — {check['erratum'] or 'NOT REPRODUCED'}"
+        for check in checks
+        if not check["match"]
+    ]
+    return Section(
+        "paper_checks",
+        "Reproduction of the paper's printed values",
+        ["table", "printed cells", "reproduced", "paper errata", "not reproduced"],
+        rows,
+        notes,
+    )
 
 
 def _arena_name(category: str) -> str:
@@ -397,7 +431,7 @@ def elo_png(card: Mapping[str, Any]) -> bytes:
         axes.axvline(0, color="black", linewidth=0.8)
         axes.set_xlabel(f"Elo {b} − {a}")
         axes.set_title("LMArena Elo delta with and without style control")
-        axes.legend(loc="lower right", fontsize=8)
+        axes.legend(loc="best", fontsize=8)
 
     return _png(draw, 0.4 * len(rows) + 1.6)
 
@@ -520,7 +554,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem 
 padding:0 1rem;line-height:1.4}
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#555;font-size:.85rem;margin:.2rem 0}.pos{color:#1a6a9a}.neg{color:#b2182b}
 img{max-width:100%;border:1px solid #eee;margin:.5rem 0}
@@ -540,7 +574,11 @@ _JS = """
       if(ok){shown++;}});
     if(count){count.textContent=shown+' of '+rows.length+' latents shown';}
   }
-  if(input){input.addEventListener('input',apply);}
+  if(input){
+    input.addEventListener('input',apply);
+    var m=/^#filter=(.*)$/.exec(window.location.hash);
+    if(m){input.value=decodeURIComponent(m[1]);}
+  }
   apply();
 })();
 """

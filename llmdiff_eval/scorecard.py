@@ -29,6 +29,7 @@ import importlib.resources
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,14 +321,21 @@ def join_arena(
     ``latent_diff`` (percentage points) = Σ share_b − Σ share_a over the mapped categories present in
     ``category_rows``; ``missing_codes`` lists mapped codes with no published/known counts (the paper lists only
     ten categories). ``agree`` compares the sign of ``delta`` with ``latent_diff``, ``agree_style`` the sign of
-    ``delta_style`` (see :func:`sign_agreement`). Without Arena rows, one row per mapped Arena category is given
-    (Arena fields ``None``) so the latent side is still shown.
+    ``delta_style`` (see :func:`sign_agreement`). Without Arena rows, one row per mapped Arena category with
+    latent data is given (Arena fields ``None``) so the latent side is still shown.
     """
     by_code = {row["code"]: row for row in category_rows}
     if arena_rows:
         sources = [dict(row) for row in arena_rows]
     else:
-        sources = [{"category": name, "delta": None, "delta_style": None} for name in arena_map.categories]
+        known = {
+            code for code, row in by_code.items() if row["share_a"] is not None and row["share_b"] is not None
+        }
+        sources = [
+            {"category": name, "delta": None, "delta_style": None}
+            for name, entry in arena_map.categories.items()
+            if known.intersection(entry.codes)
+        ]
     joined = []
     for arena_row in sources:
         entry = arena_map.categories.get(arena_row["category"], ArenaMapping(()))
@@ -540,11 +548,26 @@ UNITS = {
 
 @dataclass(frozen=True)
 class RunModels:
-    """Model names of a run: the base and its fine-tunes (config order), plus the scorecard settings."""
+    """Model names of a run: the base and its fine-tunes (config order), plus the scorecard settings.
+
+    ``hub_ids`` maps a model name to its Hugging Face repo id when its config ``path`` is one (not a local path,
+    not a packaged model, no adapter on top) — used for model-card metadata.
+    """
 
     base: str
     finetunes: list[str]
     scorecard: dict[str, Any] = field(default_factory=dict)
+    hub_ids: dict[str, str] = field(default_factory=dict)
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _hub_id(spec: Mapping[str, Any]) -> str | None:
+    path = str(spec.get("path") or "")
+    if spec.get("adapter") or not HUB_ID.match(path) or Path(path).exists():
+        return None
+    return path
 
 
 def run_models(run_dir: str | os.PathLike) -> RunModels:
@@ -554,10 +577,12 @@ def run_models(run_dir: str | os.PathLike) -> RunModels:
     if config_path.is_file():
         data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
         try:
+            specs = [data["base"], *data["finetunes"]]
             return RunModels(
                 base=data["base"]["name"],
                 finetunes=[spec["name"] for spec in data["finetunes"]],
                 scorecard=dict(data.get("scorecard") or {}),
+                hub_ids={spec["name"]: hub for spec in specs if (hub := _hub_id(spec))},
             )
         except (KeyError, TypeError):
             raise ScorecardError(f"{config_path}: expected base.name and finetunes[].name") from None
@@ -766,17 +791,27 @@ def compare_from_run(
 
 
 def fetch_run_arena(
-    names: Sequence[str], source: str | None = None, date: str | None = None
+    names: Sequence[str],
+    source: str | None = None,
+    date: str | None = None,
+    offline: bool = False,
+    cache_dir: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame | None, str | None]:
-    """LMArena ratings for ``names`` via :func:`llmdiff_eval.arena.fetch_arena`; ``(None, error text)`` on failure.
+    """LMArena ratings for ``names`` via :func:`llmdiff_eval.arena.fetch_arena`; ``(None, error)`` on failure.
 
-    A failure never stops the scorecard: the Arena block is left empty and the error goes into the provenance.
+    ``source`` None uses fetch_arena's default; ``offline`` and ``cache_dir`` (a run's ``arena/``) are passed
+    through when set. A failure never stops the scorecard: the Arena block stays empty, the error goes into the
+    provenance.
     """
     from llmdiff_eval.arena import ArenaError, fetch_arena
 
     kwargs: dict[str, Any] = {"date": date}
     if source:
         kwargs["source"] = source
+    if offline:
+        kwargs["offline"] = True
+    if cache_dir is not None:
+        kwargs["cache_dir"] = cache_dir
     try:
         return fetch_arena(list(names), **kwargs), None
     except ArenaError as error:
@@ -802,7 +837,10 @@ def write_scorecard(config: Any, run_dir: str | os.PathLike) -> dict[str, Any]:
     if a in arena_names and b in arena_names:
         arena_models = (arena_names[a], arena_names[b])
         arena, arena_error = fetch_run_arena(
-            arena_models, settings.get("arena_source"), settings.get("arena_date")
+            arena_models,
+            settings.get("arena_source"),
+            settings.get("arena_date"),
+            cache_dir=run_dir / "arena",
         )
         if arena is None:
             arena_models = None

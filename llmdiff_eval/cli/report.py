@@ -1,0 +1,278 @@
+"""``llmdiff-eval scorecard / card / compare / paper``: the scorecard, model card, due-diligence and paper reports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from llmdiff_eval.cli.common import fail_cleanly
+
+FORMAT = click.Choice(["table", "md", "json", "csv", "html"])
+
+_lm_eval_option = click.option(
+    "--lm-eval-results",
+    "lm_eval_results",
+    multiple=True,
+    metavar="[NAME=]FILE",
+    help="lm-eval results JSON to fold in as benchmark rows (repeatable). NAME=FILE says which run model the file "
+    "belongs to; without NAME the label is the file's model (pretrained=...) or its file name.",
+)
+_offline_option = click.option(
+    "--offline", is_flag=True, help="Arena: use only the run's cached records and the bundled paper snapshot."
+)
+_taxonomy_option = click.option(
+    "--taxonomy", default="paper", show_default=True, help="Taxonomy name or YAML path."
+)
+
+
+def _emit(text: str, out: str | None) -> None:
+    from llmdiff_eval.utils import atomic_write_text
+
+    if out:
+        atomic_write_text(out, text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _arena(run_dir: Path, names: list[str], settings: dict[str, Any], offline: bool, source: str | None):
+    """Fetch Arena ratings for ``names``; returns (frame or None, error or None)."""
+    from llmdiff_eval.scorecard import fetch_run_arena
+
+    return fetch_run_arena(
+        names,
+        source or settings.get("arena_source"),
+        settings.get("arena_date"),
+        offline=offline,
+        cache_dir=run_dir / "arena",
+    )
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--a", "model_a", help="Reference fine-tune (the paper's it). Default: scorecard.a or the first."
+)
+@click.option(
+    "--b", "model_b", help="Challenger fine-tune (the paper's SimPO). Default: scorecard.b or the second."
+)
+@click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to FILE instead of standard output.")
+@click.option(
+    "--arena-models",
+    metavar="A,B",
+    help="LMArena names whose ratings fill the Arena columns for A and B (default: scorecard.arena_models).",
+)
+@click.option(
+    "--arena-source", help="fetch_arena source (e.g. bundled, auto). Default: scorecard.arena_source."
+)
+@click.option("--arena-note", help="Note printed beside the Arena columns (e.g. 'placeholder models').")
+@_offline_option
+@_lm_eval_option
+@_taxonomy_option
+@click.option(
+    "--arena-map", default="arena_map", show_default=True, help="Arena→taxonomy map name or YAML path."
+)
+@fail_cleanly
+def scorecard(
+    run_dir: Path,
+    model_a: str | None,
+    model_b: str | None,
+    fmt: str,
+    out: str | None,
+    arena_models: str | None,
+    arena_source: str | None,
+    arena_note: str | None,
+    offline: bool,
+    lm_eval_results: tuple[str, ...],
+    taxonomy: str,
+    arena_map: str,
+) -> None:
+    """Combined scorecard of two fine-tunes of one base: latent class/category shares, Arena Elo, benchmarks.
+
+    Shares are percent of each model's model-specific latents; diff = B − A (percentage points). Formats: a
+    terminal table, Markdown, JSON (numbers unrounded), CSV, or a self-contained HTML report.
+    """
+    from llmdiff_eval import report
+    from llmdiff_eval.scorecard import choose_pair, parse_results_option, run_models, scorecard_from_run
+
+    models = run_models(run_dir)
+    settings = models.scorecard
+    a, b, _ = choose_pair(models, model_a, model_b)
+    names = _split(arena_models)
+    if names and len(names) != 2:
+        raise click.BadParameter("give two LMArena names: A,B", param_hint="--arena-models")
+    configured = settings.get("arena_models") or {}
+    if not names and a in configured and b in configured:
+        names = [configured[a], configured[b]]
+    arena = error = None
+    if names:
+        arena, error = _arena(run_dir, names, settings, offline, arena_source)
+        if error:
+            click.echo(f"warning: no Arena ratings ({error})", err=True)
+    benchmarks = parse_results_option(lm_eval_results or settings.get("lm_eval_results") or [])
+    card = scorecard_from_run(
+        run_dir,
+        a,
+        b,
+        arena=arena,
+        arena_models=tuple(names) if arena is not None else None,
+        benchmarks=benchmarks,
+        taxonomy=taxonomy,
+        arena_map=arena_map,
+        arena_note=arena_note or settings.get("arena_note"),
+    )
+    if error:
+        card["provenance"]["arena_error"] = error
+    _emit(report.render(card, fmt, run_dir=run_dir), out)
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", "model", required=True, help="Run name of the fine-tune the card describes.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Output file (default RUN_DIR/model_card.md).")
+@click.option("--arena-model", help="The model's LMArena name (default: scorecard.arena_models[MODEL]).")
+@click.option("--arena-source", help="fetch_arena source (e.g. bundled, auto).")
+@click.option("--arena-note", help="Note printed with the Arena ratings.")
+@_offline_option
+@_lm_eval_option
+@_taxonomy_option
+@fail_cleanly
+def card(
+    run_dir: Path,
+    model: str,
+    out: str | None,
+    arena_model: str | None,
+    arena_source: str | None,
+    arena_note: str | None,
+    offline: bool,
+    lm_eval_results: tuple[str, ...],
+    taxonomy: str,
+) -> None:
+    """Write a Hugging Face model card (model-index with mechdiff class shares and Arena Elo) for one fine-tune."""
+    from llmdiff_eval.modelcard import write_model_card
+    from llmdiff_eval.scorecard import parse_results_option, run_models
+
+    settings = run_models(run_dir).scorecard
+    arena_model = arena_model or (settings.get("arena_models") or {}).get(model)
+    arena = None
+    if arena_model:
+        arena, error = _arena(run_dir, [arena_model], settings, offline, arena_source)
+        if error:
+            click.echo(f"warning: no Arena ratings ({error})", err=True)
+    path = write_model_card(
+        run_dir,
+        model,
+        out=out,
+        arena=arena,
+        arena_model=arena_model if arena is not None else None,
+        benchmarks=parse_results_option(lm_eval_results),
+        taxonomy=taxonomy,
+        arena_note=arena_note or settings.get("arena_note"),
+    )
+    click.echo(f"wrote {path}", err=True)
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--models", "models", metavar="A,B,...", help="Fine-tunes to compare (default: all of the run)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "md", "json", "html"]), default="table", show_default=True
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to FILE instead of standard output.")
+@click.option("--arena-models", metavar="A,B,...", help="LMArena names, in the order of --models.")
+@click.option("--arena-source", help="fetch_arena source (e.g. bundled, auto).")
+@click.option("--arena-note", help="Note printed beside the Arena columns.")
+@_offline_option
+@_lm_eval_option
+@_taxonomy_option
+@fail_cleanly
+def compare(
+    run_dir: Path,
+    models: str | None,
+    fmt: str,
+    out: str | None,
+    arena_models: str | None,
+    arena_source: str | None,
+    arena_note: str | None,
+    offline: bool,
+    lm_eval_results: tuple[str, ...],
+    taxonomy: str,
+) -> None:
+    """Due-diligence report for N ≥ 2 fine-tunes of one base: capability-class shares and ranks per model."""
+    from llmdiff_eval.report import render_compare
+    from llmdiff_eval.scorecard import compare_from_run, parse_results_option, run_models
+
+    run = run_models(run_dir)
+    names = _split(models) or list(run.finetunes)
+    arena_names = _split(arena_models)
+    if arena_names and len(arena_names) != len(names):
+        raise click.BadParameter(
+            f"give one LMArena name per model ({len(names)})", param_hint="--arena-models"
+        )
+    mapping = (
+        dict(zip(names, arena_names, strict=True))
+        if arena_names
+        else {m: n for m, n in (run.scorecard.get("arena_models") or {}).items() if m in names}
+    )
+    arena = None
+    if mapping:
+        arena, error = _arena(run_dir, list(mapping.values()), run.scorecard, offline, arena_source)
+        if error:
+            click.echo(f"warning: no Arena ratings ({error})", err=True)
+    report = compare_from_run(
+        run_dir,
+        names,
+        arena=arena,
+        arena_models=mapping if arena is not None else None,
+        benchmarks=parse_results_option(lm_eval_results),
+        taxonomy=taxonomy,
+        arena_note=arena_note or run.scorecard.get("arena_note"),
+    )
+    _emit(render_compare(report, fmt), out)
+
+
+@click.command()
+@click.option(
+    "--compare", "comparison", type=click.Choice(["simpo", "dpo"]), default="simpo", show_default=True
+)
+@click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to FILE instead of standard output.")
+@fail_cleanly
+def paper(comparison: str, fmt: str, out: str | None) -> None:
+    """Rebuild the paper's scorecard (gemma-2-9b-it vs SimPO or DPO) from its published tables.
+
+    Counts are recovered from the printed percentages (it: 112 latents, SimPO: 89, DPO: 109), run through the same
+    code as a real run, joined with the paper's Table 3 ratings, and every printed cell of Tables 1, 2, 4 and 5 is
+    checked. Exit code 1 if a printed value is not reproduced (known errata in the paper are reported, not failed).
+    """
+    from llmdiff_eval import report
+    from llmdiff_eval.paper import check_summary, paper_scorecard
+
+    card = paper_scorecard(comparison)
+    text = report.render(card, fmt)
+    matched, errata, failures = check_summary(card["paper_checks"])
+    if fmt in ("table", "md"):
+        text += "\n" + report.render_sections([report.paper_check_section(card["paper_checks"])], fmt)
+    _emit(text, out)
+    summary = f"paper check: {matched}/{len(card['paper_checks'])} printed values reproduced"
+    if errata:
+        summary += f", {errata} known erratum in the paper (see the check table)"
+    click.echo(summary, err=True)
+    if failures:
+        for failure in failures:
+            click.echo(
+                f"  NOT reproduced: {failure['table']} {failure['row']} {failure['column']}: printed "
+                f"{failure['printed']}, computed {failure['computed']}",
+                err=True,
+            )
+        sys.exit(1)

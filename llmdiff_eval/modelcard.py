@@ -1,0 +1,336 @@
+"""Hugging Face model cards with a capability breakdown from model diffing.
+
+``model_card(...)`` returns the text of a ``README.md`` model card: YAML front matter (``base_model``, ``tags`` and a
+``model-index`` whose results carry the mechdiff class shares — percent of the model's model-specific latents per
+capability class — and the model's LMArena ratings with and without style control, plus any lm-eval metrics), then
+Markdown sections with the breakdown tables. :func:`validate_model_card` parses it with ``huggingface_hub``'s
+``ModelCard`` (offline) and raises if the metadata or ``model-index`` is invalid.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from llmdiff_eval.report import fmt_change, fmt_diff, fmt_elo, fmt_share, fmt_value
+from llmdiff_eval.scorecard import (
+    BenchmarkResults,
+    LatentCounts,
+    ScorecardError,
+    benchmark_rows,
+    load_counts,
+    run_models,
+    share_pct,
+)
+from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
+from llmdiff_eval.utils import atomic_write_text
+
+MECHDIFF_DATASET = "llmdiff-eval/mechdiff"
+ARENA_DATASET = "lmarena-ai/leaderboard-dataset"
+TAGS = ["llmdiff-eval", "model-diffing", "crosscoder", "mechanistic-interpretability"]
+
+
+def metric_slug(name: str) -> str:
+    """``"Safety & Content Moderation"`` -> ``"safety_content_moderation"`` (for metric ``type`` ids)."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def model_index(
+    model: str,
+    counts: LatentCounts,
+    taxonomy: Taxonomy,
+    base: str,
+    arena_ratings: Sequence[Mapping[str, Any]] = (),
+    arena_info: Mapping[str, Any] | None = None,
+    benchmarks: Sequence[Mapping[str, Any]] = (),
+    dataset_name: str = "mechdiff probe corpus",
+) -> list[dict[str, Any]]:
+    """The ``model-index`` list: mechdiff class shares, LMArena ratings, lm-eval metrics (values rounded for display).
+
+    Shares are percent of the model's model-specific latents (2 decimals); Elo as published.
+    """
+    mechdiff_metrics = [
+        {
+            "type": "mechdiff_model_specific_latents",
+            "value": counts.total,
+            "name": f"Model-specific latents vs {base}",
+        }
+    ]
+    for class_name in taxonomy.class_names:
+        share = share_pct(counts.classes.get(class_name, 0), counts.total)
+        if share is not None:
+            mechdiff_metrics.append(
+                {
+                    "type": f"mechdiff_share_{metric_slug(class_name)}",
+                    "value": round(share, 2),
+                    "name": f"{class_name} (% of model-specific latents)",
+                }
+            )
+    results = [
+        {
+            "task": {
+                "type": "text-generation",
+                "name": f"Model diffing vs {base} (crosscoder, capability shares)",
+            },
+            "dataset": {"type": MECHDIFF_DATASET, "name": dataset_name},
+            "metrics": mechdiff_metrics,
+            "source": {"name": "llmdiff-eval", "url": "https://arxiv.org/abs/2509.18792"},
+        }
+    ]
+    arena_metrics = []
+    for row in arena_ratings:
+        for key, suffix, label in (
+            ("rating", "", ""),
+            ("rating_style", "_style_control", " (style control)"),
+        ):
+            if row.get(key) is not None:
+                arena_metrics.append(
+                    {
+                        "type": f"elo_{row['category']}{suffix}",
+                        "value": row[key],
+                        "name": f"LMArena Elo, {row['category']}{label}",
+                    }
+                )
+    if arena_metrics:
+        info = arena_info or {}
+        results.append(
+            {
+                "task": {"type": "text-generation", "name": "LMArena (Chatbot Arena) human preference"},
+                "dataset": {
+                    "type": ARENA_DATASET,
+                    "name": f"LMArena text leaderboard {info.get('snapshot_date') or ''}".strip(),
+                },
+                "metrics": arena_metrics,
+                "source": {"name": f"LMArena via llmdiff-eval ({info.get('source', 'unknown source')})"},
+            }
+        )
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for row in benchmarks:
+        if row.get("value") is not None:
+            by_task.setdefault(row["task"], []).append(
+                {"type": row["metric"], "value": row["value"], "name": f"{row['task']} {row['metric']}"}
+            )
+    for task, metrics in by_task.items():
+        results.append(
+            {
+                "task": {"type": "text-generation", "name": task},
+                "dataset": {"type": task, "name": task},
+                "metrics": metrics,
+                "source": {"name": "lm-evaluation-harness"},
+            }
+        )
+    return [{"name": model, "results": results}]
+
+
+def model_card(
+    model: str,
+    counts: LatentCounts,
+    taxonomy: Taxonomy,
+    base: str,
+    base_model: str | None = None,
+    arena_ratings: Sequence[Mapping[str, Any]] = (),
+    arena_info: Mapping[str, Any] | None = None,
+    benchmarks: Sequence[Mapping[str, Any]] = (),
+    comparison: Mapping[str, Any] | None = None,
+    dataset_name: str = "mechdiff probe corpus",
+) -> str:
+    """The model card text (front matter + Markdown).
+
+    ``arena_ratings``: rows ``{category, rating, rating_style}`` for this model; ``arena_info``: provenance of
+    those ratings (``source``, ``snapshot_date``, ``arena_model``, ``note``); ``benchmarks``: rows ``{task,
+    metric, value}``; ``comparison``: a scorecard dict whose ``b`` is this model, adding diff/change columns vs
+    its ``a``. ``base_model`` (a hub id) goes into the metadata when given.
+    """
+    metadata: dict[str, Any] = {}
+    if base_model:
+        metadata["base_model"] = base_model
+    metadata["tags"] = TAGS
+    metadata["model-index"] = model_index(
+        model, counts, taxonomy, base, arena_ratings, arena_info, benchmarks, dataset_name
+    )
+    front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
+    lines = [f"---\n{front}---", "", f"# {model}", ""]
+    lines += _breakdown(model, counts, taxonomy, base, comparison)
+    if arena_ratings:
+        info = arena_info or {}
+        lines += [
+            "## LMArena ratings",
+            "",
+            f"Ratings of `{info.get('arena_model', model)}` on the LMArena text leaderboard"
+            f" (source: {info.get('source', '?')}, snapshot {info.get('snapshot_date', '?')})."
+            + (f" {info['note']}" if info.get("note") else ""),
+            "",
+            "| category | Elo | Elo (style control) |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {row['category']} | {fmt_elo(row.get('rating'))} | {fmt_elo(row.get('rating_style'))} |"
+            for row in arena_ratings
+        ]
+        lines.append("")
+    if benchmarks:
+        lines += ["## Benchmarks (lm-eval)", "", "| task | metric | value |", "|---|---|---|"]
+        lines += [f"| {row['task']} | {row['metric']} | {fmt_value(row['value'])} |" for row in benchmarks]
+        lines.append("")
+    lines += [
+        "## How this card was made",
+        "",
+        f"A BatchTopK crosscoder was trained on paired activations of `{base}` and this model; latents whose decoder "
+        "norm lives (almost) only in this model and that latent scaling confirms are this model's *model-specific* "
+        "latents. Each was named from its top-activating contexts and placed in the capability taxonomy "
+        f"`{taxonomy.name}` (Boughorbel et al. 2025, arXiv 2509.18792). A share is the percent of these latents in a "
+        "class; it describes what the fine-tune added relative to its base, not how well the model performs.",
+        "",
+        "Generated by [llmdiff-eval](https://arxiv.org/abs/2509.18792).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _breakdown(
+    model: str, counts: LatentCounts, taxonomy: Taxonomy, base: str, comparison: Mapping[str, Any] | None
+) -> list[str]:
+    lines = [
+        "## Capability breakdown (model diffing)",
+        "",
+        f"{counts.total} model-specific latents relative to `{base}` ({counts.uncategorized} uncategorized). "
+        "Share = percent of these latents in each capability class.",
+        "",
+    ]
+    compared = comparison is not None and comparison["models"]["b"] == model
+    if compared:
+        reference = comparison["models"]["a"]
+        lines += [
+            f"| class | latents | share % | {reference} share % | diff (pp) | change |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {row['name']} | {row['count_b']} | {fmt_share(row['share_b'])} | {fmt_share(row['share_a'])} | "
+            f"{fmt_diff(row['diff'])} | {fmt_change(row)} |"
+            for row in comparison["classes"]
+        ]
+    else:
+        lines += ["| class | latents | share % |", "|---|---|---|"]
+        for class_name in taxonomy.class_names:
+            count = counts.classes.get(class_name, 0)
+            lines.append(f"| {class_name} | {count} | {fmt_share(share_pct(count, counts.total))} |")
+    lines.append("")
+    present = [(code, n) for code, n in counts.categories.items() if n]
+    if present:
+        lines += ["### Categories", "", "| code | category | latents | share % |", "|---|---|---|---|"]
+        for code, count in sorted(present, key=lambda item: -item[1]):
+            category = taxonomy.by_code(code)
+            lines.append(
+                f"| {code} | {category.name} | {count} | {fmt_share(share_pct(count, counts.total))} |"
+            )
+        lines.append("")
+    return lines
+
+
+def validate_model_card(text: str) -> Any:
+    """Parse with ``huggingface_hub.ModelCard`` (no network); return its ``ModelCardData``.
+
+    Raises ``ValueError`` when the front matter or ``model-index`` is invalid (and when ``huggingface_hub`` is not
+    installed, saying so).
+    """
+    try:
+        from huggingface_hub import ModelCard
+    except ImportError as error:  # pragma: no cover - huggingface_hub comes with transformers
+        raise ValueError("huggingface_hub is not installed; cannot validate the model card") from error
+    card = ModelCard(text, ignore_metadata_errors=False)
+    if not card.data.eval_results:
+        raise ValueError("model card has no eval results in its model-index")
+    return card.data
+
+
+def arena_ratings_for(arena: pd.DataFrame, arena_model: str) -> list[dict[str, Any]]:
+    """One model's ratings per category (``rating``, ``rating_style``) from a :func:`fetch_arena` table."""
+    from llmdiff_eval.arena import resolve_model
+
+    name = resolve_model(arena_model, arena["model"].unique(), "the Arena table")
+    rows = arena[arena["model"] == name]
+    out = []
+    for category in dict.fromkeys(rows["category"]):
+        subset = rows[rows["category"] == category]
+        ratings = {
+            bool(style): float(r) for style, r in zip(subset["style_control"], subset["rating"], strict=True)
+        }
+        out.append({"category": category, "rating": ratings.get(False), "rating_style": ratings.get(True)})
+    return out
+
+
+def write_model_card(
+    run_dir: str | os.PathLike,
+    model: str,
+    card: Mapping[str, Any] | None = None,
+    out: str | os.PathLike | None = None,
+    arena: pd.DataFrame | None = None,
+    arena_model: str | None = None,
+    benchmarks: Sequence[BenchmarkResults] = (),
+    taxonomy: str | Taxonomy = "paper",
+    arena_note: str | None = None,
+) -> Path:
+    """Build, validate and write (atomically) the model card of run model ``model``; returns the path.
+
+    ``card`` (a scorecard dict) supplies the comparison with its ``a`` when its ``b`` is ``model``, and — if no
+    ``arena`` is passed — that model's Arena ratings from its ``arena`` block. Default output:
+    ``run_dir/model_card.md``.
+    """
+    run_dir = Path(run_dir)
+    taxonomy = load_taxonomy(taxonomy)
+    run = run_models(run_dir)
+    if model not in run.finetunes:
+        raise ScorecardError(f"{model!r} is not a fine-tune of this run; fine-tunes: {run.finetunes}")
+    counts, _ = load_counts(run_dir, run.base, model, taxonomy)
+    arena_rows: list[dict[str, Any]] = []
+    arena_info: dict[str, Any] = {}
+    if arena is not None and arena_model:
+        arena_rows = arena_ratings_for(arena, arena_model)
+        arena_info = {**arena.attrs.get("provenance", {}), "arena_model": arena_model, "note": arena_note}
+    elif card is not None and card["arena"] and model in (card["models"]["a"], card["models"]["b"]):
+        side = "b" if card["models"]["b"] == model else "a"
+        arena_rows = [
+            {
+                "category": r["category"],
+                "rating": r[f"rating_{side}"],
+                "rating_style": r[f"rating_{side}_style"],
+            }
+            for r in card["arena"]
+        ]
+        arena_info = {
+            **(card["provenance"].get("arena") or {}),
+            "arena_model": card["models"][f"arena_{side}"],
+            "note": card["provenance"].get("arena_note"),
+        }
+    rows = benchmark_rows(benchmarks)
+    bench = [
+        {"task": r["task"], "metric": r["metric"], "value": r["values"].get(model, _only(r["values"]))}
+        for r in rows
+    ]
+    text = model_card(
+        run.hub_ids.get(model, model),
+        counts,
+        taxonomy,
+        run.base,
+        base_model=run.hub_ids.get(run.base),
+        arena_ratings=arena_rows,
+        arena_info=arena_info,
+        benchmarks=bench,
+        comparison=card,
+        dataset_name=f"{run_dir.name} probe corpus",
+    )
+    validate_model_card(text)
+    out = Path(out) if out is not None else run_dir / "model_card.md"
+    atomic_write_text(out, text)
+    return out
+
+
+def _only(values: Mapping[str, Any]) -> Any:
+    """The single value of a one-file benchmark row (a results file not labelled with the model), else None."""
+    return next(iter(values.values())) if len(values) == 1 else None
