@@ -546,8 +546,8 @@ class _CacheWriter:
             "welford_norm_sum": torch.tensor([moments.norm_sum], dtype=torch.float64),
         }
         path = self.out_dir / name
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": str(FORMAT), "layer": str(self.cfg.layer)})
+        with atomic_path(path) as tmp:  # one metadata key: safetensors orders several keys non-deterministically
+            save_file(tensors, str(tmp), metadata={"llmdiff_eval_format": str(FORMAT)})
         doc_ids = rows["doc_ids"]
         return {
             "file": name,
