@@ -80,7 +80,6 @@ def model_index(
             },
             "dataset": {"type": MECHDIFF_DATASET, "name": dataset_name},
             "metrics": mechdiff_metrics,
-            "source": {"name": "llmdiff-eval", "url": "https://arxiv.org/abs/2509.18792"},
         }
     ]
     arena_metrics = []
@@ -107,7 +106,10 @@ def model_index(
                     "name": f"LMArena text leaderboard {info.get('snapshot_date') or ''}".strip(),
                 },
                 "metrics": arena_metrics,
-                "source": {"name": f"LMArena via llmdiff-eval ({info.get('source', 'unknown source')})"},
+                "source": {
+                    "name": f"LMArena via llmdiff-eval ({info.get('source', 'unknown source')})",
+                    "url": "https://lmarena.ai/leaderboard/text",
+                },
             }
         )
     by_task: dict[str, list[dict[str, Any]]] = {}
@@ -122,7 +124,10 @@ def model_index(
                 "task": {"type": "text-generation", "name": task},
                 "dataset": {"type": task, "name": task},
                 "metrics": metrics,
-                "source": {"name": "lm-evaluation-harness"},
+                "source": {
+                    "name": "lm-evaluation-harness",
+                    "url": "https://github.com/EleutherAI/lm-evaluation-harness",
+                },
             }
         )
     return [{"name": model, "results": results}]
@@ -144,8 +149,8 @@ def model_card(
 
     ``arena_ratings``: rows ``{category, rating, rating_style}`` for this model; ``arena_info``: provenance of
     those ratings (``source``, ``snapshot_date``, ``arena_model``, ``note``); ``benchmarks``: rows ``{task,
-    metric, value}``; ``comparison``: a scorecard dict whose ``b`` is this model, adding diff/change columns vs
-    its ``a``. ``base_model`` (a hub id) goes into the metadata when given.
+    metric, value}``; ``comparison``: a scorecard dict whose ``b`` is this model (the caller checks), adding
+    diff/change columns vs its ``a``. ``base_model`` (a hub id) goes into the metadata when given.
     """
     metadata: dict[str, Any] = {}
     if base_model:
@@ -156,7 +161,7 @@ def model_card(
     )
     front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
     lines = [f"---\n{front}---", "", f"# {model}", ""]
-    lines += _breakdown(model, counts, taxonomy, base, comparison)
+    lines += _breakdown(counts, taxonomy, base, comparison)
     if arena_ratings:
         info = arena_info or {}
         lines += [
@@ -164,7 +169,7 @@ def model_card(
             "",
             f"Ratings of `{info.get('arena_model', model)}` on the LMArena text leaderboard"
             f" (source: {info.get('source', '?')}, snapshot {info.get('snapshot_date', '?')})."
-            + (f" {info['note']}" if info.get("note") else ""),
+            + (f" Note: {info['note']}" if info.get("note") else ""),
             "",
             "| category | Elo | Elo (style control) |",
             "|---|---|---|",
@@ -194,7 +199,7 @@ def model_card(
 
 
 def _breakdown(
-    model: str, counts: LatentCounts, taxonomy: Taxonomy, base: str, comparison: Mapping[str, Any] | None
+    counts: LatentCounts, taxonomy: Taxonomy, base: str, comparison: Mapping[str, Any] | None
 ) -> list[str]:
     lines = [
         "## Capability breakdown (model diffing)",
@@ -203,8 +208,7 @@ def _breakdown(
         "Share = percent of these latents in each capability class.",
         "",
     ]
-    compared = comparison is not None and comparison["models"]["b"] == model
-    if compared:
+    if comparison is not None:
         reference = comparison["models"]["a"]
         lines += [
             f"| class | latents | share % | {reference} share % | diff (pp) | change |",
@@ -322,7 +326,7 @@ def write_model_card(
         arena_ratings=arena_rows,
         arena_info=arena_info,
         benchmarks=bench,
-        comparison=card,
+        comparison=card if card is not None and card["models"]["b"] == model else None,
         dataset_name=f"{run_dir.name} probe corpus",
     )
     validate_model_card(text)

@@ -1,0 +1,179 @@
+"""The HTML report in a real headless Chromium (rendering, filter script, escaping of planted scripts), the model card
+(YAML front matter + model-index, validated by huggingface_hub) and the pipeline's ``write_scorecard`` outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from test_scorecard_helpers import PLANTED, PLANTED_IMG, arena_frame, make_run
+
+from llmdiff_eval.cli import main
+from llmdiff_eval.modelcard import validate_model_card, write_model_card
+from llmdiff_eval.report import highlight, render_html
+from llmdiff_eval.scorecard import scorecard_from_run, write_scorecard
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def dump_dom(page: Path, profile: Path, fragment: str = "") -> str:
+    """The DOM after load and scripts, serialized by headless Chromium."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail(
+                "chromium is not installed but CI is set: the HTML report must be checked in a browser"
+            )
+        pytest.skip("chromium not installed (apt-get install -y chromium); runs in CI")
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri() + fragment,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "<html" in result.stdout, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("report")
+    run = make_run(root, plant_script=True)
+    card = scorecard_from_run(
+        run, "a", "b", arena=arena_frame(), arena_models=("model-a-arena", "model-b-arena")
+    )
+    page = root / "report.html"
+    html_text = render_html(card, run_dir=run)
+    page.write_text(html_text, encoding="utf-8")
+    return page, html_text
+
+
+def test_highlight_escapes_before_marking() -> None:
+    assert highlight("a <<b&c>> <i>d</i>") == "a <mark>b&amp;c</mark> &lt;i&gt;d&lt;/i&gt;"
+    assert highlight("x <<<script>>> y") == "x <mark>&lt;script</mark>&gt; y"
+
+
+def test_html_report_is_self_contained_and_escaped(report_page: tuple[Path, str]) -> None:
+    _, html_text = report_page
+    assert PLANTED not in html_text and PLANTED_IMG not in html_text
+    assert "&lt;script&gt;document.title=&#x27;PWNED&#x27;" in html_text
+    assert not re.search(r"""(src|href)=["']?https?:""", html_text)  # no external resources
+    assert html_text.count("data:image/png;base64,") == 3  # class shift, Elo, the run's Δnorm histogram
+    assert html_text.count("<script>") == 1
+
+
+def test_html_report_in_headless_chromium(report_page: tuple[Path, str], tmp_path: Path) -> None:
+    page, _ = report_page
+    dom = dump_dom(page, tmp_path / "profile")
+    # rendered: title, headings and table rows
+    assert "<title>Scorecard: b vs a (base base)</title>" in dom
+    for heading in (
+        "Capability classes",
+        "Capability categories",
+        "LMArena Elo",
+        "Model-specific latents",
+        "Plots",
+    ):
+        assert heading in dom
+    assert re.search(r"<td>Safety &amp; Content Moderation</td>.*?30\.00.*?50\.00.*?\+20\.00", dom)
+    assert (
+        "Elo model-a-arena" in dom and "Elo model-b-arena" in dom
+    )  # Arena columns say whose ratings they are
+    assert "<mark>zebra</mark>" in dom
+    # the inline filter script ran (allowed by the page's CSP hash)
+    assert "18 of 18 latents shown" in dom
+    # planted scripts did not run and are visible as text
+    assert "PWNED" not in dom.split("</title>")[0]
+    assert 'id="pwned"' not in dom and 'id="pwned-img"' not in dom
+    assert "Planted &lt;script&gt;document.title='PWNED';" in dom
+    assert "&lt;img src=x id=pwned-img onerror=\"document.title='PWNED-IMG'\"" in dom
+
+
+def test_html_filter_from_url_fragment(report_page: tuple[Path, str], tmp_path: Path) -> None:
+    page, _ = report_page
+    dom = dump_dom(page, tmp_path / "profile", "#filter=planted")
+    assert "1 of 18 latents shown" in dom
+    dom = dump_dom(page, tmp_path / "profile", "#filter=Multilingual")
+    assert "3 of 18 latents shown" in dom  # B.7 Multilingual Processing: one latent of a, two of b
+
+
+def _front_matter(text: str) -> dict:
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n", 2)[1])
+
+
+def test_model_card_model_index(tmp_path: Path) -> None:
+    from llmdiff_eval.arena import fetch_arena
+
+    run = make_run(tmp_path)
+    arena = fetch_arena(["gemma-2-9b-it-simpo"], source="bundled")
+    path = write_model_card(
+        run, "b", arena=arena, arena_model="gemma-2-9b-it-simpo", arena_note="placeholder ratings"
+    )
+    text = path.read_text()
+    meta = _front_matter(text)
+    assert meta["base_model"] == "org/base-model" and "model-diffing" in meta["tags"]
+    (entry,) = meta["model-index"]
+    assert entry["name"] == "org/model-b"
+    mechdiff, lmarena = entry["results"]
+    assert (
+        mechdiff["task"]["type"] == "text-generation"
+        and mechdiff["dataset"]["type"] == "llmdiff-eval/mechdiff"
+    )
+    metrics = {metric["type"]: metric for metric in mechdiff["metrics"]}
+    assert metrics["mechdiff_share_safety_content_moderation"]["value"] == 50.0
+    assert metrics["mechdiff_share_format_structure_control"]["value"] == 12.5
+    assert metrics["mechdiff_model_specific_latents"]["value"] == 8
+    assert all({"type", "value", "name"} <= set(metric) for metric in mechdiff["metrics"])
+    assert lmarena["dataset"]["type"] == "lmarena-ai/leaderboard-dataset"
+    elo = {metric["type"]: metric["value"] for metric in lmarena["metrics"]}
+    assert elo["elo_overall"] == 1228 and elo["elo_overall_style_control"] == 1276  # paper Table 3, SimPO
+    data = validate_model_card(text)
+    assert data.model_name == "org/model-b" and len(data.eval_results) == len(mechdiff["metrics"]) + len(elo)
+    assert "## Capability breakdown" in text and "| Safety & Content Moderation | 4 | 50.00 |" in text
+    assert "placeholder ratings" in text
+
+
+def test_invalid_model_index_is_rejected() -> None:
+    broken = "---\nmodel-index:\n- name: x\n  results:\n  - task: {type: text-generation}\n    metrics: []\n---\n# x\n"
+    with pytest.raises(ValueError):
+        validate_model_card(broken)
+
+
+def test_write_scorecard_stage_and_card_cli(tmp_path: Path) -> None:
+    run = make_run(
+        tmp_path,
+        scorecard={
+            "a": "a",
+            "b": "b",
+            "arena_models": {"a": "gemma-2-9b-it", "b": "gemma-2-9b-it-simpo"},
+            "arena_source": "bundled",
+            "arena_note": "placeholder: the paper's Gemma pair, not the run's models",
+        },
+    )
+    card = write_scorecard(None, run)
+    for name in ("scorecard.json", "scorecard.md", "scorecard.csv", "report.html", "model_card.md"):
+        assert (run / name).is_file(), name
+    saved = json.loads((run / "scorecard.json").read_text())
+    assert saved["models"]["arena_b"] == "gemma-2-9b-it-simpo" and saved["classes"] == card["classes"]
+    assert "placeholder: the paper's Gemma pair" in (run / "scorecard.md").read_text()
+    model_card = (run / "model_card.md").read_text()
+    assert "| class | latents | share % | a share % | diff (pp) | change |" in model_card
+    assert "| Safety & Content Moderation | 4 | 50.00 | 30.00 | +20.00 | +66.7% |" in model_card
+    validate_model_card(model_card)
+    out = tmp_path / "card_c.md"
+    result = CliRunner().invoke(main, ["card", str(run), "--model", "c", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    meta = _front_matter(out.read_text())
+    shares = {m["type"]: m["value"] for m in meta["model-index"][0]["results"][0]["metrics"]}
+    assert (
+        shares["mechdiff_share_specialized_capabilities"] == 50.0
+        and len(meta["model-index"][0]["results"]) == 1
+    )

@@ -1,0 +1,317 @@
+"""Scorecard arithmetic, the Arena join, lm-eval folding, run-directory loading, CLI outputs and compare.
+
+Run directories are written by hand (``test_scorecard_helpers.make_run``); every expected number is computed by hand
+from the counts listed in that module's docstring.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from test_scorecard_helpers import arena_frame, make_run
+
+from llmdiff_eval.cli import main
+from llmdiff_eval.scorecard import (
+    LatentCounts,
+    ScorecardError,
+    benchmark_rows,
+    category_shares,
+    change_pct,
+    class_shares,
+    compare_counts,
+    compare_from_run,
+    counts_from_annotations,
+    join_arena,
+    load_arena_map,
+    load_lm_eval_results,
+    scorecard_from_run,
+    sign_agreement,
+    style_share_pct,
+)
+from llmdiff_eval.taxonomy import load_taxonomy
+
+TAXONOMY = load_taxonomy("paper")
+SAFETY, LING, SPEC = "Safety & Content Moderation", "Linguistic Capabilities", "Specialized Capabilities"
+FORMAT_CLASS, UIM, INFO = (
+    "Format & Structure Control",
+    "User Interaction Management",
+    "Information Processing",
+)
+
+
+@pytest.fixture()
+def run(tmp_path: Path) -> Path:
+    return make_run(tmp_path)
+
+
+def test_share_diff_change_hand_computed() -> None:
+    a = LatentCounts(total=10, classes={SAFETY: 3, LING: 1, SPEC: 3, UIM: 1}, categories={"A.4": 2})
+    b = LatentCounts(total=8, classes={SAFETY: 4, LING: 2, SPEC: 1, FORMAT_CLASS: 1}, categories={"A.4": 3})
+    rows = {row["name"]: row for row in class_shares(a, b, TAXONOMY)}
+    assert list(rows) == TAXONOMY.class_names
+    assert rows[SAFETY] == {
+        "name": SAFETY,
+        "count_a": 3,
+        "count_b": 4,
+        "share_a": pytest.approx(30.0),
+        "share_b": pytest.approx(50.0),
+        "diff": pytest.approx(20.0),
+        "change_pct": pytest.approx(200 / 3),
+    }
+    assert rows[SPEC]["diff"] == pytest.approx(-17.5) and rows[SPEC]["change_pct"] == pytest.approx(-350 / 6)
+    assert rows[UIM]["share_b"] == 0 and rows[UIM]["change_pct"] == pytest.approx(-100.0)
+    # absent from A: change undefined (None, never inf); absent from both: diff 0, change None
+    assert rows[FORMAT_CLASS]["share_a"] == 0 and rows[FORMAT_CLASS]["change_pct"] is None
+    assert rows[FORMAT_CLASS]["diff"] == pytest.approx(12.5)
+    assert rows[INFO]["diff"] == 0 and rows[INFO]["change_pct"] is None
+    category = {row["code"]: row for row in category_shares(a, b, TAXONOMY)}["A.4"]
+    assert (category["share_a"], category["share_b"], category["class_name"]) == (20.0, 37.5, SAFETY)
+    assert category["change_pct"] == pytest.approx(87.5)
+    assert change_pct(0.0, 5.0) is None and change_pct(None, 5.0) is None
+
+
+def test_compare_counts_is_a_dataframe_and_zero_total_gives_none() -> None:
+    table = compare_counts(["x", "y"], {"x": 1}, {"x": 2, "y": 1}, 4, 0 + 3)
+    assert isinstance(table, pd.DataFrame) and list(table.index) == ["x", "y"]
+    assert table.loc["x", "share_a"] == 25.0 and table.loc["y", "count_a"] == 0
+    empty = compare_counts(["x"], {}, {"x": 1}, 0, 2)
+    assert (
+        empty.loc["x", "share_a"] != empty.loc["x", "share_a"] or empty.loc["x", "share_a"] is None
+    )  # NaN/None
+
+
+def test_counts_from_annotations_totals_include_uncategorized() -> None:
+    frame = pd.DataFrame(
+        {
+            "category": ["A.4", "A.4", None, "B.7", None],
+            "class_name": [SAFETY, SAFETY, None, LING, SPEC],  # last: class known, category not
+        },
+        index=pd.Index([1, 2, 3, 4, 5], name="latent_id"),
+    )
+    counts = counts_from_annotations(frame, TAXONOMY)
+    assert counts.total == 5 and counts.uncategorized == 1
+    assert counts.classes[SAFETY] == 2 and counts.classes[LING] == 1 and counts.classes[SPEC] == 1
+    assert counts.categories["A.4"] == 2 and counts.categories["G.24"] == 0
+    with pytest.raises(ScorecardError, match="Z.99"):
+        counts_from_annotations(pd.DataFrame({"category": ["Z.99"], "class_name": [None]}), TAXONOMY)
+
+
+def test_sign_agreement_values() -> None:
+    assert sign_agreement(10, 2.5) == "yes"
+    assert sign_agreement(-3, -0.1) == "yes"
+    assert sign_agreement(10, -1.0) == "no"
+    assert sign_agreement(0, 5.0) == "zero" and sign_agreement(4, 0.0) == "zero"
+    assert sign_agreement(None, 5.0) == "missing" and sign_agreement(5, None) == "missing"
+    assert sign_agreement(float("nan"), 1.0) == "missing"
+    assert style_share_pct(20, 15) == pytest.approx(25.0) and style_share_pct(0, 3) is None
+
+
+def test_join_signs_on_a_run(run: Path) -> None:
+    card = scorecard_from_run(
+        run, "a", "b", arena=arena_frame(), arena_models=("model-a-arena", "model-b-arena")
+    )
+    joined = {row["arena_category"]: row for row in card["joined"]}
+    # coding -> G.24 + E.19: b (12.5 + 0) − a (30 + 0) = −17.5 ; Δ −10, Δ_style −5
+    assert joined["coding"]["latent_diff"] == pytest.approx(-17.5)
+    assert (joined["coding"]["agree"], joined["coding"]["agree_style"]) == ("yes", "yes")
+    # chinese -> B.7 + B.8: 25 − 10 = +15 ; Δ +20, Δ_style +10
+    assert joined["chinese"]["latent_diff"] == pytest.approx(15.0) and joined["chinese"]["agree"] == "yes"
+    # instruction_following -> D.16 + E.20: (0 + 12.5) − (10 + 0) = +2.5 ; Δ +5 (agree), Δ_style −3 (disagree)
+    row = joined["instruction_following"]
+    assert row["latent_diff"] == pytest.approx(2.5) and (row["agree"], row["agree_style"]) == ("yes", "no")
+    # creative_writing -> G.27 + G.28: no latents in either model: latent diff exactly 0
+    assert joined["creative_writing"]["latent_diff"] == 0 and joined["creative_writing"]["agree"] == "zero"
+    # math: Δ 0 -> "zero"; Δ_style +4 vs G.24 −17.5 -> "no"
+    assert (joined["math"]["agree"], joined["math"]["agree_style"]) == ("zero", "no")
+    # overall maps to no taxonomy category
+    assert joined["overall"]["codes"] == [] and joined["overall"]["agree"] == "missing"
+    assert card["style"]["style_share_pct"] == pytest.approx(40.0)  # (10 − 6) / 10
+    arena = {row["category"]: row for row in card["arena"]}
+    assert arena["coding"]["delta"] == -10 and arena["coding"]["style_diff"] == 5
+
+
+def test_join_without_arena_shows_latent_side_only() -> None:
+    a = LatentCounts(10, {LING: 1}, {"B.7": 1})
+    b = LatentCounts(8, {LING: 2}, {"B.7": 2})
+    rows = category_shares(a, b, TAXONOMY, codes=["B.7"])
+    joined = join_arena([], rows, load_arena_map(taxonomy=TAXONOMY))
+    names = {row["arena_category"] for row in joined}
+    assert "chinese" in names and "coding" not in names  # only Arena categories whose codes have data
+    chinese = next(row for row in joined if row["arena_category"] == "chinese")
+    assert chinese["latent_diff"] == pytest.approx(15.0) and chinese["missing_codes"] == ["B.8"]
+    assert chinese["agree"] == "missing"
+
+
+def test_arena_map_covers_canonical_categories_with_valid_codes() -> None:
+    from llmdiff_eval.arena import CANONICAL_CATEGORIES
+
+    arena_map = load_arena_map(taxonomy=TAXONOMY)  # validates every code against the taxonomy
+    assert set(CANONICAL_CATEGORIES) <= set(arena_map.categories)
+    assert arena_map.categories["coding"].codes[0] == "G.24"
+    assert arena_map.categories["german"].codes[0] == "B.7"
+    assert "D.16" in arena_map.categories["instruction_following"].codes
+    assert "D.17" in arena_map.categories["multi_turn"].codes
+    assert "G.27" in arena_map.categories["creative_writing"].codes
+
+
+def _results(path: Path, model: str, metrics: dict) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "results": metrics,
+                "higher_is_better": {task: {"acc": True} for task in metrics},
+                "config": {"model": "hf", "model_args": f"pretrained={model},dtype=float32"},
+            }
+        )
+    )
+    return path
+
+
+def test_lm_eval_results_folding(tmp_path: Path) -> None:
+    file_a = _results(
+        tmp_path / "a.json",
+        "org/model-a",
+        {"arc_easy": {"alias": "arc_easy", "acc,none": 0.50, "acc_stderr,none": 0.02, "acc_norm,none": 0.40}},
+    )
+    file_b = _results(
+        tmp_path / "b.json",
+        "org/model-b",
+        {
+            "arc_easy": {
+                "alias": "arc_easy",
+                "acc,none": 0.62,
+                "acc_stderr,none": "N/A",
+                "acc_norm,none": 0.45,
+            }
+        },
+    )
+    mechdiff = tmp_path / "mechdiff.json"
+    mechdiff.write_text(
+        json.dumps(
+            {"results": {"mechdiff": {"share_safety,none": 21.3, "n_latents,none": 89, "alias": "mechdiff"}}}
+        )
+    )
+    a = load_lm_eval_results(file_a, "a")
+    b = load_lm_eval_results(file_b, "b")
+    m = load_lm_eval_results(mechdiff)
+    assert load_lm_eval_results(file_a).label == "org/model-a"  # from model_args pretrained=
+    assert m.label == "mechdiff"  # no model in the file: the file name
+    rows = {(row["task"], row["metric"]): row for row in benchmark_rows([a, b, m], "a", "b")}
+    acc = rows[("arc_easy", "acc")]
+    assert (acc["value_a"], acc["value_b"]) == (0.50, 0.62) and acc["delta"] == pytest.approx(0.12)
+    assert acc["stderrs"] == {"a": 0.02, "b": None} and acc["higher_is_better"] is True
+    assert rows[("arc_easy", "acc_norm")]["delta"] == pytest.approx(0.05)
+    share = rows[("mechdiff", "share_safety")]
+    assert share["values"] == {"mechdiff": 21.3} and share["delta"] is None
+    assert ("arc_easy", "acc_stderr") not in rows and ("arc_easy", "alias") not in rows
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"something": 1}))
+    with pytest.raises(ScorecardError, match="results"):
+        load_lm_eval_results(bad)
+
+
+def test_scorecard_cli_json_shape_and_benchmarks(run: Path, tmp_path: Path) -> None:
+    file_a = _results(tmp_path / "ra.json", "org/model-a", {"arc_easy": {"acc,none": 0.5}})
+    file_b = _results(tmp_path / "rb.json", "org/model-b", {"arc_easy": {"acc,none": 0.625}})
+    out = tmp_path / "card.json"
+    result = CliRunner().invoke(
+        main,
+        [
+            "scorecard", str(run), "--a", "a", "--b", "b", "--format", "json", "--out", str(out),
+            "--arena-models", "gemma-2-9b-it,gemma-2-9b-it-simpo", "--arena-source", "bundled",
+            "--arena-note", "placeholder: the paper's Gemma pair",
+            "--lm-eval-results", f"a={file_a}", "--lm-eval-results", f"b={file_b}",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    card = json.loads(out.read_text())
+    assert list(card)[:4] == ["models", "totals", "classes", "categories"]
+    assert {"arena", "joined", "benchmarks", "provenance"} <= set(card)
+    assert card["models"] == {
+        "base": "base",
+        "a": "a",
+        "b": "b",
+        "arena_a": "gemma-2-9b-it",
+        "arena_b": "gemma-2-9b-it-simpo",
+    }
+    assert set(card["classes"][0]) == {
+        "name",
+        "count_a",
+        "count_b",
+        "share_a",
+        "share_b",
+        "diff",
+        "change_pct",
+    }
+    assert set(card["categories"][0]) == {
+        "code", "name", "class_name", "count_a", "count_b", "share_a", "share_b", "diff", "change_pct",
+    }  # fmt: skip
+    assert {"category", "rating_a", "rating_b", "delta", "rating_a_style", "rating_b_style", "delta_style",
+            "style_diff"} <= set(card["arena"][0])  # fmt: skip
+    safety = next(row for row in card["classes"] if row["name"] == SAFETY)
+    assert safety["share_b"] == 50.0 and safety["change_pct"] == pytest.approx(66.66666666666667)  # unrounded
+    assert card["benchmarks"][0]["delta"] == pytest.approx(0.125)
+    assert card["provenance"]["arena_note"] == "placeholder: the paper's Gemma pair"
+    assert card["provenance"]["a"]["ft_only_latents"] == 10  # from latents/base__a.parquet
+    overall = next(row for row in card["arena"] if row["category"] == "overall")
+    assert (overall["rating_a"], overall["rating_b"]) == (1208, 1228)
+
+
+def test_scorecard_cli_table_md_csv(run: Path) -> None:
+    runner = CliRunner()
+    table = runner.invoke(main, ["scorecard", str(run), "--a", "a", "--b", "b"])
+    assert table.exit_code == 0, table.output
+    line = next(line for line in table.output.splitlines() if line.startswith(SAFETY))
+    assert line.split()[-6:] == ["3", "4", "30.00", "50.00", "+20.00", "+66.7%"]
+    assert "new" in next(line for line in table.output.splitlines() if line.startswith(FORMAT_CLASS))
+    md = runner.invoke(main, ["scorecard", str(run), "--format", "md"])
+    assert md.exit_code == 0 and "| Specialized Capabilities" in md.output and "-17.50" in md.output
+    assert "a=a, b=b" not in md.output  # choice note lives in provenance, not the tables
+    csv_out = runner.invoke(main, ["scorecard", str(run), "--a", "b", "--b", "a", "--format", "csv"])
+    assert csv_out.exit_code == 0, csv_out.output
+    records = list(csv.DictReader(io.StringIO(csv_out.output)))
+    safety = next(r for r in records if r["section"] == "classes" and r["name"] == SAFETY)
+    assert float(safety["share_a"]) == 50.0 and float(safety["diff"]) == -20.0  # A and B swapped
+    bad = runner.invoke(main, ["scorecard", str(run), "--a", "a", "--b", "zzz"])
+    assert bad.exit_code != 0 and "not a fine-tune" in bad.output
+
+
+def test_missing_annotations_is_a_clear_error(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    (run / "annotations" / "base__b.parquet").unlink()
+    with pytest.raises(ScorecardError, match="llmdiff-eval annotate"):
+        scorecard_from_run(run, "a", "b")
+
+
+def test_compare_ranks_three_finetunes(run: Path, tmp_path: Path) -> None:
+    report = compare_from_run(run)
+    assert report["models"] == ["a", "b", "c"] and report["totals"] == {"a": 10, "b": 8, "c": 4}
+    classes = {row["name"]: row for row in report["classes"]}
+    assert classes[SAFETY]["shares"] == {"a": 30.0, "b": 50.0, "c": 0.0}
+    assert classes[SAFETY]["ranks"] == {"a": 2, "b": 1, "c": 3} and classes[SAFETY]["leaders"] == ["b"]
+    assert classes[LING]["ranks"] == {"a": 3, "b": 1, "c": 1} and classes[LING]["leaders"] == ["b", "c"]
+    assert classes[SPEC]["ranks"] == {"a": 2, "b": 3, "c": 1}
+    assert classes[INFO]["leaders"] == []
+    out = tmp_path / "compare.md"
+    result = CliRunner().invoke(
+        main,
+        [
+            "compare", str(run), "--models", "a,b", "--format", "md", "--out", str(out),
+            "--arena-models", "gemma-2-9b-it,gemma-2-9b-it-simpo", "--arena-source", "bundled",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| Safety & Content Moderation"))
+    assert [cell.strip() for cell in row.strip("|").split("|")] == [SAFETY, "30.00 (2)", "50.00 (1)", "b"]
+    assert "a (gemma-2-9b-it)" in text and "1208 (1261)" in text  # Overall Elo of it, with style control
+    html_out = CliRunner().invoke(main, ["compare", str(run), "--format", "html"])
+    assert html_out.exit_code == 0 and "<table>" in html_out.output
+    with pytest.raises(ScorecardError, match="at least two"):
+        compare_from_run(run, ["a"])
