@@ -145,6 +145,11 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
         if arena_prov:
             notes.append(
                 f"Source: {arena_prov.get('source', '?')}, snapshot {arena_prov.get('snapshot_date', '?')}."
+                + (
+                    " Fallback: the preferred sources failed (see provenance)."
+                    if arena_prov.get("fallback")
+                    else ""
+                )
             )
         if card.get("style"):
             style = card["style"]

@@ -77,13 +77,12 @@ def test_share_diff_change_hand_computed() -> None:
 
 
 def test_compare_counts_is_a_dataframe_and_zero_total_gives_none() -> None:
-    table = compare_counts(["x", "y"], {"x": 1}, {"x": 2, "y": 1}, 4, 0 + 3)
+    table = compare_counts(["x", "y"], {"x": 1}, {"x": 2, "y": 1}, 4, 3)
     assert isinstance(table, pd.DataFrame) and list(table.index) == ["x", "y"]
     assert table.loc["x", "share_a"] == 25.0 and table.loc["y", "count_a"] == 0
-    empty = compare_counts(["x"], {}, {"x": 1}, 0, 2)
-    assert (
-        empty.loc["x", "share_a"] != empty.loc["x", "share_a"] or empty.loc["x", "share_a"] is None
-    )  # NaN/None
+    assert table.loc["y", "share_b"] == pytest.approx(100 / 3) and pd.isna(table.loc["y", "change_pct"])
+    empty = compare_counts(["x"], {}, {"x": 1}, 0, 2)  # no latents at all in A: share undefined, not 0
+    assert pd.isna(empty.loc["x", "share_a"]) and pd.isna(empty.loc["x", "diff"])
 
 
 def test_counts_from_annotations_totals_include_uncategorized() -> None:
