@@ -147,12 +147,15 @@ class ArenaServer:
                 self.catalog[f"{sha}/{path}"] = catalog_json(self.rows, config, date)
                 self.catalog_commits.setdefault(path, []).append((sha, date))
         self._httpd: ThreadingHTTPServer | None = None
+        self._url: str | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> ArenaServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
+        host, port = self._httpd.server_address[:2]
+        self._url = f"http://{host}:{port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -171,9 +174,9 @@ class ArenaServer:
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        """Base URL (kept after :meth:`stop`, so clients can be pointed at a server that is down)."""
+        assert self._url is not None, "server not started"
+        return self._url
 
     def urls(self) -> dict[str, str]:
         """Keyword arguments for ``fetch_arena`` pointing every source at this server."""
@@ -407,3 +410,50 @@ def _handler_for(server: ArenaServer) -> type[BaseHTTPRequestHandler]:
             )
 
     return Handler
+
+
+class FakeFigure:
+    """Stands in for the plotly figures inside the real pickles: importable, harmless, and still not allowed."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+
+def legacy_pickle(rows: list[dict[str, Any]], date: str, extra: dict[str, Any] | None = None) -> bytes:
+    """An ``elo_results`` pickle like the legacy Space's, built from plain pandas objects for one fixture date.
+
+    ``{"text": {legacy key (+ "_style_control"): {"leaderboard_table_df": DataFrame indexed by model with rating,
+    variance, rating_q975, rating_q025, num_battles, final_ranking; "win_fraction_heatmap": FakeFigure; ...}},
+    "vision": {}}``; ``extra`` entries are added to every category dict (e.g. a disallowed object).
+    Index and column labels are object dtype, as in pickles written by pandas 2.
+    """
+    import pickle
+
+    import pandas as pd
+
+    categories: dict[str, Any] = {}
+    for config, suffix in (("text", ""), ("text_style_control", "_style_control")):
+        mine = [r for r in rows if r["config"] == config and r["leaderboard_publish_date"] == date]
+        for category in dict.fromkeys(r["category"] for r in mine):
+            cat_rows = [r for r in mine if r["category"] == category]
+            table = pd.DataFrame(
+                {
+                    "rating": [r["rating"] for r in cat_rows],
+                    "variance": [r["variance"] for r in cat_rows],
+                    "rating_q975": [r["rating_upper"] for r in cat_rows],
+                    "rating_q025": [r["rating_lower"] for r in cat_rows],
+                    "num_battles": [r["vote_count"] for r in cat_rows],
+                    "final_ranking": [r["rank"] for r in cat_rows],
+                },
+                index=pd.Index([r["model_name"] for r in cat_rows], dtype=object),
+            )
+            table.columns = pd.Index(list(table.columns), dtype=object)
+            key = LEGACY_KEYS.get(category, category) + suffix
+            categories[key] = {
+                "rating_system": "bt",
+                "leaderboard_table_df": table,
+                "win_fraction_heatmap": FakeFigure({"type": "heatmap"}),
+                "last_updated_datetime": f"{date} 12:00:00 PDT",
+                **(extra or {}),
+            }
+    return pickle.dumps({"text": categories, "vision": {}}, protocol=4)

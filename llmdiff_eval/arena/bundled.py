@@ -26,7 +26,6 @@ def bundled_snapshot() -> tuple[pd.DataFrame, dict]:
     """The bundled table in the normalized form, and its provenance fields (url, revision, snapshot_date, note)."""
     data = (resources.files("llmdiff_eval.arena") / BUNDLED_FILE).read_bytes()
     raw = pd.read_csv(io.BytesIO(data), dtype={"date": str})
-    raw["style_control"] = raw["style_control"].astype(str).str.lower().map({"true": True, "false": False})
     frame = make_frame(raw, BUNDLED_SOURCE)
     info = {
         "url": f"llmdiff_eval/arena/{BUNDLED_FILE}",

@@ -204,7 +204,12 @@ class _FetchRun:
             attempt.update(status="failed", reason=f"{type(error).__name__}: {error}")
             attempt["http"] = self.client.log[first_request:]
             logger.info("arena source %s failed: %s", name, attempt["reason"])
-            return None
+            stale = self.cache.get(name, query, allow_stale=True) if self.cache is not None else None
+            if stale is None:
+                return None
+            # an expired "latest" answer of this source beats the next source: used, and reported as a fallback
+            attempt.update(status="ok", cache=stale[1]["from_cache"], stale=True)
+            return Snapshot(*stale)
         attempt.update(status="ok", url=snapshot.info.get("url"), http=self.client.log[first_request:])
         if self.cache is not None:
             path = self.cache.put(name, query, snapshot.frame, snapshot.info, pinned=is_pinned(self.date))
@@ -213,15 +218,16 @@ class _FetchRun:
 
     def finish(self, snapshot: Snapshot, name: str, categories: list[str] | None) -> pd.DataFrame:
         """Select models/categories, attach the provenance, and report a fallback."""
-        failed = [a for a in self.attempts[:-1]]
+        failed = [a for a in self.attempts if a.get("reason")]
         if failed:
-            reasons = "; ".join(f"{a['source']}: {a.get('reason', a['status'])}" for a in failed)
+            reasons = "; ".join(f"{a['source']}: {a['reason']}" for a in failed)
+            stale = " (an expired cached copy)" if self.attempts[-1].get("stale") else ""
             message = (
-                f"LMArena ratings came from the '{name}' source (snapshot {snapshot.info.get('snapshot_date')}) "
-                f"because earlier sources failed — {reasons}"
+                f"LMArena ratings came from the '{name}' source{stale} (snapshot "
+                f"{snapshot.info.get('snapshot_date')}) because sources failed — {reasons}"
             )
             warnings.warn(message, ArenaFallbackWarning, stacklevel=3)
-            logger.warning(message)
+            logger.info(message)
         where = f"{name} snapshot {snapshot.info.get('snapshot_date')}"
         rows, matched = select_records(snapshot.frame, self.models, categories, where)
         rows.attrs["provenance"] = {

@@ -160,7 +160,12 @@ def fetch_datasets_server(
             )
         except HttpError as error:
             notes.append(f"{config}: /filter failed ({error}); paged /rows of split 'latest' instead")
-            rows = _rows_snapshot(server, date)
+            try:
+                rows = _rows_snapshot(server, date)
+            except SourceUnavailable as rows_error:
+                raise SourceUnavailable(
+                    f"/filter failed ({error}); /rows fallback failed ({rows_error})"
+                ) from error
             urls.append(f"{endpoints.datasets_server}/rows?dataset={DATASET}&config={config}&split=latest")
         frame = _normalize_rows(pd.DataFrame(rows, columns=COLUMNS), style_control, DATASETS_SERVER_SOURCE)
         frame = _one_snapshot(frame, date, f"{config} via datasets-server")

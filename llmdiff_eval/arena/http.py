@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -32,11 +33,13 @@ _NOT_READY = re.compile(
 class RetryPolicy:
     """How hard to try one URL. Times in seconds.
 
-    ``max_attempts`` counts the first try. Backoff after a failed attempt n (1-based) is
+    ``max_attempts`` counts the first try; a host that cannot be connected to at all (DNS failure, connection
+    refused) gets ``connect_attempts`` and is then skipped for the rest of the client's life. Backoff after a failed attempt n (1-based) is
     ``min(backoff * 2**(n-1), max_backoff)``. A 429's ``Retry-After`` is honoured up to ``max_retry_after``.
     """
 
     max_attempts: int = 4
+    connect_attempts: int = 2
     backoff: float = 1.0
     max_backoff: float = 30.0
     max_retry_after: float = 60.0
@@ -90,6 +93,7 @@ class HttpClient:
         self.session.headers.setdefault("User-Agent", USER_AGENT)
         self.sleep = sleep
         self.log: list[dict[str, Any]] = []
+        self.unreachable: dict[str, str] = {}  # host -> connection error seen
 
     def close(self) -> None:
         self.session.close()
@@ -104,9 +108,20 @@ class HttpClient:
 
     def _get(self, url: str, params: dict | None, parse: Callable[[requests.Response], Any]) -> Any:
         policy = self.policy
+        host = urlsplit(url).netloc
+        if host in self.unreachable:
+            self.log.append(
+                {"url": url, "params": params or {}, "attempt": 0, "error": "host unreachable earlier"}
+            )
+            raise HttpError(
+                f"GET {url} skipped: {host} was unreachable earlier ({self.unreachable[host]})", url
+            )
         last_error = "no attempt made"
         last_status: int | None = None
+        attempts = policy.max_attempts
         for attempt in range(1, policy.max_attempts + 1):
+            if attempt > attempts:
+                break
             entry: dict[str, Any] = {"url": url, "params": params or {}, "attempt": attempt}
             self.log.append(entry)
             wait = min(policy.backoff * 2 ** (attempt - 1), policy.max_backoff)
@@ -114,6 +129,11 @@ class HttpClient:
                 response = self.session.get(url, params=params, timeout=self.timeout)
             except requests.Timeout:
                 last_error, last_status = f"timed out after {self.timeout:g} s", None
+            except requests.ConnectionError as error:
+                last_error, last_status = f"cannot connect: {error}", None
+                attempts = min(attempts, policy.connect_attempts)
+                if attempt >= attempts:
+                    self.unreachable[host] = last_error[:200]
             except requests.RequestException as error:
                 last_error, last_status = f"{type(error).__name__}: {error}", None
             else:
@@ -141,11 +161,11 @@ class HttpClient:
                     except ValueError as error:
                         last_error = f"unparsable body: {error}"
             entry["error"] = last_error
-            if attempt < policy.max_attempts:
+            if attempt < attempts:
                 entry["wait_s"] = round(wait, 3)
                 self.sleep(wait)
         raise HttpError(
-            f"GET {url} failed after {policy.max_attempts} attempts: {last_error}", url, last_status
+            f"GET {url} failed after {min(attempt, attempts)} attempt(s): {last_error}", url, last_status
         )
 
 

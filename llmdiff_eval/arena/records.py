@@ -44,13 +44,22 @@ def make_frame(rows: Iterable[dict] | pd.DataFrame, source: str) -> pd.DataFrame
     frame = frame[list(COLUMNS)]
     frame["model"] = frame["model"].astype(str)
     frame["category"] = frame["category"].astype(str)
-    frame["style_control"] = frame["style_control"].astype(bool)
+    frame["style_control"] = frame["style_control"].map(_to_bool).astype(bool)
     for column in ("rating", "ci_lower", "ci_upper"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame["votes"] = pd.to_numeric(frame["votes"], errors="coerce").round().astype("Int64")
     frame["date"] = frame["date"].map(normalize_date)
     frame["source"] = frame["source"].astype(str)
     return frame.reset_index(drop=True)
+
+
+def _to_bool(value: object) -> bool:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text not in ("true", "false", "1", "0", "yes", "no"):
+            raise ArenaError(f"style_control must be true/false, got {value!r}")
+        return text in ("true", "1", "yes")
+    return bool(value)
 
 
 def normalize_date(value: object) -> str | None:
