@@ -26,13 +26,20 @@ def compare_arena(df: pd.DataFrame, model_a: str, model_b: str) -> pd.DataFrame:
     Columns: ``category``, ``rating_a``, ``rating_b``, ``delta = rating_b − rating_a`` (without style control),
     the same three with style control (``rating_a_style``, ``rating_b_style``, ``delta_style``), and
     ``style_diff = delta_style − delta`` (negative: style accounts for part of B's gain). All in Elo points.
-    Rows are sorted like the paper's Table 1: by ``style_diff`` ascending, ties in the paper's row order; categories
+    The table must hold one snapshot per style setting. Rows are sorted like the paper's Table 1: by ``style_diff`` ascending, ties in the paper's row order; categories
     missing a rating in one setting come last. Model names are matched like :func:`fetch_arena` does
     (``princeton-nlp/gemma-2-9b-it-SimPO`` finds ``gemma-2-9b-it-simpo``). ``attrs`` keeps the input's provenance
     plus ``model_a`` / ``model_b`` (leaderboard names).
     """
-    if df["date"].nunique(dropna=False) > 1:
-        raise ArenaError(f"the table mixes snapshot dates {sorted(df['date'].unique())}; fetch one date")
+    for _style, rows in df.groupby("style_control"):
+        if rows["date"].nunique(dropna=False) > 1:
+            raise ArenaError(
+                f"the table mixes snapshot dates {sorted(rows['date'].dropna().unique())}; fetch one date"
+            )
+    if df.duplicated(["model", "category", "style_control"]).any():
+        raise ArenaError(
+            "the table has several rows for one (model, category, style_control); fetch one snapshot"
+        )
     name_a = resolve_model(model_a, df["model"].unique(), "the given table")
     name_b = resolve_model(model_b, df["model"].unique(), "the given table")
     wide = df.pivot_table(

@@ -33,7 +33,7 @@ from llmdiff_eval.arena.records import normalize_date, select_records
 
 logger = logging.getLogger(__name__)
 
-Fetcher = Callable[[HttpClient, Endpoints, list[str], "str | None"], Snapshot]
+Fetcher = Callable[[HttpClient, Endpoints, list[str], str | None], Snapshot]
 
 # Network sources in the order "auto" asks them; the bundled snapshot comes last.
 NETWORK_SOURCES: dict[str, Fetcher] = {

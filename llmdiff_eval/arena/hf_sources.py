@@ -15,9 +15,9 @@ import pandas as pd
 
 from llmdiff_eval.arena.categories import parse_category
 from llmdiff_eval.arena.endpoints import DATASET, DATASET_CONFIGS, Endpoints, Snapshot, candidate_names
-from llmdiff_eval.arena.errors import ArenaModelNotFound, SourceUnavailable
+from llmdiff_eval.arena.errors import SourceUnavailable
 from llmdiff_eval.arena.http import HttpClient, HttpError
-from llmdiff_eval.arena.models import resolve_model
+from llmdiff_eval.arena.models import find_model, resolve_model
 from llmdiff_eval.arena.records import (
     joint_date,
     latest_on_or_before,
@@ -105,10 +105,8 @@ class _DatasetsServer:
         return normalize_date(body["rows"][0]["row"][DATE_COLUMN]) if body["rows"] else None
 
 
-def _filter_snapshot(
-    server: _DatasetsServer, models: list[str], date: str | None
-) -> tuple[list[dict], str | None]:
-    """Rows of the requested models in the snapshot chosen for ``date``, via ``/filter``; and that snapshot's date."""
+def _filter_snapshot(server: _DatasetsServer, models: list[str], date: str | None) -> list[dict]:
+    """Rows of the requested models in the snapshot chosen for ``date`` (newest when None), via ``/filter``."""
     where_date = ""
     snapshot_date = None
     if date is not None:
@@ -119,18 +117,14 @@ def _filter_snapshot(
     names = candidate_names(models)
     rows = server.paged("filter", where=_any_model(names) + where_date)
     found = {row["model_name"] for row in rows}
-    for model in models:
-        try:
-            resolve_model(model, found)
-            continue
-        except ArenaModelNotFound:  # not among the candidates: look at every name in the snapshot
-            pass
+    missing = [model for model in models if find_model(model, found) is None]
+    if missing:  # not among the candidate names: match against every name in the snapshot
         listing = server.paged("filter", where=f"\"category\"='overall'{where_date}")
         snapshot_names = {row["model_name"] for row in listing}
         where = f"{server.config}/{server.split} snapshot {snapshot_date or 'latest'}"
-        exact = resolve_model(model, snapshot_names, where)  # raises ArenaModelNotFound with nearest names
-        rows += server.paged("filter", where=_any_model([exact]) + where_date)
-    return rows, snapshot_date
+        exact = [resolve_model(model, snapshot_names, where) for model in missing]  # or ArenaModelNotFound
+        rows += server.paged("filter", where=_any_model(exact) + where_date)
+    return rows
 
 
 def _rows_snapshot(server: _DatasetsServer, date: str | None) -> list[dict]:
@@ -154,7 +148,7 @@ def fetch_datasets_server(
     for config, style_control in DATASET_CONFIGS.items():
         server = _DatasetsServer(client, endpoints.datasets_server, config, _split(date))
         try:
-            rows, _ = _filter_snapshot(server, models, date)
+            rows = _filter_snapshot(server, models, date)
             urls.append(
                 f"{endpoints.datasets_server}/filter?dataset={DATASET}&config={config}&split={server.split}"
             )

@@ -21,7 +21,7 @@ import requests
 
 from llmdiff_eval.arena.errors import SourceUnavailable
 
-USER_AGENT = "llmdiff-eval-arena/0.1 (+https://github.com/; requests)"
+USER_AGENT = f"llmdiff-eval/0.1 arena-fetcher python-requests/{requests.__version__}"
 
 # Error texts of a service that is warming up; retried with backoff like a 503.
 _NOT_READY = re.compile(

@@ -54,6 +54,14 @@ def nearest_names(name: str, available: Iterable[str], n: int = 5) -> list[str]:
     return [by_norm[match] for match in close]
 
 
+def find_model(name: str, available: Iterable[str], aliases: dict[str, str] | None = None) -> str | None:
+    """The leaderboard name in ``available`` that ``name`` refers to (exact, then alias), or None."""
+    try:
+        return resolve_model(name, available, aliases=aliases)
+    except ArenaModelNotFound:
+        return None
+
+
 def resolve_model(
     name: str, available: Iterable[str], where: str = "", aliases: dict[str, str] | None = None
 ) -> str:
