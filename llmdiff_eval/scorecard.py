@@ -899,11 +899,10 @@ def _plain(row: pd.Series) -> dict[str, Any]:
 
 
 def _present(value: Any) -> bool:
-    return (
-        value is not None
-        and not (isinstance(value, float) and math.isnan(value))
-        and str(value).strip() != ""
-    )
+    """False for None, NaN, pandas NA and blank strings (an uncategorized latent)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return str(value).strip() != ""
 
 
 def _is_number(value: Any) -> bool:

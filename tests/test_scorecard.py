@@ -30,6 +30,7 @@ from llmdiff_eval.scorecard import (
     join_arena,
     load_arena_map,
     load_lm_eval_results,
+    run_models,
     scorecard_from_run,
     sign_agreement,
     style_share_pct,
@@ -99,6 +100,33 @@ def test_counts_from_annotations_totals_include_uncategorized() -> None:
     assert counts.categories["A.4"] == 2 and counts.categories["G.24"] == 0
     with pytest.raises(ScorecardError, match="Z.99"):
         counts_from_annotations(pd.DataFrame({"category": ["Z.99"], "class_name": [None]}), TAXONOMY)
+
+
+def test_pandas_missing_values_count_as_uncategorized() -> None:
+    frame = pd.DataFrame(
+        {"category": pd.array(["B.7", pd.NA, ""], dtype="string"), "class_name": [LING, None, None]}
+    )
+    counts = counts_from_annotations(frame, TAXONOMY)
+    assert counts.total == 3 and counts.uncategorized == 2 and counts.categories["B.7"] == 1
+
+
+def test_run_models_without_config_and_bad_arena_map(tmp_path: Path) -> None:
+    run = make_run(tmp_path, finetunes=("a", "b"))
+    (run / "config.yaml").unlink()
+    models = run_models(run)
+    assert (models.base, models.finetunes) == ("base", ["a", "b"])
+    card = scorecard_from_run(run)  # A and B by fine-tune order, recorded in the provenance
+    assert (card["models"]["a"], card["models"]["b"]) == ("a", "b") and "--a/--b" in card["provenance"][
+        "pair_choice"
+    ]
+    bad_map = tmp_path / "map.yaml"
+    bad_map.write_text("taxonomy: paper\ncategories:\n  coding: {codes: [G.99]}\n")
+    with pytest.raises(ScorecardError, match="G.99"):
+        load_arena_map(bad_map, TAXONOMY)
+    other = tmp_path / "other.yaml"
+    other.write_text("taxonomy: mine\ncategories:\n  coding: {codes: [G.24]}\n")
+    with pytest.raises(ScorecardError, match="mine"):
+        load_arena_map(other, TAXONOMY)
 
 
 def test_sign_agreement_values() -> None:
