@@ -88,3 +88,21 @@ def test_bundled_unknown_model_lists_nearest():
         fetch_arena(["gemma-2-9b-it-simpoo"], source="bundled")
     assert "gemma-2-9b-it-simpo" in str(info.value)
     assert info.value.nearest[0] == "gemma-2-9b-it-simpo"
+
+
+def test_compare_rejects_a_table_mixing_snapshots(bundled):
+    import pandas as pd
+
+    from llmdiff_eval.arena import ArenaError
+
+    later = bundled[bundled.style_control].assign(date="2025-10-01")
+    mixed = pd.concat([bundled, later], ignore_index=True)
+    with pytest.raises(ArenaError, match="mixes snapshot dates"):
+        compare_arena(mixed, "gemma-2-9b-it", "gemma-2-9b-it-simpo")
+
+
+def test_compare_missing_style_rows_sort_last(bundled):
+    without_math_style = bundled[~((bundled.category == "math") & bundled.style_control)]
+    table = compare_arena(without_math_style, "gemma-2-9b-it", "gemma-2-9b-it-simpo")
+    assert table.iloc[-1]["category"] == "math" and table["style_diff"].isna().sum() == 1
+    assert table.iloc[0]["category"] == "chinese"

@@ -242,6 +242,16 @@ def test_offline_without_cache_uses_the_bundled_snapshot(server, tmp_path):
     assert prov["source"] == "bundled" and overall(df) == 1208
 
 
+def test_model_outside_the_bundled_snapshot_when_offline(server, tmp_path):
+    from llmdiff_eval.arena import SourceUnavailable
+
+    with (
+        pytest.warns(ArenaFallbackWarning),
+        pytest.raises(SourceUnavailable, match="only covers gemma-2-9b-it, "),
+    ):
+        fetch_arena(["llama-3-8b-instruct"], offline=True, cache_dir=tmp_path)
+
+
 def test_cache_key_separates_queries(server, tmp_path):
     fetch(server, tmp_path, source="datasets-server", date="2025-09-17")
     df = fetch(server, tmp_path, source="datasets-server", date="2025-09-10")

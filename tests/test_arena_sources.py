@@ -260,3 +260,15 @@ def test_base_urls_from_environment(server, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", server.url + "/")
     df = fetch_arena(PAIR, source="parquet", cache_dir=tmp_path, retry=FAST)
     assert df.attrs["provenance"]["url"].startswith(f"{server.url}/datasets/")
+
+
+def test_compare_on_fetched_ratings(server, tmp_path):
+    from llmdiff_eval.arena import compare_arena
+
+    df = fetch(server, tmp_path, source="datasets-server", date="2025-09-17")
+    table = compare_arena(df, "google/gemma-2-9b-it", "princeton-nlp/gemma-2-9b-it-SimPO")
+    overall = table[table.category == "overall"].iloc[0]
+    # fixture: it 1194.01 / 1234.01, SimPO 1214.02 / 1254.02 (without / with style control)
+    assert overall.delta == pytest.approx(20.01) and overall.delta_style == pytest.approx(20.01)
+    assert overall.style_diff == pytest.approx(0.0, abs=1e-9)
+    assert len(table) == 14

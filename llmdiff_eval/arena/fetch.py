@@ -219,8 +219,8 @@ class _FetchRun:
     def finish(self, snapshot: Snapshot, name: str, categories: list[str] | None) -> pd.DataFrame:
         """Select models/categories, attach the provenance, and report a fallback."""
         failed = [a for a in self.attempts if a.get("reason")]
+        reasons = "; ".join(f"{a['source']}: {a['reason']}" for a in failed)
         if failed:
-            reasons = "; ".join(f"{a['source']}: {a['reason']}" for a in failed)
             stale = " (an expired cached copy)" if self.attempts[-1].get("stale") else ""
             message = (
                 f"LMArena ratings came from the '{name}' source{stale} (snapshot "
@@ -229,7 +229,16 @@ class _FetchRun:
             warnings.warn(message, ArenaFallbackWarning, stacklevel=3)
             logger.info(message)
         where = f"{name} snapshot {snapshot.info.get('snapshot_date')}"
-        rows, matched = select_records(snapshot.frame, self.models, categories, where)
+        try:
+            rows, matched = select_records(snapshot.frame, self.models, categories, where)
+        except (ArenaModelNotFound, ArenaCategoryNotFound) as error:
+            if name != BUNDLED_SOURCE or not failed:
+                raise
+            covered = ", ".join(sorted(snapshot.frame["model"].unique()))
+            raise SourceUnavailable(
+                f"no network source answered ({reasons}) and the bundled paper snapshot only covers {covered} "
+                f"and the paper's categories: {error}"
+            ) from error
         rows.attrs["provenance"] = {
             "source": name,
             "url": snapshot.info.get("url"),
