@@ -68,15 +68,15 @@ class AnalyzeConfig:
 
     Tags (``tag`` column; a latent that never fires is always ``other``):
 
-    * ``ft_only``: ``delta_norm ≥ delta_norm_specific`` and ``nu_min ≤ nu_eps < nu_eps_max`` and
-      ``nu_min ≤ nu_r < nu_r_max``.
+    * ``ft_only``: ``delta_norm ≥ delta_norm_specific`` and ``nu_eps < nu_eps_max`` and ``nu_r < nu_r_max``.
     * ``base_only``: mirror — ``delta_norm ≤ 1 − delta_norm_specific`` and the same bounds on ``nu_eps_base``,
       ``nu_r_base``.
     * ``shared``: ``|delta_norm − 0.5| < shared_band``.
     * ``other``: everything else.
 
-    ``nu_min`` (−0.1) is the lower end of Minder et al.'s evaluation range: a strongly negative ν means the
-    fine-tune's own β is negative or tiny, and the ratio says nothing about the base. Set it to ``-inf`` to drop it.
+    ``nu_min`` (default None: no lower bound, the contract rule) optionally also requires ``ν ≥ nu_min`` (e.g.
+    −0.1, the lower end of Minder et al.'s evaluation range). On planted data true model-specific latents reach
+    ν^r ≈ −0.4 (a base reconstruction slightly anti-aligned with the probe), so a bound would drop real ones.
 
     Latent scaling is computed for latents with ``|delta_norm − 0.5| ≥ scaling_min_distance`` (default 0.1: every
     latent that Δnorm alone does not call shared, i.e. Δnorm ≤ 0.4 or ≥ 0.6 — all tag candidates with room to move
@@ -95,7 +95,7 @@ class AnalyzeConfig:
     delta_norm_specific: float = 0.9
     nu_eps_max: float = 0.2
     nu_r_max: float = 0.5
-    nu_min: float = -0.1
+    nu_min: float | None = None
     shared_band: float = 0.1
     scaling_min_distance: float = 0.1
     probe: str = "both"
@@ -120,7 +120,7 @@ class AnalyzeConfig:
             )
         if not 0.0 <= self.shared_band <= 0.5 or not 0.0 <= self.scaling_min_distance <= 0.5:
             raise ValueError("analyze.shared_band and analyze.scaling_min_distance must be in [0, 0.5]")
-        if not self.nu_min < min(self.nu_eps_max, self.nu_r_max):
+        if self.nu_min is not None and not self.nu_min < min(self.nu_eps_max, self.nu_r_max):
             raise ValueError("analyze.nu_min must be below nu_eps_max and nu_r_max")
         unknown = sorted(set(self.example_tags) - set(TAGS))
         if unknown:
@@ -361,7 +361,8 @@ def assign_tags(df: pd.DataFrame, cfg: AnalyzeConfig) -> pd.Series:
     """Tag per latent from ``delta_norm``, the ν columns and ``freq`` (rules in :class:`AnalyzeConfig`)."""
 
     def nu_ok(eps: pd.Series, r: pd.Series) -> pd.Series:
-        return (eps >= cfg.nu_min) & (eps < cfg.nu_eps_max) & (r >= cfg.nu_min) & (r < cfg.nu_r_max)
+        ok = (eps < cfg.nu_eps_max) & (r < cfg.nu_r_max)
+        return ok if cfg.nu_min is None else ok & (eps >= cfg.nu_min) & (r >= cfg.nu_min)
 
     fired = df["freq"] > 0
     dn = df["delta_norm"]
@@ -574,7 +575,7 @@ def collect_examples(
         4 * cfg.n_per_quantile + n_top
     )  # spare samples: those inside top-example windows are dropped later
     inner_edges = torch.tensor(cfg.quantile_edges[:-1], dtype=torch.float64)
-    scale = torch.as_tensor(np.asarray(max_act, dtype=np.float64))[ids]
+    scale = torch.tensor(np.asarray(max_act, dtype=np.float64))[ids]
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
 
     # Negative pool: random windows; we record whether each latent fires anywhere inside each of them.
@@ -823,6 +824,7 @@ def load_examples(
 # ---------------------------------------------------------------------------------------------------------------
 
 TAG_COLOURS = {"ft_only": "#7b3294", "base_only": "#e66101", "shared": "#4d9221", "other": "#9e9e9e"}
+NU_PLOT_RANGE = (-0.5, 2.0)
 
 
 def plot_delta_norm(df: pd.DataFrame, path: str | os.PathLike, title: str = "") -> None:
@@ -834,28 +836,36 @@ def plot_delta_norm(df: pd.DataFrame, path: str | os.PathLike, title: str = "") 
     low = thresholds["base_only"]["delta_norm_max"]
     band = thresholds["shared"]["abs_delta_norm_minus_half_max"]
     values = df["delta_norm"].dropna().to_numpy()
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
-    ax.hist(values, bins=np.linspace(0, 1, 51), color="#4c72b0", edgecolor="white", linewidth=0.4)
-    ax.set_yscale("log")
     ax.axvspan(
         0.5 - band,
         0.5 + band,
         color=TAG_COLOURS["shared"],
-        alpha=0.12,
-        label=f"shared band |Δnorm−0.5|<{band:g}",
+        alpha=0.15,
+        label=f"shared: |Δnorm − 0.5| < {band:g}",
+    )
+    ax.hist(values, bins=np.linspace(0, 1, 51), color="#4c72b0", edgecolor="white", linewidth=0.4)
+    ax.axvline(
+        high,
+        color=TAG_COLOURS["ft_only"],
+        linestyle="--",
+        label=f"fine-tune-only candidates: Δnorm ≥ {high:g}",
     )
     ax.axvline(
-        high, color=TAG_COLOURS["ft_only"], linestyle="--", label=f"fine-tune-only candidates ≥ {high:g}"
+        low, color=TAG_COLOURS["base_only"], linestyle="--", label=f"base-only candidates: Δnorm ≤ {low:g}"
     )
-    ax.axvline(low, color=TAG_COLOURS["base_only"], linestyle="--", label=f"base-only candidates ≤ {low:g}")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("Δnorm   (0 = only in the base, 0.5 = equal, 1 = only in the fine-tune)")
+    ax.set_ylabel("latents (log scale)")
     counts = df["tag"].value_counts()
     summary = ", ".join(f"{tag} {int(counts.get(tag, 0))}" for tag in TAGS)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("Δnorm   (0 = only in base, 1 = only in fine-tune)")
-    ax.set_ylabel("latents (log scale)")
-    ax.set_title(f"{title}  Δnorm of {len(values)} latents\ntags: {summary}".strip(), fontsize=10)
-    ax.legend(fontsize=8, loc="upper center")
+    ax.set_title(
+        f"{title}: Δnorm of {len(values)} latents\ntags after latent scaling: {summary}", fontsize=10
+    )
+    ax.legend(fontsize=8, loc="upper left", framealpha=0.9)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
 
@@ -863,54 +873,47 @@ def plot_delta_norm(df: pd.DataFrame, path: str | os.PathLike, title: str = "") 
 def plot_nu_scatter(df: pd.DataFrame, path: str | os.PathLike, title: str = "") -> None:
     """ν^ε vs ν^r of the model-specific candidates (paper Fig. 1 style) with the tag box marked.
 
-    Left: fine-tune side (Δnorm ≥ threshold, ν along the fine-tune decoder); right: base side (mirror). Points
-    outside the evaluation range [-0.1, 2] are clipped to its edge and counted in the panel title.
+    Left: fine-tune side (Δnorm ≥ threshold, ν along the fine-tune decoder); right: base side (the mirrored ν).
+    Points outside ``NU_PLOT_RANGE`` are drawn as triangles on the edge and counted in the panel title.
     """
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
     thresholds = df.attrs.get("thresholds", AnalyzeConfig().thresholds())
+    rule = thresholds["ft_only"]
     sides = [
-        (
-            "fine-tune side",
-            df["delta_norm"] >= thresholds["ft_only"]["delta_norm_min"],
-            "nu_eps",
-            "nu_r",
-            "ft_only",
-        ),
+        ("fine-tune side", df["delta_norm"] >= rule["delta_norm_min"], ("nu_eps", "nu_r"), "ft_only", ""),
         (
             "base side",
             df["delta_norm"] <= thresholds["base_only"]["delta_norm_max"],
-            "nu_eps_base",
-            "nu_r_base",
+            ("nu_eps_base", "nu_r_base"),
             "base_only",
+            " (mirror: ν = β_ft / β_base)",
         ),
     ]
-    rule = thresholds["ft_only"]
-    lo, hi = -0.1, 2.0
-    fig = Figure(figsize=(10, 4.6), layout="constrained")
-    for ax, (label, candidate, eps_col, r_col, tag) in zip(fig.subplots(1, 2), sides, strict=True):
+    lo, hi = NU_PLOT_RANGE
+    margin = 0.04 * (hi - lo)
+    fig = Figure(figsize=(11, 5), layout="constrained")
+    for ax, (label, candidate, (eps_col, r_col), tag, mirror) in zip(fig.subplots(1, 2), sides, strict=True):
         part = df[candidate & df[eps_col].notna() & df[r_col].notna()]
         eps, r = part[eps_col].to_numpy(), part[r_col].to_numpy()
-        clipped = int(((eps < lo) | (eps > hi) | (r < lo) | (r > hi)).sum())
+        outside = (eps < lo) | (eps > hi) | (r < lo) | (r > hi)
         chosen = (part["tag"] == tag).to_numpy()
-        ax.scatter(
-            np.clip(eps[~chosen], lo, hi),
-            np.clip(r[~chosen], lo, hi),
-            s=10,
-            alpha=0.6,
-            color=TAG_COLOURS["other"],
-            label="candidate (Δnorm only)",
-        )
-        ax.scatter(
-            np.clip(eps[chosen], lo, hi),
-            np.clip(r[chosen], lo, hi),
-            s=14,
-            alpha=0.9,
-            color=TAG_COLOURS[tag],
-            label=f"{tag} ({int(chosen.sum())})",
-        )
-        box_lo = max(rule["nu_min"], lo - 0.05)
+        for mask, colour, name in (
+            (~chosen, TAG_COLOURS["other"], "candidate by Δnorm, not tagged"),
+            (chosen, TAG_COLOURS[tag], f"{tag} ({int(chosen.sum())})"),
+        ):
+            for shape, where in (("o", mask & ~outside), ("^", mask & outside)):
+                ax.scatter(
+                    np.clip(eps[where], lo, hi),
+                    np.clip(r[where], lo, hi),
+                    s=12,
+                    alpha=0.7,
+                    marker=shape,
+                    color=colour,
+                    label=name if shape == "o" else None,
+                )
+        box_lo = lo - margin if rule["nu_min"] is None else rule["nu_min"]
         ax.add_patch(
             Rectangle(
                 (box_lo, box_lo),
@@ -919,19 +922,19 @@ def plot_nu_scatter(df: pd.DataFrame, path: str | os.PathLike, title: str = "") 
                 fill=False,
                 edgecolor=TAG_COLOURS[tag],
                 linestyle="--",
-                linewidth=1.2,
+                linewidth=1.3,
             )
         )
-        ax.set_xlim(lo - 0.05, hi + 0.05)
-        ax.set_ylim(lo - 0.05, hi + 0.05)
-        names = ("ν^ε", "ν^r") if tag == "ft_only" else ("ν^ε (mirror)", "ν^r (mirror)")
-        ax.set_xlabel(f"{names[0]}   (0 = absent from the other model's error)")
-        ax.set_ylabel(f"{names[1]}   (0 = not reconstructed in the other model)")
-        ax.set_title(
-            f"{label}: {len(part)} candidates" + (f", {clipped} clipped" if clipped else ""), fontsize=10
-        )
-        ax.legend(fontsize=8, loc="upper right")
-    fig.suptitle(f"{title}  latent scaling".strip(), fontsize=11)
+        ax.axhline(1.0, color="#cccccc", linewidth=0.8, zorder=0)
+        ax.axvline(1.0, color="#cccccc", linewidth=0.8, zorder=0)
+        ax.set_xlim(lo - margin, hi + margin)
+        ax.set_ylim(lo - margin, hi + margin)
+        ax.set_xlabel(r"$\nu^\epsilon$   (0 = absent from the other model's error)")
+        ax.set_ylabel(r"$\nu^r$   (0 = absent from the other model's reconstruction)")
+        clipped = f", {int(outside.sum())} outside the axes (▲)" if outside.any() else ""
+        ax.set_title(f"{label}{mirror}: {len(part)} candidates{clipped}", fontsize=10)
+        ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
+    fig.suptitle(f"{title}: latent scaling of model-specific candidates (dashed box = tag rule)", fontsize=11)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
 
