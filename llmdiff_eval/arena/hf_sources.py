@@ -72,6 +72,7 @@ class _DatasetsServer:
 
     def __init__(self, client: HttpClient, base: str, config: str, split: str) -> None:
         self.client, self.base, self.config, self.split = client, base, config, split
+        self.partial = False  # the service said its index covers only part of the split
 
     def _params(self, **extra: Any) -> dict[str, Any]:
         return {"dataset": DATASET, "config": self.config, "split": self.split, **extra}
@@ -80,6 +81,7 @@ class _DatasetsServer:
         body = self.client.get_json(f"{self.base}/{endpoint}", self._params(**params))
         if not isinstance(body, dict) or not isinstance(body.get("rows"), list):
             raise SourceUnavailable(f"unexpected /{endpoint} response (no 'rows' list): {str(body)[:200]}")
+        self.partial = self.partial or bool(body.get("partial"))
         return body
 
     def paged(self, endpoint: str, max_pages: int = MAX_PAGES, **params: Any) -> list[dict[str, Any]]:
@@ -161,6 +163,10 @@ def fetch_datasets_server(
                     f"/filter failed ({error}); /rows fallback failed ({rows_error})"
                 ) from error
             urls.append(f"{endpoints.datasets_server}/rows?dataset={DATASET}&config={config}&split=latest")
+        if server.partial:
+            notes.append(
+                f"{config}: the datasets-server answered from a partial index of split '{server.split}'"
+            )
         frame = _normalize_rows(pd.DataFrame(rows, columns=COLUMNS), style_control, DATASETS_SERVER_SOURCE)
         frame = _one_snapshot(frame, date, f"{config} via datasets-server")
         frame = restrict_to_models(frame, models, f"datasets-server {config}")
