@@ -35,6 +35,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,8 @@ from torch import nn
 from llmdiff_eval.utils import atomic_write_json, atomic_write_text, pair_name, stable_hash
 
 ARCHITECTURE = "batchtopk_crosscoder"
+# torch warns once that CSR tensors (used for sampled_addmm in the backward pass) are "beta"; they are tested here.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
 NORMALIZATIONS = ("unit_rms", "none")
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -215,13 +218,16 @@ PRESETS: dict[str, CrosscoderConfig] = {
         buffer_tokens=16_000_000,
     ),
     "cpu-small": CrosscoderConfig(),
+    # Short runs on tiny models: a higher LR, and AuxK that revives dead latents early and strongly (with the
+    # anchors' 1/32 and 10M tokens, a few hundred steps end with concepts merged into shared latents).
     "cpu-tiny": CrosscoderConfig(
         n_latents=256,
         k=8,
-        lr=3e-3,
-        batch_size=256,
+        lr=1e-2,
+        batch_size=128,
         epochs=4,
-        dead_after_tokens=20_000,
+        dead_after_tokens=4000,
+        aux_coefficient=0.25,
         warmup_steps=20,
         threshold_beta=0.95,
         threshold_start_step=20,
@@ -504,8 +510,8 @@ def batch_topk_flat(scores: torch.Tensor, n_keep: int) -> torch.Tensor:
     """
     n_rows, n_cols = scores.shape
     n_keep = min(n_keep, scores.numel())
-    per_row = min(n_cols, 4 * math.ceil(n_keep / n_rows))
-    while per_row < n_cols:
+    per_row = 4 * math.ceil(n_keep / n_rows)
+    while 4 * per_row <= n_cols:  # otherwise the candidates are not much fewer than all entries
         cand_values, cand_cols = scores.topk(per_row, dim=1, sorted=False)
         top = cand_values.flatten().topk(n_keep, sorted=False).indices
         rows = top // per_row
@@ -523,6 +529,7 @@ def _sampled_dot(index: SparseIndex, left: torch.Tensor, right: torch.Tensor) ->
             index.cols,
             torch.ones_like(index.rows, dtype=left.dtype),
             (index.n_rows, index.n_cols),
+            check_invariants=False,
         )
         return torch.sparse.sampled_addmm(pattern, left, right.t(), beta=0.0).values()
     out = torch.empty(index.rows.numel(), dtype=left.dtype, device=left.device)
@@ -666,7 +673,11 @@ class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCros
         )
         self._update_threshold(index, values.detach(), step_input.n_training_steps)
         feature_acts = torch.sparse_coo_tensor(
-            torch.stack([index.rows, index.cols]), values.detach(), pre.shape, is_coalesced=True
+            torch.stack([index.rows, index.cols]),
+            values.detach(),
+            pre.shape,
+            is_coalesced=True,
+            check_invariants=False,
         )
         return TrainStepOutput(
             sae_in=x,
@@ -757,8 +768,6 @@ def _register() -> None:
                 )
             del registry[ARCHITECTURE]
         register(ARCHITECTURE, *classes)
-
-
 
 
 # ----------------------------------------------------------------------------------------------------------------

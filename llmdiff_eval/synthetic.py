@@ -52,7 +52,8 @@ class PlantedPairs:
         bias: ``(2, d)`` constant offset added to every token of each model (before ``model_scale``).
         model_scale: ``(2,)`` global multiplier of each model's activations.
         noise: per-coordinate standard deviation of the Gaussian noise (before ``model_scale``).
-        seed: the generator seed.
+        seed: the generator seed of the concepts.
+        token_seed: the generator seed of the per-token draws (None: drawn after the concepts from ``seed``).
     """
 
     acts: torch.Tensor
@@ -66,6 +67,7 @@ class PlantedPairs:
     model_scale: torch.Tensor
     noise: float
     seed: int
+    token_seed: int | None = None
 
     @property
     def n_concepts(self) -> int:
@@ -119,6 +121,7 @@ def make_planted_pairs(
     model_scale: tuple[float, float] = (1.0, 1.0),
     bias_norm: float = 0.0,
     seed: int = 0,
+    token_seed: int | None = None,
 ) -> PlantedPairs:
     """Generate paired activations with planted shared, fine-tune-only, base-only and confound concepts.
 
@@ -139,6 +142,9 @@ def make_planted_pairs(
             fine-tune whose residual stream is 3x larger; per-model normalization should cancel it.
         bias_norm: norm of a random constant offset per model (the residual stream's mean), 0 for none.
         seed: seed of the torch generator; the output is a pure function of the arguments.
+        token_seed: if given, seeds the per-token draws (firing, magnitudes, noise) separately, so that
+            ``make_planted_pairs(..., seed=s, token_seed=t)`` gives fresh tokens of the *same* concepts (directions,
+            scales, firing probabilities and bias depend on ``seed`` only); held-out data for the same ground truth.
     """
     counts = {"shared": n_shared, "ft_only": n_ft_only, "base_only": n_base_only, "confound": n_confound}
     if n_tokens < 1 or d_model < 2:
@@ -181,6 +187,9 @@ def make_planted_pairs(
     concept_scale = per_model * mean_magnitude
 
     probs = _uniform(n_concepts, p_lo, p_hi, gen)
+    bias = torch.nn.functional.normalize(torch.randn(2, d_model, generator=gen), dim=-1) * bias_norm
+    if token_seed is not None:
+        gen = torch.Generator().manual_seed(token_seed)
     fires = torch.rand(n_tokens, n_concepts, generator=gen) < probs
     shared_mag = _uniform(n_tokens, m_lo, m_hi, gen, (n_concepts,))
     own_mag = _uniform(
@@ -189,7 +198,6 @@ def make_planted_pairs(
     ft_mag = torch.where(kind_of["confound"], own_mag, shared_mag)
     coefficients = torch.stack([shared_mag, ft_mag], dim=1) * fires[:, None, :] * per_model.T[None]
 
-    bias = torch.nn.functional.normalize(torch.randn(2, d_model, generator=gen), dim=-1) * bias_norm
     scale = torch.tensor(model_scale, dtype=torch.float32)
     acts = torch.einsum("nmc,cmd->nmd", coefficients, directions) + bias[None]
     acts = acts + noise * torch.randn(n_tokens, 2, d_model, generator=gen)
@@ -207,4 +215,5 @@ def make_planted_pairs(
         model_scale=scale,
         noise=float(noise),
         seed=int(seed),
+        token_seed=token_seed,
     )

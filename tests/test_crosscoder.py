@@ -1,0 +1,439 @@
+"""Train stage: the BatchTopK crosscoder (llmdiff_eval/crosscoder.py) and the planted data (llmdiff_eval/synthetic.py).
+
+Known answers come from the planted ground truth (directions, kinds, scales), from dense reference computations
+written here, and from the data itself (norms computed in the test).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+from sae_lens import SAE, TrainingSAE
+from sae_lens.registry import SAE_CLASS_REGISTRY, SAE_TRAINING_CLASS_REGISTRY
+from sae_lens.saes.sae import TrainStepInput
+
+from llmdiff_eval import crosscoder as xc
+from llmdiff_eval.crosscoder import (
+    BatchTopKCrosscoder,
+    BatchTopKCrosscoderTrainingConfig,
+    BatchTopKCrosscoderTrainingSAE,
+    CrosscoderConfig,
+    CrosscoderError,
+    batch_topk_flat,
+    load_crosscoder,
+    train_crosscoder,
+)
+from llmdiff_eval.synthetic import make_planted_pairs
+
+D = 64
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The shapes here are tiny: a second thread only waits on the busy shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def delta_norm(crosscoder) -> torch.Tensor:
+    """Paper orientation: 1 = only in the fine-tune (index 1), 0 = only in the base (index 0)."""
+    norms = crosscoder.W_dec.detach().norm(dim=-1)
+    return 0.5 * ((norms[:, 1] - norms[:, 0]) / norms.max(dim=1).values.clamp_min(1e-12) + 1)
+
+
+def best_match(crosscoder, planted, kind: str, model: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each planted concept of ``kind``: the best decoder cosine in ``model`` and that latent's id."""
+    decoder = torch.nn.functional.normalize(crosscoder.W_dec.detach()[:, model], dim=-1)
+    cos = decoder @ planted.directions[planted.index(kind), model].T
+    best = cos.max(dim=0)
+    return best.values, best.indices
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Planted data
+
+
+def test_planted_pairs_follow_the_generative_model():
+    p = make_planted_pairs(3000, 24, n_shared=6, n_ft_only=3, n_base_only=2, n_confound=2, seed=5, noise=0.0)
+    assert p.acts.shape == (3000, 2, 24) and p.acts.dtype == torch.float32
+    assert p.kinds == ("shared",) * 6 + ("ft_only",) * 3 + ("base_only",) * 2 + ("confound",) * 2
+    rebuilt = torch.einsum("nmc,cmd->nmd", p.coefficients, p.directions) + p.bias
+    torch.testing.assert_close(rebuilt, p.acts, atol=1e-5, rtol=0)
+    ft, base, confound, shared = (p.index(k) for k in ("ft_only", "base_only", "confound", "shared"))
+    assert p.directions[ft, 0].abs().max() == 0 and p.coefficients[:, 0, ft].abs().max() == 0
+    assert p.directions[base, 1].abs().max() == 0 and p.coefficients[:, 1, base].abs().max() == 0
+    cos = (p.directions[:, 0] * p.directions[:, 1]).sum(-1)
+    assert bool(((cos[shared] >= 0.95 - 1e-6) & (cos[shared] <= 1 + 1e-6)).all())
+    torch.testing.assert_close(cos[confound], torch.ones(2))
+    # The confound fires on the same tokens in both models, with uncorrelated magnitudes.
+    for c in confound.tolist():
+        on = p.fires[:, c]
+        assert bool(
+            ((p.coefficients[:, 0, c] > 0) == on).all() and ((p.coefficients[:, 1, c] > 0) == on).all()
+        )
+        magnitudes = p.coefficients[on][:, :, c]
+        assert abs(torch.corrcoef(magnitudes.T)[0, 1]) < 0.25
+    expected = p.expected_delta_norm()
+    assert expected[ft].eq(1).all() and expected[base].eq(0).all() and expected[confound].eq(0.5).all()
+    assert abs(p.fires.float().mean() - 0.05) < 0.01
+    again = make_planted_pairs(
+        3000, 24, n_shared=6, n_ft_only=3, n_base_only=2, n_confound=2, seed=5, noise=0.0
+    )
+    assert torch.equal(again.acts, p.acts)
+
+
+def test_planted_pairs_reject_bad_arguments():
+    with pytest.raises(ValueError, match="firing_prob"):
+        make_planted_pairs(10, 8, 1, 1, 1, firing_prob=1.5)
+    with pytest.raises(ValueError, match="counts"):
+        make_planted_pairs(10, 8, 0, 0, 0)
+    with pytest.raises(ValueError, match="kind"):
+        make_planted_pairs(10, 8, 1, 1, 1).index("chat_only")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training on planted data (one run shared by several tests)
+
+PLANTED = dict(n_shared=32, n_ft_only=6, n_base_only=6, firing_prob=0.04, noise=0.02, bias_norm=1.0)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    # The fine-tune's stream is 3x larger than the base's: per-model normalization must cancel that.
+    return make_planted_pairs(16384, D, seed=0, model_scale=(1.0, 3.0), **PLANTED)
+
+
+@pytest.fixture(scope="module")
+def trained(planted, tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("crosscoder")
+    cfg = CrosscoderConfig.preset("cpu-tiny", n_latents=128, k=2, epochs=5, log_every_steps=40)
+    crosscoder = train_crosscoder(planted.acts, cfg, out_dir=out)
+    return crosscoder, out, cfg
+
+
+def test_recovers_planted_model_specific_and_shared_concepts(trained, planted):
+    crosscoder, _, _ = trained
+    dn = delta_norm(crosscoder)
+    cos_ft, latent_ft = best_match(crosscoder, planted, "ft_only", 1)
+    found_ft = (cos_ft > 0.9) & (dn[latent_ft] >= 0.9)
+    assert found_ft.float().mean() >= 0.8, (cos_ft, dn[latent_ft])
+    cos_base, latent_base = best_match(crosscoder, planted, "base_only", 0)
+    found_base = (cos_base > 0.9) & (dn[latent_base] <= 0.1)
+    assert found_base.float().mean() >= 0.8, (cos_base, dn[latent_base])
+    cos_shared, latent_shared = best_match(crosscoder, planted, "shared", 0)
+    recovered = cos_shared > 0.9
+    assert recovered.float().mean() >= 0.8
+    extreme = (dn[latent_shared[recovered]] - 0.5).abs() >= 0.4
+    assert extreme.float().mean() <= 0.1, dn[latent_shared]
+
+
+def test_training_log_reports_per_model_fit_l0_and_dead_latents(trained):
+    crosscoder, out, cfg = trained
+    log = crosscoder.training_log
+    lines = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    assert lines == log
+    total = (16384 // cfg.batch_size) * cfg.epochs
+    assert [e["step"] for e in log] == list(range(40, total, 40)) + [total]
+    for entry in log:
+        assert abs(entry["l0"] - cfg.k) < 1e-6  # BatchTopK keeps exactly k·B entries
+        assert isinstance(entry["dead_latents"], int) and 0 <= entry["dead_latents"] <= cfg.n_latents
+    final = log[-1]
+    # Bound: ≥ 90% of the variance of each model explained (planted noise is ~1% of the variance).
+    assert final["explained_variance_base"] > 0.9 and final["explained_variance_ft"] > 0.9
+    assert final["fvu_base"] == pytest.approx(1 - final["explained_variance_base"])
+    assert log[0]["fvu_ft"] > final["fvu_ft"]
+    assert final["lr"] == pytest.approx(0.0, abs=1e-9)  # linear decay to 0 over the last 20% of the steps
+
+
+def test_normalization_is_per_model_and_recorded(trained, planted):
+    crosscoder, out, _ = trained
+    mean_norm = planted.acts.double().norm(dim=-1).mean(dim=0)
+    expected = (math.sqrt(D) / mean_norm).tolist()
+    saved = json.loads((out / "cfg.json").read_text())
+    assert saved["normalization"] == "unit_rms"
+    assert saved["norm_scale"] == pytest.approx(expected, rel=1e-5)
+    assert saved["metadata"]["llmdiff_eval"]["normalization"]["scale"] == pytest.approx(expected, rel=1e-5)
+    normalized = crosscoder.normalize(planted.acts)
+    torch.testing.assert_close(
+        normalized.norm(dim=-1).mean(dim=0), torch.full((2,), math.sqrt(D)), rtol=1e-4, atol=0
+    )
+    torch.testing.assert_close(crosscoder.denormalize(normalized), planted.acts)
+
+
+def test_inference_threshold_keeps_about_k_latents(trained):
+    crosscoder, _, cfg = trained
+    heldout = make_planted_pairs(4096, D, seed=0, token_seed=99, model_scale=(1.0, 3.0), **PLANTED).acts
+    f = crosscoder.encode(crosscoder.normalize(heldout))
+    l0 = (f > 0).sum(dim=1).float().mean()
+    assert 0.5 * cfg.k <= l0 <= 2 * cfg.k
+    assert float(crosscoder.threshold) > 0
+    x = crosscoder.normalize(heldout)
+    fvu = (x - crosscoder.decode(f)).pow(2).sum() / (x - x.mean(0)).pow(2).sum()
+    assert fvu < 0.15
+
+
+def test_saved_in_sae_lens_format_and_loaded_through_its_registry(trained, planted):
+    crosscoder, out, _ = trained
+    assert {p.name for p in out.iterdir()} == {"cfg.json", "sae_weights.safetensors", "training_log.jsonl"}
+    assert json.loads((out / "cfg.json").read_text())["architecture"] == "batchtopk_crosscoder"
+    assert SAE_CLASS_REGISTRY["batchtopk_crosscoder"][0] is BatchTopKCrosscoder
+    assert SAE_TRAINING_CLASS_REGISTRY["batchtopk_crosscoder"][0] is BatchTopKCrosscoderTrainingSAE
+    via_sae_lens = SAE.load_from_disk(out)
+    via_ours = load_crosscoder(out)
+    assert type(via_sae_lens) is BatchTopKCrosscoder and type(via_ours) is BatchTopKCrosscoder
+    x = crosscoder.normalize(planted.acts[:512])
+    reference = crosscoder.encode(x)
+    assert torch.equal(via_sae_lens.encode(x), reference) and torch.equal(via_ours.encode(x), reference)
+    assert via_ours.W_enc.shape == (2, D, 128) and via_ours.W_dec.shape == (128, 2, D)
+    assert (
+        via_ours.b_enc.shape == (128,) and via_ours.b_dec.shape == (2, D) and via_ours.threshold.shape == ()
+    )
+    assert via_ours.training_log == crosscoder.training_log
+
+
+def test_finished_run_is_returned_not_retrained(trained, planted):
+    _, out, cfg = trained
+    weights = (out / "sae_weights.safetensors").read_bytes()
+    start = time.perf_counter()
+    again = train_crosscoder(planted.acts, cfg, out_dir=out)
+    assert time.perf_counter() - start < 2.0
+    assert (out / "sae_weights.safetensors").read_bytes() == weights
+    assert len(again.training_log) > 0
+    with pytest.raises(CrosscoderError, match="another config"):
+        train_crosscoder(
+            planted.acts, CrosscoderConfig.preset("cpu-tiny", n_latents=64, batch_size=256), out_dir=out
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Resume
+
+
+def _small_run_inputs():
+    data = make_planted_pairs(2048, 16, n_shared=12, n_ft_only=2, n_base_only=2, seed=3)
+    cfg = CrosscoderConfig.preset(
+        "cpu-tiny",
+        n_latents=48,
+        k=3,
+        batch_size=128,
+        epochs=3,
+        checkpoint_every_steps=10,
+        log_every_steps=4,
+        dead_after_tokens=1024,
+    )
+    return data.acts, cfg
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
+    acts, cfg = _small_run_inputs()
+    uninterrupted = train_crosscoder(acts, cfg)
+    assert any(
+        e["dead_latents"] > 0 and e["auxk_loss"] > 0 for e in uninterrupted.training_log
+    )  # AuxK active
+    partial = train_crosscoder(acts, cfg, out_dir=tmp_path, max_steps=23)
+    assert not (tmp_path / "cfg.json").exists()  # not finished, so not marked finished
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_000000023"]
+    assert partial.training_log[-1]["step"] == 23
+    resumed = train_crosscoder(acts, cfg, out_dir=tmp_path)
+    for name in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold"):
+        torch.testing.assert_close(getattr(resumed, name), getattr(uninterrupted, name), atol=1e-6, rtol=1e-5)
+    steps = [e["step"] for e in resumed.training_log]
+    assert steps == sorted(set(steps)) and steps[-1] == 48 and 23 in steps
+    reference = {e["step"]: e["loss"] for e in uninterrupted.training_log}
+    for entry in resumed.training_log:
+        if entry["step"] in reference:
+            assert entry["loss"] == pytest.approx(reference[entry["step"]], rel=1e-5)
+    assert not (tmp_path / "checkpoints").exists() and (tmp_path / "cfg.json").exists()
+
+
+@pytest.mark.slow
+def test_killed_training_process_resumes_from_its_last_checkpoint(tmp_path):
+    """SIGKILL a real training process after its first checkpoint; the rerun finishes and matches."""
+    script = textwrap.dedent(
+        f"""
+        import sys, torch
+        sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parent)!r})
+        torch.set_num_threads(1)
+        from test_crosscoder import _small_run_inputs
+        from llmdiff_eval.crosscoder import train_crosscoder
+        acts, cfg = _small_run_inputs()
+        cfg.epochs = 30
+        train_crosscoder(acts, cfg, out_dir={str(tmp_path)!r})
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while not list((tmp_path / "checkpoints").glob("step_*")) and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert not (tmp_path / "cfg.json").exists()
+    acts, cfg = _small_run_inputs()
+    cfg.epochs = 30
+    resumed = train_crosscoder(acts, cfg, out_dir=tmp_path)
+    uninterrupted = train_crosscoder(acts, cfg)
+    torch.testing.assert_close(resumed.W_dec, uninterrupted.W_dec, atol=1e-5, rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The sparse training step against a dense reference of the anchor algorithm
+
+
+def test_sparse_step_equals_dense_reference_loss_and_gradients():
+    torch.manual_seed(0)
+    m, d, n, k, batch, aux_k = 2, 12, 40, 3, 24, 5
+    cfg = BatchTopKCrosscoderTrainingConfig(
+        d_in=d, d_sae=n, k=k, aux_k=aux_k, threshold_start_step=0, dtype="float64"
+    )
+    sae = BatchTopKCrosscoderTrainingSAE(cfg)
+    with torch.no_grad():
+        sae.b_enc.normal_()
+        sae.W_dec.normal_()
+        sae.b_dec.normal_()
+    x = torch.randn(batch, m, d, dtype=torch.float64)
+    dead = torch.zeros(n, dtype=torch.bool)
+    dead[::3] = True
+    step = TrainStepInput(x, {"auxk": 0.5}, dead, n_training_steps=0, is_logging_step=False)
+    out = sae.training_forward_pass(step)
+    out.loss.backward()
+    sparse_grads = {name: p.grad.clone() for name, p in sae.named_parameters()}
+    sae.zero_grad()
+
+    pre = torch.relu(torch.einsum("bmd,mdf->bf", x, sae.W_enc) + sae.b_enc)
+    s = sae.W_dec.norm(dim=-1).sum(-1).detach()
+    keep = torch.zeros(batch * n, dtype=torch.bool)
+    keep[(pre * s).detach().flatten().topk(k * batch).indices] = True
+    acts = pre * keep.view(batch, n)
+    x_hat = torch.einsum("bf,fmd->bmd", acts, sae.W_dec) + sae.b_dec
+    mse = (x_hat - x).pow(2).sum(dim=(1, 2)).mean()
+    residual = (x - x_hat).detach()
+    dead_pre = torch.where(dead, pre, torch.full_like(pre, -1e9))
+    values, cols = dead_pre.topk(aux_k, dim=1)
+    aux_recon = torch.einsum("bf,fmd->bmd", torch.zeros_like(pre).scatter(1, cols, values), sae.W_dec)
+    aux = (residual - aux_recon).pow(2).sum(dim=(1, 2)).mean() / (residual - residual.mean(0)).pow(2).sum(
+        dim=(1, 2)
+    ).mean()
+    reference = mse + 0.5 * aux
+    reference.backward()
+
+    assert float(out.loss.detach()) == pytest.approx(float(reference.detach()), rel=1e-10)
+    assert float(out.losses["mse_loss"].detach()) == pytest.approx(float(mse.detach()), rel=1e-10)
+    for name, p in sae.named_parameters():
+        torch.testing.assert_close(sparse_grads[name], p.grad, atol=1e-9, rtol=1e-9)
+    assert torch.equal(out.feature_acts.to_dense() > 0, acts.detach() > 0)
+    s_kept = (acts * s).detach()
+    assert float(sae.threshold) == pytest.approx(
+        float(s_kept[s_kept > 0].min())
+    )  # first update = the minimum
+
+
+def test_batch_topk_selection_is_exact_when_one_row_dominates():
+    torch.manual_seed(1)
+    scores = torch.rand(64, 300)
+    scores[5] += 10.0  # row 5 owns far more than its share of the top entries
+    picked = batch_topk_flat(scores, 64 * 4).sort().values
+    assert torch.equal(picked, scores.flatten().topk(64 * 4).indices.sort().values)
+    assert int((picked // 300 == 5).sum()) == 256
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hand-made crosscoders (what analyze builds in its tests)
+
+
+def test_from_weights_encodes_with_the_threshold_rule_and_decodes_linearly():
+    w_enc = torch.zeros(2, 3, 4)
+    w_enc[0, 0, 0] = 1.0  # latent 0 reads base coordinate 0
+    w_enc[1, 1, 1] = 1.0  # latent 1 reads fine-tune coordinate 1
+    w_enc[:, 2, 2] = 1.0  # latent 2 reads coordinate 2 of both
+    w_dec = torch.zeros(4, 2, 3)
+    w_dec[0, 0, 0] = 1.0
+    w_dec[1, 1, 1] = 2.0
+    w_dec[2, :, 2] = 1.0
+    w_dec[3] = 1.0
+    b_dec = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    cc = BatchTopKCrosscoder.from_weights(
+        w_enc, torch.tensor([0.0, 0.0, 0.0, -1.0]), w_dec, b_dec, threshold=1.5
+    )
+    x = torch.tensor([[[2.0, 9.0, 0.5], [9.0, 1.0, 0.25]]])
+    # pre = [2, 1, 0.75, 0]; s = [1, 2, 2, 2√3]; f·s = [2, 2, 1.5, 0] > 1.5 keeps latents 0 and 1
+    f = cc.encode(x)
+    torch.testing.assert_close(f, torch.tensor([[2.0, 1.0, 0.0, 0.0]]))
+    torch.testing.assert_close(cc.decode(f), torch.tensor([[[2.0, 0.0, 1.0], [0.0, 2.0, 0.0]]]))
+    cc.fold_W_dec_norm()  # unit latent norms; encodings·norms and reconstructions unchanged
+    torch.testing.assert_close(cc.decode(cc.encode(x)), torch.tensor([[[2.0, 0.0, 1.0], [0.0, 2.0, 0.0]]]))
+    with pytest.raises(CrosscoderError, match="b_dec"):
+        BatchTopKCrosscoder.from_weights(w_enc, torch.zeros(4), w_dec, torch.zeros(3))
+
+
+def test_registration_is_idempotent_and_guards_the_name():
+    xc._register()  # what a second import of the module does
+    assert SAE_CLASS_REGISTRY["batchtopk_crosscoder"] == (BatchTopKCrosscoder, xc.BatchTopKCrosscoderConfig)
+    assert SAE_TRAINING_CLASS_REGISTRY["batchtopk_crosscoder"][0] is BatchTopKCrosscoderTrainingSAE
+    assert issubclass(BatchTopKCrosscoderTrainingSAE, TrainingSAE)
+    saved = SAE_CLASS_REGISTRY["batchtopk_crosscoder"]
+    SAE_CLASS_REGISTRY["batchtopk_crosscoder"] = (SAE, xc.BatchTopKCrosscoderConfig)  # someone else's class
+    try:
+        with pytest.raises(RuntimeError, match="already registered"):
+            xc._register()
+    finally:
+        SAE_CLASS_REGISTRY["batchtopk_crosscoder"] = saved
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Config and bad input
+
+
+def test_presets_and_config_validation():
+    paper = CrosscoderConfig.preset("paper")
+    assert (paper.n_latents, paper.k, paper.lr, paper.batch_size) == (114_688, 100, 1e-4, 2048)
+    assert paper.aux_coefficient == 1 / 32 and paper.normalization == "unit_rms"
+    assert CrosscoderConfig.preset("cpu-tiny", k=2).k == 2
+    with pytest.raises(CrosscoderError, match="unknown crosscoder preset"):
+        CrosscoderConfig.preset("gpu-huge")
+    with pytest.raises(CrosscoderError, match="smaller than n_latents"):
+        CrosscoderConfig(n_latents=8, k=8)
+    with pytest.raises(CrosscoderError, match="normalization"):
+        CrosscoderConfig(normalization="zscore")
+
+
+def test_bad_input_gives_clear_errors(tmp_path):
+    cfg = CrosscoderConfig.preset("cpu-tiny", n_latents=16, k=2, batch_size=32, epochs=1)
+    good = torch.randn(64, 2, 8)
+    with pytest.raises(CrosscoderError, match=r"\(N, 2, d\)"):
+        train_crosscoder(torch.randn(64, 8), cfg)
+    with pytest.raises(CrosscoderError, match=r"\(N, 2, d\)"):
+        train_crosscoder(torch.randn(64, 3, 8), cfg)
+    with pytest.raises(CrosscoderError, match="floating point"):
+        train_crosscoder(torch.ones(64, 2, 8, dtype=torch.int64), cfg)
+    nan = good.clone()
+    nan[7, 1, 3] = float("nan")
+    with pytest.raises(CrosscoderError, match="NaN"):
+        train_crosscoder(nan, cfg)
+    with pytest.raises(CrosscoderError, match="fewer than batch_size"):
+        train_crosscoder(good[:16], cfg)
+    with pytest.raises(CrosscoderError, match="aux_k"):
+        train_crosscoder(good, CrosscoderConfig.preset("cpu-tiny", n_latents=16, k=2, batch_size=32, aux_k=5))
+    with pytest.raises(CrosscoderError, match="cache directories"):
+        train_crosscoder("activations/base", cfg)
+    with pytest.raises(CrosscoderError, match="run harvest"):
+        train_crosscoder((tmp_path / "a", tmp_path / "b"), cfg)
+    with pytest.raises(CrosscoderError, match="cfg.json missing"):
+        load_crosscoder(tmp_path)
+    cc = train_crosscoder(good, cfg)
+    with pytest.raises(CrosscoderError, match=r"expected shape \(B, 2, 8\)"):
+        cc.encode(torch.randn(4, 2, 9))
+    with pytest.raises(CrosscoderError, match="NaN"):
+        cc.encode(torch.full((4, 2, 8), float("nan")))
