@@ -523,7 +523,7 @@ class _CacheWriter:
                 if buffered >= self.cfg.shard_tokens:
                     done += self._flush(buffer)
                     buffer, buffered = [], 0
-            if buffer:
+            if buffered:  # (a document can yield no rows: a one-token text once position 0 is dropped)
                 self._flush(buffer)
         finally:
             bar.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import tiny_models
@@ -317,6 +318,23 @@ def test_max_tokens_keep_bos_and_lora_model(tmp_path, tiny_base_dir, tiny_lora_d
     )  # every document keeps its BOS row
     assert set(base.token_ids[base.positions == 0].tolist()) == {1}
     assert not torch.allclose(base.load(), lora.load(), atol=1e-3)
+
+
+def test_without_bos_position_zero_is_still_dropped(tmp_path, tiny_base_dir):
+    model_dir = tmp_path / "no_bos"
+    shutil.copytree(tiny_base_dir, model_dir)
+    tiny_models.build_tokenizer("base", add_bos=False).save_pretrained(model_dir)
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"text": "x"}\n{"text": "red cat sat"}\n{"text": "y"}\n', encoding="utf-8")
+    cfg = _cfg(corpus, batch_size=1, shard_tokens=1)  # the last batch yields no rows at all
+    cache = ActivationCache(harvest(cfg, tmp_path / "run", [ModelSpec("m", str(model_dir))])["m"])
+    assert cache.index["bos"]["in_input"] is False and cache.index["bos"]["dropped"] is True
+    tokenizer = cache.tokenizer()
+    first, *rest = tokenizer("red cat sat")["input_ids"]
+    assert first != tokenizer.bos_token_id
+    assert cache.token_ids.tolist() == rest
+    assert set(cache.doc_ids.tolist()) == {1}  # the one-token documents leave no rows
+    assert cache.positions.tolist() == list(range(1, len(rest) + 1))
 
 
 def test_rank_sharded_harvest_merges_to_the_same_rows(tmp_path, pair_run, tiny_base_dir, tiny_corpus_path):

@@ -66,13 +66,14 @@ def _training_sentences(seed: int, n: int = 400) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 14))) for _ in range(n)]
 
 
-def build_tokenizer(kind: str = "base") -> PreTrainedTokenizerFast:
+def build_tokenizer(kind: str = "base", *, add_bos: bool = True) -> PreTrainedTokenizerFast:
     """Byte-level BPE tokenizer with BOS/EOS/PAD and a chat template.
 
     ``kind="base"`` (vocab 512) is shared by the base model, its fine-tune and the LoRA adapter; ``kind="other"``
     (vocab 384, different training text) is deliberately incompatible. BOS ``<s>`` is prepended by the
     post-processor on every ``tokenizer(text)`` call (``add_special_tokens=True``); the chat template does not
-    emit BOS itself.
+    emit BOS itself. ``add_bos=False`` gives the same vocabulary without the BOS post-processor (like SmolLM2,
+    whose tokenizer adds no BOS to plain text).
     """
     if kind not in ("base", "other"):
         raise ValueError(f"kind must be 'base' or 'other', got {kind!r}")
@@ -90,10 +91,11 @@ def build_tokenizer(kind: str = "base") -> PreTrainedTokenizerFast:
     if kind == "other":
         text = [s[::-1] for s in text]  # different merges, not just a different size
     backend.train_from_iterator(text, trainer)
-    bos_id = backend.token_to_id("<s>")
-    backend.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos_id)]
-    )
+    if add_bos:
+        bos_id = backend.token_to_id("<s>")
+        backend.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos_id)]
+        )
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>", model_max_length=512
     )
