@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 
 import pytest
 import torch
@@ -286,6 +287,83 @@ def test_killed_training_process_resumes_from_its_last_checkpoint(tmp_path):
     resumed = train_crosscoder(acts, cfg, out_dir=tmp_path)
     uninterrupted = train_crosscoder(acts, cfg)
     torch.testing.assert_close(resumed.W_dec, uninterrupted.W_dec, atol=1e-5, rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stage function on real harvested caches (tiny random transformers), streamed in shuffle groups
+
+
+@pytest.fixture(scope="module")
+def harvested(tmp_path_factory, tiny_base_dir, tiny_ft_dir, tiny_corpus_path):
+    from llmdiff_eval.corpus import CorpusConfig, CorpusSource
+    from llmdiff_eval.harvest import HarvestConfig, harvest
+    from llmdiff_eval.models import ModelSpec
+
+    run_dir = tmp_path_factory.mktemp("run")
+    corpus = CorpusConfig(sources=[CorpusSource(path=str(tiny_corpus_path))])
+    cfg = HarvestConfig(
+        layer=2, batch_size=4, shard_tokens=150, context_length=48, progress=False, corpus=corpus
+    )
+    harvest(cfg, run_dir, [ModelSpec("base", str(tiny_base_dir)), ModelSpec("ft", str(tiny_ft_dir))])
+    return run_dir
+
+
+def test_streamed_batches_pair_the_same_token_of_both_caches(harvested):
+    from llmdiff_eval.harvest import load_paired
+
+    paired = load_paired(harvested / "activations" / "base", harvested / "activations" / "ft")
+    cfg = CrosscoderConfig.preset("cpu-tiny", batch_size=64, epochs=2, buffer_tokens=400)
+    source = xc._CacheSource(harvested / "activations" / "base", harvested / "activations" / "ft")
+    assert len(source.shard_sizes) > 3 and source.n_tokens == len(paired) > 400  # several groups per epoch
+    scale = torch.tensor([2.0, 0.5])
+    available = Counter(pair.numpy().tobytes() for pair in paired)  # some tokens repeat (same prefix)
+    seen: list[Counter] = [Counter(), Counter()]
+    batches = list(xc._batches(source, cfg, scale, start_step=0))
+    assert len(batches) == xc._total_steps(source, cfg)
+    per_epoch = sum(sum(source.shard_sizes[i] for i in g) // 64 for g in xc._epoch_groups(source, cfg, 0))
+    for step, batch in enumerate(batches):
+        assert batch.shape == (64, 2, paired.shape[2])
+        seen[0 if step < per_epoch else 1].update(
+            pair.numpy().tobytes() for pair in batch / scale[None, :, None]
+        )
+    for counts in seen:
+        assert not counts - available  # every (base, ft) pair is one token of both caches, none used twice
+        assert sum(counts.values()) >= len(paired) - len(xc._epoch_groups(source, cfg, 0)) * 64
+    assert not torch.equal(batches[0], batches[per_epoch])  # reshuffled per epoch
+    resumed = list(xc._batches(source, cfg, scale, start_step=7))
+    assert all(torch.equal(a, b) for a, b in zip(resumed, batches[7:], strict=True))
+
+
+def test_train_stage_writes_the_pair_directory(harvested):
+    cfg = CrosscoderConfig.preset("cpu-tiny", n_latents=64, k=4, batch_size=64, epochs=2, buffer_tokens=400)
+    out = xc.train(cfg, harvested, "base", "ft")
+    assert out == harvested / "crosscoders" / "base__ft"
+    assert {"cfg.json", "sae_weights.safetensors", "training_log.jsonl"} <= {p.name for p in out.iterdir()}
+    crosscoder = load_crosscoder(out)
+    saved = json.loads((out / "cfg.json").read_text())
+    assert saved["metadata"]["llmdiff_eval"]["pair"] == {"base": "base", "ft": "ft"}
+    mean_norms = [
+        json.loads((harvested / "activations" / m / "stats.json").read_text())["mean_norm"]
+        for m in ("base", "ft")
+    ]
+    d = crosscoder.d_model
+    assert crosscoder.cfg.norm_scale == pytest.approx([math.sqrt(d) / n for n in mean_norms], rel=1e-6)
+    assert crosscoder.training_log[-1]["step"] == saved["metadata"]["llmdiff_eval"]["total_steps"]
+
+
+def test_caches_of_different_token_streams_are_refused(harvested, tmp_path, tiny_ft_dir, tiny_corpus_path):
+    from llmdiff_eval.corpus import CorpusConfig, CorpusSource
+    from llmdiff_eval.harvest import HarvestConfig, harvest
+    from llmdiff_eval.models import ModelSpec
+
+    corpus = CorpusConfig(sources=[CorpusSource(path=str(tiny_corpus_path))])
+    other = HarvestConfig(
+        layer=2, batch_size=4, shard_tokens=150, context_length=32, progress=False, corpus=corpus
+    )
+    harvest(other, tmp_path, [ModelSpec("ft", str(tiny_ft_dir))])
+    cfg = CrosscoderConfig.preset("cpu-tiny", n_latents=64, k=4, batch_size=64)
+    with pytest.raises(CrosscoderError, match="same token stream"):
+        train_crosscoder((harvested / "activations" / "base", tmp_path / "activations" / "ft"), cfg)
 
 
 # ---------------------------------------------------------------------------------------------------------------
