@@ -216,7 +216,12 @@ class FakeAnthropic:
             def _record(self, body: Any) -> None:
                 with server._lock:
                     server.requests.append(
-                        Recorded(self.command, self.path.split("?")[0], dict(self.headers), body)
+                        Recorded(
+                            self.command,
+                            self.path.split("?")[0],
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                        )
                     )
 
             def do_POST(self) -> None:

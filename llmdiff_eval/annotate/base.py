@@ -25,6 +25,14 @@ class AnnotationError(RuntimeError):
     """One latent could not be annotated or scored (bad answers after the corrective retry, API error, budget)."""
 
 
+class CategorizationError(AnnotationError):
+    """The latent was explained but could not be categorized; ``explanation`` keeps what was paid for."""
+
+    def __init__(self, message: str, explanation: Explanation) -> None:
+        super().__init__(message)
+        self.explanation = explanation
+
+
 class BudgetExceededError(AnnotationError):
     """Starting another request could take the spend past ``max_cost``; nothing beyond the limit was spent."""
 

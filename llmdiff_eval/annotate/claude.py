@@ -32,6 +32,7 @@ from llmdiff_eval.annotate.base import (
     ApiReply,
     ApiRequest,
     Budget,
+    CategorizationError,
     Judge,
     OnDone,
     Program,
@@ -293,10 +294,13 @@ class ClaudeAnnotator(Annotator):
             self.client, "explain", EXPLAIN_SYSTEM, explain_user_message(contexts), EXPLAIN_SCHEMA,
             parse_explanation, self.explain_max_tokens,
         )  # fmt: skip
-        code = yield from ask(
-            self.client, "categorize", categorize_system(taxonomy), categorize_user_message(explanation),
-            categorize_schema(taxonomy), lambda text: parse_category(text, taxonomy), self.categorize_max_tokens,
-        )  # fmt: skip
+        try:
+            code = yield from ask(
+                self.client, "categorize", categorize_system(taxonomy), categorize_user_message(explanation),
+                categorize_schema(taxonomy), lambda text: parse_category(text, taxonomy), self.categorize_max_tokens,
+            )  # fmt: skip
+        except Exception as error:
+            raise CategorizationError(_describe(error), explanation) from error
         return AnnotationResult(explanation=explanation, category=code)
 
     def estimate(self, contexts: list[str], taxonomy: Taxonomy) -> Usage:
@@ -374,6 +378,10 @@ class ClaudeJudge(Judge):
             )
         usage.cost_usd = self.client.price.cost(usage, self.client.batch)
         return usage
+
+
+def _describe(error: BaseException) -> str:
+    return str(error) if isinstance(error, AnnotationError) else f"{type(error).__name__}: {error}"
 
 
 def _user(text: str) -> list[dict[str, Any]]:

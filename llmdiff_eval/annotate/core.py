@@ -26,6 +26,8 @@ from llmdiff_eval.annotate.base import (
     Annotator,
     Budget,
     BudgetExceededError,
+    CategorizationError,
+    Explanation,
     Judge,
     Usage,
 )
@@ -297,6 +299,7 @@ def _execute(plan: AnnotationPlan, cache: AnnotationCache, budget: Budget, progr
     results: dict[int, AnnotationResult] = {latent: hit[0] for latent, hit in plan.cached.items()}
     usage: dict[int, Usage] = {latent: hit[1] for latent, hit in plan.cached.items()}
     errors: dict[int, str] = {}
+    partial: dict[int, Explanation] = {}  # explained, but categorization failed (shown, not cached)
     spent = Usage()
 
     programs = {}
@@ -318,6 +321,8 @@ def _execute(plan: AnnotationPlan, cache: AnnotationCache, budget: Budget, progr
                 results[latent] = outcome
                 cache.put_annotation(plan.keys[latent], outcome, used)
             else:
+                if isinstance(outcome, CategorizationError):
+                    partial[latent] = outcome.explanation
                 errors[latent] = _error_text(outcome)
                 log.warning("latent %s: %s", latent, errors[latent])
             bar.update(1)
@@ -329,7 +334,7 @@ def _execute(plan: AnnotationPlan, cache: AnnotationCache, budget: Budget, progr
         scores, score_spent = _score(plan, results, usage, cache, budget, progress, errors)
         spent = spent + score_spent
 
-    frame = _frame(plan, results, usage, errors, scores)
+    frame = _frame(plan, results, partial, usage, errors, scores)
     total = Usage(**{name: frame[name].sum() for name in _USAGE_FIELDS}) if len(frame) else Usage()
     frame.attrs.update(
         {
@@ -410,12 +415,12 @@ def _plain(usage: Usage) -> dict[str, Any]:
     }
 
 
-def _frame(plan, results, usage, errors, scores) -> pd.DataFrame:
+def _frame(plan, results, partial, usage, errors, scores) -> pd.DataFrame:
     taxonomy, annotator, judge = plan.taxonomy, plan.annotator, plan.judge
     rows = []
     for latent in plan.shown:
         result = results.get(latent)
-        explanation = result.explanation if result else None
+        explanation = result.explanation if result else partial.get(latent)
         category = result.category if result else None
         used = usage.get(latent, Usage())
         dataset = plan.detection.get(latent)
