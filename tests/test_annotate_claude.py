@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import signal
 import time
 
 import pandas as pd
@@ -460,3 +462,26 @@ def test_missing_key_and_unknown_model_are_clear_errors(monkeypatch):
     )
     assert custom.client.price == ModelPrice(2, 10, 2.5, 0.2)
     assert resolve_price("claude-haiku-4-5-20251001") == resolve_price("claude-haiku-4-5")
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path):
+    """Ctrl-C while latent 3 is being annotated: latents 1 and 2 are already committed; the rerun asks only for 3."""
+    cache = tmp_path / "annotations.sqlite"
+    examples, _ = planted((1, 2, 3))
+
+    def interrupting(body):
+        if step_of(body) == "explain" and marker_in(first_user_text(body)) == "narwhal":
+            os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C
+        return with_usage(good_answer)(body)
+
+    with FakeAnthropic(interrupting) as server:
+        with pytest.raises(KeyboardInterrupt):
+            annotate_latents(
+                examples, make_annotator(server, max_concurrency=1), cache_path=cache, judge=False
+            )
+    with FakeAnthropic(with_usage(good_answer)) as server:
+        df = annotate_latents(examples, make_annotator(server), cache_path=cache, judge=False)
+        asked = [marker_in(first_user_text(r.body)) for r in server.message_requests()]
+    assert df["from_cache"].tolist() == [True, True, False]
+    assert asked == ["narwhal", "narwhal"]  # explain + categorize for the one unfinished latent
+    assert df["label"].tolist() == ["zebra mentions", "quokka mentions", "narwhal mentions"]
