@@ -1,0 +1,124 @@
+"""The stage runner and ``llmdiff-eval run``: every stage on tiny random models, skipping, staleness, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from llmdiff_eval.cli import main
+from llmdiff_eval.config import ConfigError, load_config
+from llmdiff_eval.pipeline import run_pipeline
+
+
+def _config_dict(base: Path, ft: Path, ft2: Path, corpus: Path) -> dict:
+    return {
+        "name": "tiny",
+        "base": {"name": "base", "path": str(base)},
+        "finetunes": [{"name": "a", "path": str(ft)}, {"name": "b", "path": str(ft2)}],
+        "harvest": {
+            "layer": 2,
+            "batch_size": 8,
+            "context_length": 64,
+            "progress": False,
+            "corpus": {"sources": [{"path": str(corpus)}]},
+        },
+        "crosscoder": {"preset": "cpu-tiny", "n_latents": 64, "k": 4, "epochs": 2, "batch_size": 128},
+        "analyze": {"n_top_examples": 5, "n_per_quantile": 2, "n_negative": 5},
+        "annotate": {"annotator": "offline", "n_score": 2},
+        "scorecard": {"a": "a", "b": "b"},
+    }
+
+
+@pytest.fixture
+def config_path(tmp_path, tiny_base_dir, tiny_ft_dir, tiny_ft2_dir, tiny_corpus_path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(_config_dict(tiny_base_dir, tiny_ft_dir, tiny_ft2_dir, tiny_corpus_path)))
+    return path
+
+
+def _statuses(results) -> dict[tuple[str, str], str]:
+    return {(result.stage, result.item): result.status for result in results}
+
+
+def test_full_run_then_rerun_skips_then_changed_config_redoes_only_downstream(config_path, tmp_path):
+    run_dir = tmp_path / "run"
+    config = load_config(config_path)
+    first = _statuses(run_pipeline(config, run_dir, log=lambda message: None))
+    assert first[("harvest", "base")] == "ran"
+    assert first[("train", "base__a")] == "ran" and first[("train", "base__b")] == "ran"
+    assert first[("annotate", "base__b")] == "ran"
+
+    # Every stage's output is where the run-directory layout says.
+    for model in ("base", "a", "b"):
+        assert json.loads((run_dir / "activations" / model / "index.json").read_text())["complete"] is True
+    table = pd.read_parquet(run_dir / "latents" / "base__a.parquet")
+    assert {"delta_norm", "cos_sim", "nu_eps", "nu_r", "freq", "tag"} <= set(table.columns)
+    assert len(table) == 64
+    assert (run_dir / "crosscoders" / "base__b" / "cfg.json").exists()
+    card = json.loads((run_dir / "scorecard.json").read_text())
+    assert {"models", "classes", "categories", "arena", "joined", "benchmarks", "provenance"} <= set(card)
+    assert (run_dir / "report.html").exists() and (run_dir / "config.yaml").exists()
+
+    latents_mtime = (run_dir / "latents" / "base__a.parquet").stat().st_mtime_ns
+    second = _statuses(run_pipeline(config, run_dir, log=lambda message: None))
+    assert {status for (stage, _), status in second.items() if stage != "scorecard"} == {"skipped"}
+    assert (run_dir / "latents" / "base__a.parquet").stat().st_mtime_ns == latents_mtime
+
+    # A new crosscoder seed makes training and everything after it stale; the harvest is reused.
+    config.crosscoder.seed = 1
+    third = _statuses(run_pipeline(config, run_dir, log=lambda message: None))
+    assert third[("harvest", "a")] == "skipped"
+    assert third[("train", "base__a")] == "redone"
+    assert third[("analyze", "base__a")] == "redone"
+    assert third[("annotate", "base__a")] == "redone"
+    assert (run_dir / "latents" / "base__a.parquet").stat().st_mtime_ns != latents_mtime
+
+
+def test_stopped_run_resumes_at_the_first_unfinished_stage(config_path, tmp_path):
+    run_dir = tmp_path / "run"
+    config = load_config(config_path)
+    early = _statuses(run_pipeline(config, run_dir, stages=("harvest", "train"), log=lambda message: None))
+    assert set(early.values()) == {"ran"} and not (run_dir / "latents").exists()
+    resumed = _statuses(run_pipeline(config, run_dir, log=lambda message: None))
+    assert resumed[("harvest", "base")] == "skipped" and resumed[("train", "base__a")] == "skipped"
+    assert resumed[("analyze", "base__a")] == "ran" and (run_dir / "latents" / "base__a.parquet").exists()
+
+
+def test_cli_run_with_overrides_and_clear_errors(config_path, tmp_path):
+    runner = CliRunner()
+    run_dir = tmp_path / "cli-run"
+    result = runner.invoke(
+        main,
+        ["run", str(config_path), "--run-dir", str(run_dir), "--set", "crosscoder.seed=3"],
+    )
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["crosscoder"]["seed"] == 3
+    assert "unit(s) ran" in result.output
+
+    bad_layer = runner.invoke(
+        main, ["harvest", str(config_path), "--run-dir", str(tmp_path / "x"), "--set", "harvest.layer=99"]
+    )
+    assert bad_layer.exit_code == 1
+    assert "layer" in bad_layer.output and "Traceback" not in bad_layer.output
+
+    unknown = runner.invoke(main, ["run", str(config_path), "--set", "crosscoder.n_latentz=5"])
+    assert unknown.exit_code == 1 and "n_latentz" in unknown.output and "valid keys" in unknown.output
+
+
+def test_config_errors_name_the_key(tmp_path, config_path):
+    data = yaml.safe_load(config_path.read_text())
+    data["finetunes"].append({"name": "a", "path": data["base"]["path"]})
+    duplicate = tmp_path / "duplicate.yaml"
+    duplicate.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="unique"):
+        load_config(duplicate)
+
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(yaml.safe_dump({"name": "x", "base": data["base"], "harvest": {}}))
+    with pytest.raises(ConfigError, match="finetunes"):
+        load_config(missing)
