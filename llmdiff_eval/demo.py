@@ -73,3 +73,62 @@ def demo_config(
             arena_note=ARENA_NOTE,
         ),
     )
+
+
+# The planted answers, used only to *check* the demo's result (printed beside it, and by tests and benchmarks);
+# no stage reads them.
+PLANTED_CLASSES = {"a": "Safety & Content Moderation", "b": "Linguistic Capabilities"}
+
+
+def planted_margins(card: dict) -> dict[str, dict]:
+    """Per fine-tune of the a-vs-b scorecard: its top increased class relative to the other fine-tune.
+
+    For ``b`` classes are ranked by ``diff = share_b − share_a``, for ``a`` by ``−diff`` (percentage points).
+    Each entry: ``top`` (class name), ``gain`` (its diff, pp, oriented for that model), ``runner_up``, ``margin``
+    (gain − the runner-up's gain, pp) and ``ok`` (top == the planted class).
+    """
+    result = {}
+    for model, sign in (("a", -1.0), ("b", 1.0)):
+        ranked = sorted(card["classes"], key=lambda row: sign * (row["diff"] or 0.0), reverse=True)
+        top, runner_up = ranked[0], ranked[1]
+        gain = sign * (top["diff"] or 0.0)
+        result[model] = {
+            "top": top["name"],
+            "gain": gain,
+            "runner_up": runner_up["name"],
+            "margin": gain - sign * (runner_up["diff"] or 0.0),
+            "ok": top["name"] == PLANTED_CLASSES[model],
+        }
+    return result
+
+
+def planted_check(card: dict) -> list[str]:
+    """Terminal lines for :func:`planted_margins`."""
+    return [
+        f"  {model}: top increased class = {entry['top']} (+{entry['gain']:.2f} pp vs the other fine-tune; "
+        f"{entry['margin']:.2f} pp ahead of {entry['runner_up']}) -> "
+        + ("OK" if entry["ok"] else f"MISSED (planted: {PLANTED_CLASSES[model]})")
+        for model, entry in planted_margins(card).items()
+    ]
+
+
+def run_demo(config: RunConfig, run_dir: str | Path, force: bool = False, log=print) -> str:
+    """Run the demo's pipeline in ``run_dir`` (resuming) and return a short summary for the terminal."""
+    import json
+
+    from llmdiff_eval.pipeline import run_pipeline
+    from llmdiff_eval.report import render_sections, scorecard_sections, scorecard_title
+
+    run_dir = Path(run_dir)
+    run_pipeline(config, run_dir, force=force, log=log)
+    card = json.loads((run_dir / "scorecard.json").read_text(encoding="utf-8"))
+    sections = [section for section in scorecard_sections(card) if section.key in ("classes", "arena")]
+    lines = [
+        render_sections(sections, "table", title=scorecard_title(card)),
+        "Planted capabilities (a: safety LoRA, b: German/French LoRA):",
+        *planted_check(card),
+        "",
+        f"Outputs in {run_dir}/: scorecard.md / .json / .csv, report.html, model_card.md, plots/, latents/",
+        f"More: llmdiff-eval scorecard {run_dir} --format md   |   open {run_dir}/report.html",
+    ]
+    return "\n".join(lines)
