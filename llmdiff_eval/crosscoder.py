@@ -672,13 +672,8 @@ class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCros
             x_flat, pre, (x - x_hat).detach(), step_input.dead_neuron_mask
         )
         self._update_threshold(index, values.detach(), step_input.n_training_steps)
-        feature_acts = torch.sparse_coo_tensor(
-            torch.stack([index.rows, index.cols]),
-            values.detach(),
-            pre.shape,
-            is_coalesced=True,
-            check_invariants=False,
-        )
+        # Dense for SAETrainer's bookkeeping (firing counts): on CPU its sparse-COO reductions are ~5x slower.
+        feature_acts = torch.zeros_like(pre).index_put_((index.rows, index.cols), values.detach())
         return TrainStepOutput(
             sae_in=x,
             sae_out=x_hat,
