@@ -77,6 +77,7 @@ __all__ = [
     "load_paired",
     "merge_ranks",
     "residual_at_layer",
+    "stream_activations",
 ]
 
 FORMAT = 1
@@ -211,6 +212,54 @@ def _check_layer(layer: int, n_layers: int, model_name: str) -> None:
         )
 
 
+Batch = list[tuple[int, list[int]]]  # (doc_id, token ids) per document
+
+
+def _token_batches(
+    cfg: HarvestConfig, tokenizer, chat_template, documents, first_doc: int = 0, last_doc: int | None = None
+) -> Iterator[Batch]:
+    """Encode documents ``first_doc..last_doc`` (by id) once each and group them ``cfg.batch_size`` at a time."""
+    batch: Batch = []
+    for doc in documents:
+        if doc.doc_id < first_doc:
+            continue
+        if last_doc is not None and doc.doc_id > last_doc:
+            break
+        ids = encode(doc, tokenizer, cfg.context_length, chat_template)
+        if ids:
+            batch.append((doc.doc_id, ids))
+        if len(batch) == cfg.batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _layer_rows(model, cfg: HarvestConfig, batch: Batch, pad_id: int) -> dict[str, torch.Tensor]:
+    """Forward one right-padded batch to ``cfg.layer``; return the kept rows (no pad; no position 0 if
+    ``cfg.drop_bos``), document-major: ``acts`` float32 (n, d) on CPU, ``token_ids`` / ``doc_ids`` /
+    ``positions`` int32 (n,)."""
+    lengths = torch.tensor([len(ids) for _, ids in batch])
+    width = int(lengths.max())
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    for row, (_, ids) in enumerate(batch):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+    positions = torch.arange(width).expand(len(batch), width)
+    attention_mask = (positions < lengths[:, None]).long()
+    keep = attention_mask.bool()
+    if cfg.drop_bos:
+        keep &= positions != 0
+    device = next(model.parameters()).device
+    hidden = residual_at_layer(model, cfg.layer, input_ids.to(device), attention_mask.to(device))
+    doc_ids = torch.tensor([doc_id for doc_id, _ in batch])[:, None].expand(len(batch), width)
+    return {
+        "acts": hidden[keep.to(hidden.device)].float().cpu(),
+        "token_ids": input_ids[keep].to(torch.int32),
+        "doc_ids": doc_ids[keep].to(torch.int32),
+        "positions": positions[keep].to(torch.int32),
+    }
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Statistics
 
@@ -289,6 +338,38 @@ def harvest(cfg: HarvestConfig, run_dir: str | Path, models: list[ModelSpec]) ->
     return out
 
 
+def stream_activations(
+    cfg: HarvestConfig, models: list[ModelSpec], *, loaded_models: list | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Streaming mode (no disk): yield ``(acts (n, M, d) float32, token_ids (n,), doc_ids (n,))`` batch by batch,
+    where ``acts[:, m]`` is model ``m`` of ``models`` (0 = base) on the same rows :func:`harvest` would cache,
+    stopping after ``cfg.max_tokens`` rows. Each batch is tokenized once and fed to every model, so all ``M``
+    models are held in memory at once (pass ``loaded_models`` to reuse loaded ones). No statistics are kept: a
+    consumer that normalizes must estimate them itself (e.g. from the first batches).
+    """
+    tokenizers = [load_tokenizer(spec) for spec in models]
+    for spec, tokenizer in zip(models[1:], tokenizers[1:], strict=True):
+        check_same_tokenizer(models[0].name, tokenizers[0], spec.name, tokenizer)
+    tokenizer = tokenizers[0]
+    chat_template = resolve_chat_template(cfg.corpus.chat_template, tokenizer)
+    loaded = loaded_models or [load_weights(spec, cfg.device, cfg.dtype) for spec in models]
+    for spec, model in zip(models, loaded, strict=True):
+        _check_layer(cfg.layer, len(decoder_layers(model)), spec.name)
+    remaining = cfg.max_tokens
+    for batch in _token_batches(cfg, tokenizer, chat_template, iter_documents(cfg.corpus)):
+        rows = [_layer_rows(model, cfg, batch, tokenizer.pad_token_id) for model in loaded]
+        n = len(rows[0]["token_ids"]) if remaining is None else min(remaining, len(rows[0]["token_ids"]))
+        yield (
+            torch.stack([r["acts"][:n] for r in rows], dim=1),
+            rows[0]["token_ids"][:n],
+            rows[0]["doc_ids"][:n],
+        )
+        if remaining is not None:
+            remaining -= n
+            if remaining == 0:
+                return
+
+
 def harvest_model(
     spec: ModelSpec,
     cfg: HarvestConfig,
@@ -360,7 +441,7 @@ class _CacheWriter:
         model = model if model is not None else load_weights(self.spec, self.cfg.device, self.cfg.dtype)
         blocks = decoder_layers(model)
         _check_layer(self.cfg.layer, len(blocks), self.spec.name)
-        self.model, self.device = model, next(model.parameters()).device
+        self.model = model
         d_model = _hidden_size(model)
         if index is None:
             index = self._new_index(d_model)
@@ -446,46 +527,11 @@ class _CacheWriter:
         first = next(docs, None)
         return itertools.chain([first] if first is not None else [], docs)
 
-    def _batches(
-        self, documents, first_doc: int, last_doc: int | None = None
-    ) -> Iterator[list[tuple[int, list[int]]]]:
-        batch: list[tuple[int, list[int]]] = []
-        for doc in documents:
-            if doc.doc_id < first_doc:
-                continue
-            if last_doc is not None and doc.doc_id > last_doc:
-                break
-            ids = encode(doc, self.tokenizer, self.cfg.context_length, self.chat_template)
-            if ids:
-                batch.append((doc.doc_id, ids))
-            if len(batch) == self.cfg.batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+    def _batches(self, documents, first_doc: int, last_doc: int | None = None):
+        return _token_batches(self.cfg, self.tokenizer, self.chat_template, documents, first_doc, last_doc)
 
     def _rows(self, batch: list[tuple[int, list[int]]]) -> dict[str, torch.Tensor]:
-        """Forward one padded batch to the layer; the kept rows (no pad, no BOS if dropped), document-major."""
-        lengths = torch.tensor([len(ids) for _, ids in batch])
-        width = int(lengths.max())
-        input_ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        for row, (_, ids) in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-        positions = torch.arange(width).expand(len(batch), width)
-        attention_mask = (positions < lengths[:, None]).long()
-        keep = attention_mask.bool()
-        if self.cfg.drop_bos:
-            keep &= positions != 0
-        hidden = residual_at_layer(
-            self.model, self.cfg.layer, input_ids.to(self.device), attention_mask.to(self.device)
-        )
-        doc_ids = torch.tensor([doc_id for doc_id, _ in batch])[:, None].expand(len(batch), width)
-        return {
-            "acts": hidden[keep.to(hidden.device)].float().cpu(),
-            "token_ids": input_ids[keep].to(torch.int32),
-            "doc_ids": doc_ids[keep].to(torch.int32),
-            "positions": positions[keep].to(torch.int32),
-        }
+        return _layer_rows(self.model, self.cfg, batch, self.tokenizer.pad_token_id)
 
     # -- writing ---------------------------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from llmdiff_eval.harvest import (
     load_paired,
     merge_ranks,
     residual_at_layer,
+    stream_activations,
 )
 from llmdiff_eval.models import ModelSpec, decoder_layers
 
@@ -350,6 +351,17 @@ def test_rank_sharded_harvest_merges_to_the_same_rows(tmp_path, pair_run, tiny_b
     assert torch.equal(merged.token_ids[order], single.token_ids)
     torch.testing.assert_close(merged.load()[order], single.load(), rtol=2**-7, atol=1e-4)
     torch.testing.assert_close(merged.stats["mean"], single.stats["mean"], rtol=1e-5, atol=1e-7)
+
+
+def test_streaming_mode_yields_the_cached_rows(pair_run, tiny_base_dir, tiny_ft_dir, tiny_corpus_path):
+    _, out = pair_run
+    models = [ModelSpec("base", str(tiny_base_dir)), ModelSpec("ft", str(tiny_ft_dir))]
+    parts = list(stream_activations(_cfg(tiny_corpus_path, max_tokens=500), models))
+    acts = torch.cat([a for a, _, _ in parts])
+    assert acts.shape == (500, 2, 48)
+    cached = load_paired(out["base"], out["ft"])[:500]
+    torch.testing.assert_close(acts.to(torch.bfloat16).float(), cached, rtol=2**-7, atol=1e-4)
+    assert torch.equal(torch.cat([t for _, t, _ in parts]), ActivationCache(out["base"]).token_ids[:500])
 
 
 def test_config_round_trip(tiny_corpus_path):
