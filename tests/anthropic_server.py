@@ -75,6 +75,7 @@ class FakeAnthropic:
         self.batch_polls_before_end = batch_polls_before_end
         self.requests: list[Recorded] = []
         self._failures: list[tuple[int, dict[str, str], dict]] = []
+        self._delays: list[float] = []
         self._batches: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -109,6 +110,11 @@ class FakeAnthropic:
         }
         with self._lock:
             self._failures.extend([(status, headers or {}, body)] * times)
+
+    def slow_next(self, seconds: float, times: int = 1) -> None:
+        """The next ``times`` POST /v1/messages requests wait ``seconds`` before answering (client timeouts)."""
+        with self._lock:
+            self._delays.extend([seconds] * times)
 
     def message_requests(self) -> list[Recorded]:
         """Messages requests (direct and inside batches) in arrival order."""
@@ -211,7 +217,10 @@ class FakeAnthropic:
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+                    self.close_connection = True
 
             def _record(self, body: Any) -> None:
                 with server._lock:
@@ -236,8 +245,10 @@ class FakeAnthropic:
                         status, headers, error_body = failure
                         self._send(status, error_body, headers)
                         return
-                    if server.latency:
-                        time.sleep(server.latency)
+                    with server._lock:
+                        delay = server._delays.pop(0) if server._delays else server.latency
+                    if delay:
+                        time.sleep(delay)
                     reply = server._reply_for(body)
                     if reply.status != 200:
                         error = {

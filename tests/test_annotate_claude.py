@@ -222,6 +222,15 @@ def test_server_error_then_success_is_retried():
     assert df.loc[1, "category"] == "B.7" and df.loc[1, "requests"] == 2  # failed attempts cost nothing
 
 
+def test_timeout_is_retried():
+    with FakeAnthropic(with_usage(good_answer)) as server:
+        server.slow_next(2.0)  # the first answer comes after the client has given up
+        df = annotate_latents({1: contexts("zebra")}, make_annotator(server, timeout=0.5), judge=False)
+        n_requests = len(server.requests)
+    assert df.loc[1, "category"] == "B.7" and pd.isna(df.loc[1, "error"])
+    assert n_requests == 3  # timed out, then explain and categorize
+
+
 def test_malformed_json_gets_one_corrective_retry():
     def answers(body):
         if step_of(body) == "explain" and len(body["messages"]) == 1:

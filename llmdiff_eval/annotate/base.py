@@ -143,14 +143,14 @@ class Budget:
 class Annotator(ABC):
     """Turns one latent's activating contexts into an :class:`AnnotationResult` (label, description, category).
 
-    ``name``, ``model_id`` and ``prompt_version`` identify the annotator in the cache and in every output row.
+    ``name``, ``model_id`` and ``prompt_version`` identify the annotator in the cache and in every output row;
+    ``runner`` drives its programs (thread pool, Message Batches, or in-process for offline annotators).
     """
 
     name: str
     model_id: str
     prompt_version: str
-    max_concurrency: int = 1
-    batch: bool = False
+    runner: RequestRunner
 
     @abstractmethod
     def program(self, contexts: list[str], taxonomy: Taxonomy) -> Program:
@@ -159,8 +159,6 @@ class Annotator(ABC):
     def estimate(self, contexts: list[str], taxonomy: Taxonomy) -> Usage:
         """Expected tokens and dollars for one latent before anything is sent (zero for offline annotators)."""
         return Usage()
-
-    runner: RequestRunner
 
     def default_judge(self) -> Judge | None:
         """The judge used for detection scoring when none is given."""
@@ -180,4 +178,5 @@ class Judge(ABC):
         """Generator program returning the verdicts for ``contexts`` (list of bool, order preserved)."""
 
     def estimate(self, description: str, contexts: list[str]) -> Usage:
+        """Expected tokens and dollars of judging ``contexts`` (zero for offline judges)."""
         return Usage()

@@ -279,8 +279,6 @@ class ClaudeAnnotator(Annotator):
         self.model_id = self.client.model
         self.prompt_version = PROMPT_VERSION
         self.runner = self.client
-        self.batch = self.client.batch
-        self.max_concurrency = self.client.max_concurrency
         self.explain_max_tokens = explain_max_tokens
         self.categorize_max_tokens = categorize_max_tokens
 
