@@ -15,15 +15,16 @@ Orientation and units (the same everywhere in this module):
   (``probe="ft"``, Minder et al.'s setting): ≈ 0 when the base does not contain the latent's direction, ≈ 1 when it
   does (complete shrinkage: ν^ε; latent decoupling, i.e. other latents reconstruct it in the base: ν^r).
   The mirror for base-only candidates, ``nu_eps_base = β^ε_ft / β^ε_base`` and ``nu_r_base = β^r_ft / β^r_base``
-  along the base decoder, is computed with ``probe="base"``; ``probe="both"`` (the default) gives both. All four
-  come from the same accumulators, so "both" costs the same as one.
+  along the base decoder, is computed with ``probe="base"``; ``probe="both"`` (the default) gives both.
 
-The one-pass accumulation: per batch the candidate latents' activations ``f`` (B, J) are turned into a sparse
-matrix and multiplied with the stacked targets ``[x^base, x^ft, x̂^base, x̂^ft]`` (B, 4d), accumulating
-``G = Σ_n f_nj [x, x̂]_n`` (J, 4d) and ``Σ_n f_nj²`` in float64. The error sum then follows from the identity
-``Σ_n f_nj ε_j,n^m = G_x^m − G_x̂^m + (Σ_n f_nj²) d_j^m`` and each β is a row-wise dot with the probe: no per-latent
-loop and no (J, N, d) tensor. Memory is ``J · 4d · 8`` bytes, which is why latent scaling is computed only for
-candidate latents by default (those not already called shared by Δnorm).
+The one-pass accumulation. By the identity ``Σ_n f_nj ε_j,n^m = Σ_n f_nj (x_n^m − x̂_n^m) + (Σ_n f_nj²) d_j^m``
+every β needs only the row-wise sums ``Σ_n f_nj (p_j · y_n)`` for the four targets ``y ∈ {r^base, r^ft, x̂^base,
+x̂^ft}`` (``r = x − x̂``) plus ``Σ_n f_nj²``. Per batch, ``f`` becomes a sparse (B, F) matrix (about L0 entries
+per row), and one sampled matrix product (``torch.sparse.sampled_addmm`` of the stacked targets (4B, d) with the
+probes (d, J)) gives ``p_j · y_n`` at exactly the entries where latent j fired; multiplied by ``f_nj`` and summed
+per latent (``index_add_``) into float64 accumulators. Cost per batch ``∝ 4 · nnz · d`` instead of ``4 · B · J · d``
+for a dense ``Fᵀ Y`` product, memory O(J): no per-latent loop, no (J, N, d) or (J, d) tensor. Latent scaling is
+computed for candidate latents (those Δnorm alone does not call shared) by default, like Minder et al.
 
 Outputs of the stage (run directory contract): ``latents/<pair>.parquet`` (thresholds and config in
 ``df.attrs``, which pandas stores in the Parquet metadata), ``examples.sqlite`` and two plots.
@@ -41,6 +42,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +101,6 @@ class AnalyzeConfig:
     shared_band: float = 0.1
     scaling_min_distance: float = 0.1
     probe: str = "both"
-    scaling_memory_limit_gb: float = 8.0
     batch_size: int = 4096
     device: str | None = None
     example_tags: list[str] = field(default_factory=lambda: ["ft_only", "base_only"])
@@ -275,36 +276,59 @@ def _encode(
     return x, cc.encode(x)
 
 
-@dataclass
-class LatentScalingSums:
-    """Accumulated sums of one pass (float64, CPU after :meth:`finish`).
+TARGETS = ("r_base", "r_ft", "xhat_base", "xhat_ft")  # r = x − x̂ (normalized space), x̂ = cc.decode(f)
 
-    ``ids`` (J,) are the candidate latents; ``G (J, 4, d)`` holds ``Σ_n f_nj`` times ``x^base, x^ft, x̂^base,
-    x̂^ft``; ``sum_f2 (J,)`` is ``Σ_n f_nj²``; ``fire_count``/``max_act`` cover all F latents.
+
+@dataclass
+class LatentSums:
+    """What one pass accumulates (float64, CPU).
+
+    ``fire_count``, ``max_act``, ``sum_f2`` (``Σ_n f_nj²``) cover all F latents; ``ids`` (J,) are the scaling
+    candidates and ``projected[probe]`` (4, J) holds ``Σ_n f_nj (p_j · y_n)`` for the targets ``TARGETS`` along the
+    probe decoder (``"ft"`` or ``"base"``).
     """
 
     ids: torch.Tensor
-    G: torch.Tensor
-    sum_f2: torch.Tensor
     fire_count: torch.Tensor
     max_act: torch.Tensor
+    sum_f2: torch.Tensor
+    projected: dict[str, torch.Tensor]
     n_tokens: int = 0
 
 
+def _probe_names(probe: str) -> list[str]:
+    return ["ft", "base"] if probe == "both" else [probe]
+
+
 def accumulate_latent_sums(
-    cc: Any, acts: Activations, scaling_ids: torch.Tensor, batch_size: int, device: str | None = None
-) -> LatentScalingSums:
-    """One pass over ``acts``: firing counts and max activation of every latent, latent-scaling sums of
-    ``scaling_ids`` (see the module docstring for the sparse matrix product)."""
+    cc: Any,
+    acts: Activations,
+    scaling_ids: torch.Tensor,
+    probe: str,
+    batch_size: int,
+    device: str | None = None,
+) -> LatentSums:
+    """One pass over ``acts``: firing counts, max activation and ``Σ f²`` of every latent, and the projected
+    latent-scaling sums of ``scaling_ids`` along the ``probe`` decoder(s) (see the module docstring)."""
     cc, dev, dtype = _prepare(cc, device)
     n_latents, _, d = cc.W_dec.shape
-    ids = scaling_ids.to(dev)
-    sums = LatentScalingSums(
+    compute = torch.float64 if dtype == torch.float64 else torch.float32  # sparse kernels: no half precision
+    slot = torch.full((n_latents,), -1, dtype=torch.long, device=dev)  # latent id -> candidate position
+    slot[scaling_ids.to(dev)] = torch.arange(len(scaling_ids), device=dev)
+    probes = {
+        name: cc.W_dec.detach()[scaling_ids.to(dev), FT if name == "ft" else BASE]
+        .to(compute)
+        .t()
+        .contiguous()
+        for name in _probe_names(probe)
+    }  # (d, J)
+    zeros = partial(torch.zeros, dtype=torch.float64, device=dev)
+    sums = LatentSums(
         ids=scaling_ids,
-        G=torch.zeros(len(ids), 4 * d, dtype=torch.float64, device=dev),
-        sum_f2=torch.zeros(len(ids), dtype=torch.float64, device=dev),
-        fire_count=torch.zeros(n_latents, dtype=torch.int64, device=dev),
-        max_act=torch.zeros(n_latents, dtype=torch.float64, device=dev),
+        fire_count=torch.zeros(n_latents, dtype=torch.long, device=dev),
+        max_act=zeros(n_latents),
+        sum_f2=zeros(n_latents),
+        projected={name: zeros(len(TARGETS), len(scaling_ids)) for name in probes},
     )
     total = acts.shape[0] if isinstance(acts, torch.Tensor) else None
     with torch.inference_mode(), warnings.catch_warnings():
@@ -312,41 +336,82 @@ def accumulate_latent_sums(
         progress = tqdm(total=total, unit="tok", desc="latent statistics", disable=None)
         for raw in iter_batches(acts, batch_size):
             x, f = _encode(cc, raw, dev, dtype)
-            sums.fire_count += (f > 0).sum(0)
-            sums.max_act = torch.maximum(sums.max_act, f.max(0).values.to(torch.float64))
-            if len(ids):
-                f_j = f[:, ids]
-                sums.sum_f2 += f_j.square().sum(0, dtype=torch.float64)
-                targets = torch.cat([x, cc.decode(f)], dim=1).reshape(x.shape[0], 4 * d)
-                sparse_f = f_j.t().contiguous().to_sparse_csr().to(torch.float64)  # (J, B), ~k/F dense
-                sums.G += sparse_f @ targets.to(torch.float64)
+            sparse = f.to(compute).to_sparse_csr()  # the entries where a latent fired (f > 0)
+            cols, values = sparse.col_indices(), sparse.values()
+            sums.fire_count += torch.bincount(cols, minlength=n_latents)
+            sums.max_act.scatter_reduce_(0, cols, values.to(torch.float64), "amax")
+            sums.sum_f2.index_add_(0, cols, values.to(torch.float64).square())
+            if probes:
+                _project(sums, probes, sparse, slot, x, cc.decode(f))
             sums.n_tokens += raw.shape[0]
             progress.update(raw.shape[0])
         progress.close()
-    sums.G = sums.G.reshape(len(ids), 4, d).cpu()
-    sums.sum_f2, sums.fire_count, sums.max_act = sums.sum_f2.cpu(), sums.fire_count.cpu(), sums.max_act.cpu()
-    return sums
+    return LatentSums(
+        ids=scaling_ids,
+        fire_count=sums.fire_count.cpu(),
+        max_act=sums.max_act.cpu(),
+        sum_f2=sums.sum_f2.cpu(),
+        projected={name: value.cpu() for name, value in sums.projected.items()},
+        n_tokens=sums.n_tokens,
+    )
 
 
-def latent_scaling_betas(
-    sums: LatentScalingSums, W_dec: torch.Tensor, probe: torch.Tensor
-) -> dict[str, np.ndarray]:
-    """β^r and β^ε per model for the candidate latents along ``probe (J, d)`` (rows of one decoder).
+def _project(
+    sums: LatentSums,
+    probes: dict[str, torch.Tensor],
+    sparse: torch.Tensor,
+    slot: torch.Tensor,
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+) -> None:
+    """Add ``Σ_n f_nj (p_j · y_n)`` of one batch for every target and probe, at the fired candidate entries only."""
+    n_rows = x.shape[0]
+    position = slot[sparse.col_indices()]
+    keep = position >= 0
+    if not bool(keep.any()):
+        return
+    rows = torch.repeat_interleave(torch.arange(n_rows, device=x.device), sparse.crow_indices().diff())[keep]
+    cols, values = position[keep], sparse.values()[keep]
+    nnz = len(cols)
+    # One CSR pattern over the four stacked targets: block k holds rows k·B … (k+1)·B − 1.
+    row_ptr = torch.zeros(n_rows + 1, dtype=torch.long, device=x.device)
+    row_ptr[1:] = torch.bincount(rows, minlength=n_rows).cumsum(0)
+    blocks = len(TARGETS)
+    pattern = torch.sparse_csr_tensor(
+        torch.cat([row_ptr[:-1] + k * nnz for k in range(blocks)] + [row_ptr[-1:] + (blocks - 1) * nnz]),
+        cols.repeat(blocks),
+        values.repeat(blocks),
+        (blocks * n_rows, len(sums.ids)),
+        check_invariants=False,
+    )
+    residual = x - x_hat
+    stacked = torch.cat([residual[:, BASE], residual[:, FT], x_hat[:, BASE], x_hat[:, FT]]).to(values.dtype)
+    weights = values.to(torch.float64)
+    for name, probe in probes.items():
+        dots = torch.sparse.sampled_addmm(pattern, stacked, probe, beta=0.0).values().view(blocks, nnz)
+        target_sums = torch.zeros(blocks, probe.shape[1], dtype=torch.float64, device=x.device)
+        target_sums.index_add_(1, cols, dots.to(torch.float64) * weights)
+        sums.projected[name] += target_sums
 
-    Returns arrays keyed ``r_base, r_ft, eps_base, eps_ft``; NaN where the latent never fired or the probe is zero.
+
+def latent_scaling_betas(sums: LatentSums, W_dec: torch.Tensor, probe: str) -> dict[str, np.ndarray]:
+    """β^r and β^ε per model (keys ``r_base, r_ft, eps_base, eps_ft``) of the candidates along ``probe``'s decoder.
+
+    ``β^r_m = S[x̂^m] / (‖p‖² Σf²)`` and ``β^ε_m = S[r^m] / (‖p‖² Σf²) + p·d^m / ‖p‖²`` with ``S`` the projected
+    sums; NaN where the latent never fired or the probe is zero.
     """
-    p = _as_float64(probe)
     dec = _as_float64(W_dec)[sums.ids]  # (J, 2, d)
+    p = dec[:, FT if probe == "ft" else BASE]
     p_sq = (p * p).sum(-1)
-    denominator = p_sq * sums.sum_f2
+    denominator = p_sq * sums.sum_f2[sums.ids]
     valid = denominator > 0
-    safe = torch.where(valid, denominator, torch.ones_like(denominator))
+    safe_denominator = torch.where(valid, denominator, 1.0)
+    safe_p_sq = torch.where(valid, p_sq, 1.0)
+    projected = dict(zip(TARGETS, sums.projected[probe], strict=True))
     out = {}
     for m, name in ((BASE, "base"), (FT, "ft")):
-        g_x, g_r = sums.G[:, m], sums.G[:, 2 + m]
-        beta_r = (p * g_r).sum(-1) / safe
-        # Σ_n f_nj ε_j,n = G_x − G_x̂ + (Σ f²) d_j^m, so its term over the denominator is p·d_j^m / ‖p‖².
-        beta_eps = (p * (g_x - g_r)).sum(-1) / safe + (p * dec[:, m]).sum(-1) / torch.where(valid, p_sq, 1.0)
+        beta_r = projected[f"xhat_{name}"] / safe_denominator
+        beta_eps = projected[f"r_{name}"] / safe_denominator + (p * dec[:, m]).sum(-1) / safe_p_sq
         out[f"r_{name}"] = torch.where(valid, beta_r, math.nan).numpy()
         out[f"eps_{name}"] = torch.where(valid, beta_eps, math.nan).numpy()
     return out
@@ -394,27 +459,19 @@ def latent_table(cc: Any, acts: Activations, cfg: AnalyzeConfig | None = None) -
     delta_norm, cos_sim = decoder_geometry(cc.W_dec)
     distance = np.abs(delta_norm - 0.5)
     scaling_ids = torch.from_numpy(np.flatnonzero(distance >= cfg.scaling_min_distance))
-    d = cc.W_dec.shape[-1]
-    gigabytes = len(scaling_ids) * 4 * d * 8 / 1e9
-    if gigabytes > cfg.scaling_memory_limit_gb:
-        raise ValueError(
-            f"latent scaling for {len(scaling_ids)} latents needs {gigabytes:.1f} GB of float64 sums, above "
-            f"analyze.scaling_memory_limit_gb={cfg.scaling_memory_limit_gb}: raise analyze.scaling_min_distance "
-            "(fewer candidate latents) or the limit"
-        )
-    sums = accumulate_latent_sums(cc, acts, scaling_ids, cfg.batch_size, cfg.device)
+    sums = accumulate_latent_sums(cc, acts, scaling_ids, cfg.probe, cfg.batch_size, cfg.device)
     if sums.n_tokens == 0:
         raise ValueError("no activations to analyze: the activation source is empty")
 
     n_latents = len(delta_norm)
     columns = {name: np.full(n_latents, math.nan) for name in ("nu_eps", "nu_r", "nu_eps_base", "nu_r_base")}
     ids = scaling_ids.numpy()
-    if cfg.probe in ("ft", "both"):
-        beta = latent_scaling_betas(sums, cc.W_dec, cc.W_dec[:, FT][scaling_ids])
+    if "ft" in sums.projected:
+        beta = latent_scaling_betas(sums, cc.W_dec, "ft")
         columns["nu_eps"][ids] = _ratio(beta["eps_base"], beta["eps_ft"])
         columns["nu_r"][ids] = _ratio(beta["r_base"], beta["r_ft"])
-    if cfg.probe in ("base", "both"):
-        beta = latent_scaling_betas(sums, cc.W_dec, cc.W_dec[:, BASE][scaling_ids])
+    if "base" in sums.projected:
+        beta = latent_scaling_betas(sums, cc.W_dec, "base")
         columns["nu_eps_base"][ids] = _ratio(beta["eps_ft"], beta["eps_base"])
         columns["nu_r_base"][ids] = _ratio(beta["r_ft"], beta["r_base"])
     nu_computed = np.zeros(n_latents, dtype=bool)
