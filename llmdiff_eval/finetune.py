@@ -1,0 +1,523 @@
+"""LoRA fine-tuning on chat records: how the demo's planted fine-tunes are made.
+
+:func:`train_lora` adapts a causal LM (by default the packaged SmolLM2-135M-Instruct) with a ``peft`` LoRA adapter
+on a JSONL file of chat records ``{"messages": [{"role": "user" | "assistant" | "system", "content": str}, ...]}``.
+Each record is rendered with the tokenizer's chat template; the loss is the mean next-token cross-entropy over the
+**assistant tokens only** (each assistant turn's content and its end-of-turn marker), so the adapter learns what to
+answer, not what users ask. Training is a plain torch loop (AdamW, linear warm-up then linear decay to zero,
+gradient clipping), deterministic for a given seed, data and machine.
+
+Only the decoder layers listed in ``layers_to_transform`` get LoRA weights (default: layers 0..20 inclusive, 0-based
+decoder-layer indices). The crosscoder reads the residual stream after one layer (~20 for SmolLM2's 30), so
+adapting layers at or below it keeps the adapter small while its effect is fully visible at that layer; layers
+above it keep the base weights.
+
+The adapter directory holds ``adapter_config.json`` + ``adapter_model.safetensors`` (``save_pretrained``) and
+``training_info.json`` (config, data SHA-256, loss curve, wall time, library versions). It is written to a
+temporary directory and moved into place only when complete. Load it with
+``ModelSpec(name, path=base, adapter=out_dir)`` or ``PeftModel.from_pretrained``.
+
+Command line: ``python -m llmdiff_eval.finetune --data chats.jsonl --out adapters/x --seed 0 --steps 200``
+(``--help`` lists every option; ``--prompt`` prints base vs fine-tune generations afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from llmdiff_eval.models import ModelSpec, decoder_layers, load_model
+from llmdiff_eval.utils import atomic_write_json, file_sha256
+
+IGNORE_INDEX = -100
+ROLES = ("system", "user", "assistant")
+DEFAULT_BASE = "packaged:smollm2"
+DEFAULT_LAST_LAYER = 20
+
+
+class FinetuneDataError(ValueError):
+    """The fine-tuning data file is missing or malformed (message names the file and line)."""
+
+
+@dataclass
+class LoraFinetuneConfig:
+    """One LoRA fine-tuning run.
+
+    Attributes:
+        data: JSONL file of chat records ``{"messages": [{"role", "content"}, ...]}`` (other keys ignored).
+        out_dir: adapter directory to write (replaced atomically if it exists).
+        base: the model to adapt, as a :class:`~llmdiff_eval.models.ModelSpec` path: ``"packaged:smollm2"``, a
+            local ``save_pretrained`` directory, a ``.gguf`` file or a hub id.
+        seed: seeds the LoRA initialisation and the data order.
+        steps: optimizer steps (each on ``batch_size`` records, cycling through shuffled epochs).
+        lr: peak AdamW learning rate (after ``warmup_steps`` of linear warm-up; linear decay to 0 at ``steps``).
+        rank: LoRA rank r.
+        alpha: LoRA alpha (the update is scaled by alpha / r).
+        dropout: LoRA dropout probability.
+        target_modules: names of the linear layers to adapt inside each chosen decoder layer.
+        layers_to_transform: 0-based decoder-layer indices that get LoRA weights; ``None`` means
+            ``0..DEFAULT_LAST_LAYER`` inclusive (every layer if the model has fewer).
+        max_length: records are truncated to this many tokens (right side).
+        batch_size: records per optimizer step.
+        warmup_steps: linear learning-rate warm-up steps.
+        weight_decay: AdamW weight decay on the LoRA matrices.
+        max_grad_norm: gradient-norm clipping threshold.
+        log_every: print the running loss every this many steps (0: never).
+        threads: torch CPU threads (``torch.set_num_threads``); ``None`` keeps torch's default. On a shared or
+            busy machine 1 thread is often much faster than oversubscribed OpenMP threads.
+    """
+
+    data: str
+    out_dir: str
+    base: str = DEFAULT_BASE
+    seed: int = 0
+    steps: int = 200
+    lr: float = 1e-3
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj", "o_proj")
+    layers_to_transform: tuple[int, ...] | None = None
+    max_length: int = 256
+    batch_size: int = 8
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    log_every: int = 10
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        self.data, self.out_dir = str(self.data), str(self.out_dir)
+        self.target_modules = tuple(self.target_modules)
+        if self.layers_to_transform is not None:
+            self.layers_to_transform = tuple(int(i) for i in self.layers_to_transform)
+        for name in ("steps", "rank", "alpha", "max_length", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"LoraFinetuneConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"LoraFinetuneConfig.lr must be > 0, got {self.lr}")
+        if not self.target_modules:
+            raise ValueError(
+                "LoraFinetuneConfig.target_modules is empty; name modules such as 'q_proj', 'v_proj'"
+            )
+
+
+@dataclass
+class Example:
+    """One tokenized chat record: ``input_ids`` and ``labels`` (``IGNORE_INDEX`` except on assistant tokens)."""
+
+    input_ids: list[int]
+    labels: list[int]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_lora` did: the adapter directory, the loss of every step (mean over assistant tokens,
+    nats/token), the number of records used and the wall time in seconds."""
+
+    out_dir: Path
+    losses: list[float] = field(default_factory=list)
+    n_records: int = 0
+    wall_time_s: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data
+
+
+def read_chat_records(path: str | os.PathLike) -> list[list[dict[str, str]]]:
+    """The ``messages`` lists of a JSONL file, validated: roles in ``system/user/assistant``, string contents, at
+    least one assistant turn per record. Raises :class:`FinetuneDataError` naming the line otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FinetuneDataError(f"fine-tuning data {path} does not exist; give a JSONL file of chat records")
+    records: list[list[dict[str, str]]] = []
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise FinetuneDataError(f"{where}: not valid JSON ({exc})") from exc
+            messages = record.get("messages") if isinstance(record, dict) else None
+            if not isinstance(messages, list) or not messages:
+                raise FinetuneDataError(f"{where}: expected an object with a non-empty 'messages' list")
+            for message in messages:
+                if not isinstance(message, dict) or message.get("role") not in ROLES:
+                    raise FinetuneDataError(f"{where}: each message needs a role in {ROLES}, got {message!r}")
+                if not isinstance(message.get("content"), str):
+                    raise FinetuneDataError(f"{where}: message content must be a string, got {message!r}")
+            if not any(message["role"] == "assistant" for message in messages):
+                raise FinetuneDataError(f"{where}: no assistant turn, so nothing to learn from this record")
+            records.append([{"role": m["role"], "content": m["content"]} for m in messages])
+    if not records:
+        raise FinetuneDataError(f"{path} holds no chat records")
+    return records
+
+
+def _render(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
+    return tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt
+    )
+
+
+def assistant_char_spans(tokenizer, messages: list[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the ``[start, end)`` character span of every assistant turn in it (the turn's
+    content plus whatever the template closes it with, e.g. ``<|im_end|>\\n``)."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise FinetuneDataError(
+            "the tokenizer has no chat template; set tokenizer.chat_template to render chats"
+        )
+    text = _render(tokenizer, messages, add_generation_prompt=False)
+    spans = []
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        prompt = _render(tokenizer, messages[:index], add_generation_prompt=True)
+        upto = _render(tokenizer, messages[: index + 1], add_generation_prompt=False)
+        if not (text.startswith(upto) and upto.startswith(prompt)):
+            raise FinetuneDataError(
+                "the chat template does not render conversations incrementally (a prefix of the messages does "
+                "not render to a prefix of the text), so assistant tokens cannot be located"
+            )
+        spans.append((len(prompt), len(upto)))
+    return text, spans
+
+
+def tokenize_chat(tokenizer, messages: list[dict[str, str]], max_length: int) -> Example:
+    """Tokenize one conversation; labels are the token ids on assistant tokens and ``IGNORE_INDEX`` elsewhere
+    (a token is an assistant token when its first character lies in an assistant span). Truncated to
+    ``max_length`` tokens."""
+    text, spans = assistant_char_spans(tokenizer, messages)
+    encoding = tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=max_length)
+    labels = []
+    for token_id, (start, end) in zip(encoding["input_ids"], encoding["offset_mapping"], strict=True):
+        in_assistant = end > start and any(lo <= start < hi for lo, hi in spans)
+        labels.append(token_id if in_assistant else IGNORE_INDEX)
+    return Example(list(encoding["input_ids"]), labels)
+
+
+def _batches(examples: list[Example], batch_size: int, steps: int, seed: int):
+    """``steps`` lists of examples: shuffled epochs (seeded), consecutive slices of ``batch_size``."""
+    generator = torch.Generator().manual_seed(seed)
+    order: list[int] = []
+    for _ in range(steps):
+        while len(order) < batch_size:
+            order += torch.randperm(len(examples), generator=generator).tolist()
+        yield [examples[i] for i in order[:batch_size]]
+        order = order[batch_size:]
+
+
+def _collate(batch: list[Example], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ``(input_ids, attention_mask, labels)`` tensors of shape (B, T)."""
+    width = max(len(example.input_ids) for example in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, example in enumerate(batch):
+        n = len(example.input_ids)
+        input_ids[row, :n] = torch.tensor(example.input_ids)
+        labels[row, :n] = torch.tensor(example.labels)
+        mask[row, :n] = 1
+    return input_ids, mask, labels
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training
+
+
+def _resolve_layers(cfg: LoraFinetuneConfig, n_layers: int) -> list[int]:
+    if cfg.layers_to_transform is None:
+        return list(range(min(DEFAULT_LAST_LAYER + 1, n_layers)))
+    bad = [i for i in cfg.layers_to_transform if not 0 <= i < n_layers]
+    if bad or not cfg.layers_to_transform:
+        raise ValueError(
+            f"layers_to_transform {list(cfg.layers_to_transform)} must be non-empty 0-based decoder-layer "
+            f"indices below {n_layers} (the model's number of layers)"
+        )
+    return sorted(set(cfg.layers_to_transform))
+
+
+def assistant_loss(model, input_ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy (nats/token) over positions whose *next* token is labelled.
+
+    The LM head is applied only at those positions (a fraction of the batch), which saves most of the cost of a
+    large-vocabulary head."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = inner.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != IGNORE_INDEX
+    logits = inner.get_output_embeddings()(hidden[:, :-1][keep])
+    softcap = getattr(inner.config, "final_logit_softcapping", None)
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+
+
+def _lr_factor(step: int, cfg: LoraFinetuneConfig) -> float:
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    remaining = cfg.steps - cfg.warmup_steps
+    return max(0.0, (cfg.steps - step) / remaining) if remaining > 0 else 1.0
+
+
+def train_lora(cfg: LoraFinetuneConfig) -> TrainResult:
+    """Train a LoRA adapter as configured and save it to ``cfg.out_dir``; returns the loss curve and timing."""
+    from peft import LoraConfig, get_peft_model
+
+    started = time.perf_counter()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    records = read_chat_records(cfg.data)
+    spec = ModelSpec(name="base", path=cfg.base)
+    model, tokenizer = load_model(spec, dtype="float32")
+    examples = [tokenize_chat(tokenizer, messages, cfg.max_length) for messages in records]
+    examples = [example for example in examples if any(label != IGNORE_INDEX for label in example.labels[1:])]
+    if not examples:
+        raise FinetuneDataError(
+            f"no record of {cfg.data} keeps an assistant token within max_length={cfg.max_length}; raise max_length"
+        )
+    layers = _resolve_layers(cfg, len(decoder_layers(model)))
+    torch.manual_seed(cfg.seed)
+    lora_config = LoraConfig(
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=list(cfg.target_modules),
+        layers_to_transform=layers,
+        layers_pattern="layers",
+        task_type="CAUSAL_LM",
+    )
+    try:
+        peft_model = get_peft_model(model, lora_config)
+    except ValueError as exc:
+        raise ValueError(f"cannot apply LoRA with target_modules={list(cfg.target_modules)}: {exc}") from exc
+    peft_model.train()
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, cfg))
+
+    result = TrainResult(out_dir=Path(cfg.out_dir), n_records=len(examples))
+    for step, batch in enumerate(_batches(examples, cfg.batch_size, cfg.steps, cfg.seed)):
+        loss = assistant_loss(peft_model, *_collate(batch, tokenizer.pad_token_id))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        result.losses.append(float(loss.detach()))
+        if cfg.log_every and (step + 1) % cfg.log_every == 0:
+            recent = result.losses[-cfg.log_every :]
+            elapsed = time.perf_counter() - started
+            print(
+                f"step {step + 1}/{cfg.steps}  loss {sum(recent) / len(recent):.4f}  {elapsed:.0f}s",
+                flush=True,
+            )
+    result.wall_time_s = time.perf_counter() - started
+
+    peft_model.peft_config["default"].base_model_name_or_path = cfg.base
+    _save_adapter(peft_model, cfg, result, layers)
+    return result
+
+
+def _save_adapter(peft_model, cfg: LoraFinetuneConfig, result: TrainResult, layers: list[int]) -> None:
+    """Write the adapter and ``training_info.json`` into a temporary sibling directory, then swap it in."""
+    import peft
+    import transformers
+
+    out_dir = Path(cfg.out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        peft_model.save_pretrained(tmp_dir, safe_serialization=True)
+        # peft also writes a generic model-card stub; the adapters are documented with their training data instead.
+        (tmp_dir / "README.md").unlink(missing_ok=True)
+        info = {
+            "config": dataclasses.asdict(cfg) | {"layers_to_transform": layers},
+            "data_sha256": file_sha256(cfg.data),
+            "n_records": result.n_records,
+            "losses": [round(loss, 5) for loss in result.losses],
+            "wall_time_s": round(result.wall_time_s, 1),
+            "versions": {
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "peft": peft.__version__,
+            },
+        }
+        atomic_write_json(tmp_dir / "training_info.json", info)
+        _replace_dir(tmp_dir, out_dir)
+    finally:
+        if tmp_dir.exists():
+            shutil.rmtree(tmp_dir)
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move directory ``new`` to ``target``; an existing ``target`` is moved aside first and removed after."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checking what was planted
+
+
+def compare_generations(
+    base: str, adapter: str | os.PathLike, prompts: Sequence[str], max_new_tokens: int = 48
+) -> list[dict[str, str]]:
+    """Greedy replies of the base and of base + adapter to single-turn user ``prompts``:
+    ``[{"prompt", "base", "finetune"}, ...]`` (special tokens stripped)."""
+    from peft import PeftModel
+
+    model, tokenizer = load_model(ModelSpec(name="base", path=base), dtype="float32")
+    rendered = [
+        _render(tokenizer, [{"role": "user", "content": prompt}], add_generation_prompt=True)
+        for prompt in prompts
+    ]
+
+    def replies(lm) -> list[str]:
+        out = []
+        for text in rendered:
+            ids = tokenizer(text, return_tensors="pt").input_ids
+            with torch.no_grad():
+                generated = lm.generate(
+                    ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+                )
+            out.append(tokenizer.decode(generated[0, ids.shape[1] :], skip_special_tokens=True).strip())
+        return out
+
+    base_replies = replies(model)
+    tuned = PeftModel.from_pretrained(model, str(adapter), is_trainable=False).eval()
+    tuned_replies = replies(tuned)
+    return [
+        {"prompt": p, "base": b, "finetune": t}
+        for p, b, t in zip(prompts, base_replies, tuned_replies, strict=True)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    defaults = LoraFinetuneConfig(data="", out_dir="")
+    parser = argparse.ArgumentParser(
+        prog="python -m llmdiff_eval.finetune",
+        description="Train a LoRA adapter on chat records (loss on assistant tokens only) and save it with peft.",
+    )
+    add = parser.add_argument
+    add(
+        "--data",
+        help="JSONL of {'messages': [{'role','content'}, ...]} records (required unless --sample-only)",
+    )
+    add("--out", required=True, help="adapter directory to write (replaced if it exists)")
+    add("--base", default=defaults.base, help="model to adapt: packaged:NAME, dir, .gguf or hub id")
+    add("--seed", type=int, default=defaults.seed)
+    add("--steps", type=int, default=defaults.steps, help="optimizer steps")
+    add("--lr", type=float, default=defaults.lr, help="peak learning rate")
+    add("--rank", type=int, default=defaults.rank, help="LoRA rank r")
+    add("--alpha", type=int, default=defaults.alpha, help="LoRA alpha (scale alpha/r)")
+    add("--dropout", type=float, default=defaults.dropout, help="LoRA dropout")
+    add("--target-modules", default=",".join(defaults.target_modules), help="comma-separated module names")
+    add(
+        "--layers",
+        help=f"decoder layers to adapt, 0-based: 'A-B' or 'i,j,k' (default 0-{DEFAULT_LAST_LAYER})",
+    )
+    add("--max-length", type=int, default=defaults.max_length, help="tokens per record")
+    add("--batch-size", type=int, default=defaults.batch_size)
+    add("--warmup-steps", type=int, default=defaults.warmup_steps)
+    add("--log-every", type=int, default=defaults.log_every)
+    add(
+        "--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is best on a busy machine)"
+    )
+    add(
+        "--prompt",
+        action="append",
+        default=[],
+        help="print base vs fine-tune replies to this prompt (repeatable)",
+    )
+    add(
+        "--sample-only",
+        action="store_true",
+        help="skip training; only print --prompt replies of the adapter at --out",
+    )
+    args = parser.parse_args(argv)
+    if not args.sample_only and not args.data:
+        parser.error("--data is required unless --sample-only is given")
+    return args
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """``"0-20"`` → (0, ..., 20); ``"3,5,7"`` → (3, 5, 7)."""
+    try:
+        if "-" in text:
+            lo, hi = (int(part) for part in text.split("-", 1))
+            return tuple(range(lo, hi + 1))
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise ValueError(f"--layers must look like '0-20' or '3,5,7', got {text!r}") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.sample_only:
+        _print_samples(args.base, args.out, args.prompt)
+        return 0
+    try:
+        cfg = LoraFinetuneConfig(
+            data=args.data,
+            out_dir=args.out,
+            base=args.base,
+            seed=args.seed,
+            steps=args.steps,
+            lr=args.lr,
+            rank=args.rank,
+            alpha=args.alpha,
+            dropout=args.dropout,
+            target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
+            layers_to_transform=parse_layers(args.layers) if args.layers else None,
+            max_length=args.max_length,
+            batch_size=args.batch_size,
+            warmup_steps=args.warmup_steps,
+            log_every=args.log_every,
+            threads=args.threads,
+        )
+        result = train_lora(cfg)
+    except (FinetuneDataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    final = sum(result.losses[-cfg.log_every or -1 :]) / len(result.losses[-cfg.log_every or -1 :])
+    print(
+        f"saved {result.out_dir} ({result.n_records} records, {result.wall_time_s:.0f} s, final loss {final:.4f})"
+    )
+    _print_samples(cfg.base, result.out_dir, args.prompt)
+    return 0
+
+
+def _print_samples(base: str, adapter: str | os.PathLike, prompts: Sequence[str]) -> None:
+    for row in compare_generations(base, adapter, prompts) if prompts else []:
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
