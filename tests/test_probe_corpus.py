@@ -16,8 +16,11 @@ import pytest
 
 from llmdiff_eval.taxonomy import load_taxonomy
 
-CORPUS = Path(str(importlib.resources.files("llmdiff_eval.data"))) / "probe_corpus"
+CORPUS = Path(str(importlib.resources.files("llmdiff_eval.data"))) / "probe_corpus"  # as installed
 FINETUNES = CORPUS.parent / "finetunes"
+GENERATOR = (
+    Path(__file__).resolve().parents[1] / "llmdiff_eval/data/probe_corpus/make_corpus.py"
+)  # repo script
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -35,7 +38,7 @@ def chats() -> list[dict]:
 
 
 def load_make_corpus():
-    spec = importlib.util.spec_from_file_location("make_corpus", CORPUS / "make_corpus.py")
+    spec = importlib.util.spec_from_file_location("make_corpus", GENERATOR)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
