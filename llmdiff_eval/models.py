@@ -21,6 +21,7 @@ device and dtype. Sources, by ``ModelSpec.path``:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import importlib.util
@@ -48,6 +49,9 @@ TOKENIZER_PROBES: tuple[str, ...] = (
     "Élève naïve café — 東京 Москва 🤖",
     "<|im_start|>user\nhello<|im_end|> <s> </s> [INST]",
 )
+
+
+_GGUF_TOKENIZERS: dict[tuple[str, int, int], Any] = {}
 
 
 class ModelLoadError(RuntimeError):
@@ -198,7 +202,8 @@ def load_tokenizer(spec: ModelSpec):
 
     Source: ``spec.tokenizer`` if set; else the adapter directory if it holds a tokenizer; else the model itself
     (for GGUF, the tokenizer embedded in the file). A tokenizer without a pad token gets ``pad = eos`` (only used to
-    build padded batches; pad positions are masked and dropped).
+    build padded batches; pad positions are masked and dropped). Building a tokenizer from a local GGUF file takes
+    seconds, so those are remembered per file (path, size, mtime) for the life of the process; callers get a copy.
     """
     from transformers import AutoTokenizer
 
@@ -213,10 +218,20 @@ def load_tokenizer(spec: ModelSpec):
             kwargs["gguf_file"] = gguf_file
         if spec.revision is not None:
             kwargs["revision"] = spec.revision
+    gguf = Path(source) / kwargs["gguf_file"] if "gguf_file" in kwargs else None
+    memo_key = (
+        (str(gguf.resolve()), gguf.stat().st_size, gguf.stat().st_mtime_ns)
+        if gguf and gguf.is_file()
+        else None
+    )
+    if memo_key in _GGUF_TOKENIZERS:
+        return copy.deepcopy(_GGUF_TOKENIZERS[memo_key])
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as exc:
         raise _load_error(spec, "the tokenizer", source, exc) from exc
+    if memo_key is not None:
+        _GGUF_TOKENIZERS[memo_key] = copy.deepcopy(tokenizer)
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is None:
             raise ModelLoadError(f"tokenizer of model {spec.name!r} has neither a pad nor an eos token")
