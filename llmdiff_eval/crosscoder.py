@@ -619,12 +619,18 @@ class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCros
         if self.device.type == "meta":
             return
         d, n = self.cfg.d_in, self.cfg.d_sae
+        # W_enc is (M, d, F) but stored latent-major, like the sparse backward's gradient (F, M·d), which autograd
+        # can then accumulate without a transposing copy; saved files hold it contiguous.
+        self.W_enc = nn.Parameter(torch.zeros(n, self.cfg.n_models, d, dtype=self.dtype).permute(1, 2, 0))
         gen = torch.Generator().manual_seed(int(self.cfg.init_seed))
         weight = (torch.rand(d, n, generator=gen, dtype=torch.float64) * 2 - 1) * math.sqrt(6.0 / d)
         decoder = (weight / weight.norm(dim=0, keepdim=True)).t() * float(self.cfg.decoder_init_norm or 1.0)
         with torch.no_grad():
             self.W_enc.copy_(weight.to(self.W_enc.dtype).expand(self.cfg.n_models, d, n))
             self.W_dec.copy_(decoder[:, None, :].expand(n, self.cfg.n_models, d))
+
+    def process_state_dict_for_saving(self, state_dict: dict[str, Any]) -> None:
+        state_dict["W_enc"] = state_dict["W_enc"].contiguous()
 
     @torch.no_grad()
     def init_b_dec(self, x: torch.Tensor, iterations: int = 50) -> None:
@@ -808,7 +814,8 @@ class _TensorSource(_PairedSource):
             "shape": list(acts.shape),
             "sample_sha256": stable_hash(sample.numpy().tobytes().hex(), 32),
         }
-        mean_norms = self.acts.to(torch.float64).norm(dim=-1).mean(dim=0)
+        chunks = torch.split(self.acts, 65536)  # E‖x_m‖ in float64 without a float64 copy of the data
+        mean_norms = sum(chunk.to(torch.float64).norm(dim=-1).sum(dim=0) for chunk in chunks) / acts.shape[0]
         super().__init__([acts.shape[0]], acts.shape[2], mean_norms, identity)
 
     def load(self, shard_ids: list[int]) -> torch.Tensor:
