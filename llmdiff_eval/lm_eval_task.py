@@ -607,11 +607,12 @@ def probe_documents(settings: MechdiffSettings) -> list[dict[str, Any]]:
 
 
 def firing_rates(
-    crosscoder, caches: tuple[Path, Path], latent_ids: np.ndarray, batch_size: int = 4096
+    crosscoder, acts, latent_ids: np.ndarray, batch_size: int = 4096
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per latent of ``latent_ids``: the fraction of tokens on which it fires (``encode(normalize(x)) > 0``) with the
     real pair ``(base, evaluated)``, and with the evaluated model's activations replaced by the base's ``(base,
-    base)``. Both in [0, 1], shape ``(len(latent_ids),)``; one pass over the two harvest caches."""
+    base)``. Both in [0, 1], shape ``(len(latent_ids),)``. ``acts``: a ``(base_cache_dir, model_cache_dir)`` pair of
+    harvest caches or a raw ``(N, 2, d)`` tensor (index 0 = base), read once."""
     from llmdiff_eval.analyze import iter_batches
 
     device, dtype = crosscoder.W_dec.device, crosscoder.W_dec.dtype
@@ -619,7 +620,7 @@ def firing_rates(
     fired = torch.zeros(2, len(ids), dtype=torch.float64)
     n_tokens = 0
     with torch.no_grad():
-        for raw in iter_batches(caches, batch_size):
+        for raw in iter_batches(acts, batch_size):
             raw = raw.to(device=device, dtype=dtype)
             substituted = torch.stack([raw[:, 0], raw[:, 0]], dim=1)
             for row, pair in enumerate((raw, substituted)):
