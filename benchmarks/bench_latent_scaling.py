@@ -6,8 +6,9 @@ crosscoder). Every latent is a latent-scaling candidate (``scaling_min_distance=
 
 Timed, all in this run:
 
-* ``ours``: ``latent_table`` end to end (encode + decode pass, firing stats, ν^ε/ν^r for all F latents, both
-  probes), and the same pass with no scaling candidate, so the cost of latent scaling itself is the difference.
+* ``ours``: ``latent_table`` end to end (encode pass, firing stats, decode, ν^ε/ν^r for all F latents, both
+  probes), and the same pass with no scaling candidate (no decode, no products), so the cost of latent scaling
+  itself is the difference.
 * ``dense GEMM``: the same identity with a dense ``Fᵀ [x − x̂, x̂]`` product (B×F by B×4d, float32 GEMM, float64
   accumulation) instead of our sampled sparse product, to show why the sparse one is used; same pass otherwise.
 * ``loop reference``: the anchor algorithm — one pass per target (base/fine-tune error, base/fine-tune

@@ -21,8 +21,8 @@ The one-pass accumulation. By the identity ``Σ_n f_nj ε_j,n^m = Σ_n f_nj (x_n
 every β needs only the row-wise sums ``Σ_n f_nj (p_j · y_n)`` for the four targets ``y ∈ {r^base, r^ft, x̂^base,
 x̂^ft}`` (``r = x − x̂``) plus ``Σ_n f_nj²``. Per batch, ``f`` becomes a sparse (B, F) matrix (about L0 entries
 per row), and one sampled matrix product (``torch.sparse.sampled_addmm`` of the stacked targets (4B, d) with the
-probes (d, J)) gives ``p_j · y_n`` at exactly the entries where latent j fired; multiplied by ``f_nj`` and summed
-per latent (``index_add_``) into float64 accumulators. Cost per batch ``∝ 4 · nnz · d`` instead of ``4 · B · J · d``
+probes (d, J), in float64) gives ``p_j · y_n`` at exactly the entries where latent j fired; multiplied by ``f_nj``
+and summed per latent (``index_add_``) into float64 accumulators. Cost per batch ``∝ 4 · nnz · d`` instead of ``4 · B · J · d``
 for a dense ``Fᵀ Y`` product, memory O(J): no per-latent loop, no (J, N, d) or (J, d) tensor. Latent scaling is
 computed for candidate latents (those Δnorm alone does not call shared) by default, like Minder et al.
 
@@ -312,12 +312,11 @@ def accumulate_latent_sums(
     latent-scaling sums of ``scaling_ids`` along the ``probe`` decoder(s) (see the module docstring)."""
     cc, dev, dtype = _prepare(cc, device)
     n_latents, _, d = cc.W_dec.shape
-    compute = torch.float64 if dtype == torch.float64 else torch.float32  # sparse kernels: no half precision
     slot = torch.full((n_latents,), -1, dtype=torch.long, device=dev)  # latent id -> candidate position
     slot[scaling_ids.to(dev)] = torch.arange(len(scaling_ids), device=dev)
     probes = {
         name: cc.W_dec.detach()[scaling_ids.to(dev), FT if name == "ft" else BASE]
-        .to(compute)
+        .to(torch.float64)
         .t()
         .contiguous()
         for name in _probe_names(probe)
@@ -336,12 +335,14 @@ def accumulate_latent_sums(
         progress = tqdm(total=total, unit="tok", desc="latent statistics", disable=None)
         for raw in iter_batches(acts, batch_size):
             x, f = _encode(cc, raw, dev, dtype)
-            sparse = f.to(compute).to_sparse_csr()  # the entries where a latent fired (f > 0)
+            # the entries where a latent fired (f > 0), values in float64 (the dense f stays in its dtype)
+            dense = f if f.dtype in (torch.float32, torch.float64) else f.float()
+            sparse = dense.to_sparse_csr().to(torch.float64)
             cols, values = sparse.col_indices(), sparse.values()
             sums.fire_count += torch.bincount(cols, minlength=n_latents)
-            sums.max_act.scatter_reduce_(0, cols, values.to(torch.float64), "amax")
-            sums.sum_f2.index_add_(0, cols, values.to(torch.float64).square())
-            if probes:
+            sums.max_act.scatter_reduce_(0, cols, values, "amax")
+            sums.sum_f2.index_add_(0, cols, values.square())
+            if len(scaling_ids):
                 _project(sums, probes, sparse, slot, x, cc.decode(f))
             sums.n_tokens += raw.shape[0]
             progress.update(raw.shape[0])
@@ -384,14 +385,12 @@ def _project(
         (blocks * n_rows, len(sums.ids)),
         check_invariants=False,
     )
+    x, x_hat = x.to(torch.float64), x_hat.to(torch.float64)
     residual = x - x_hat
-    stacked = torch.cat([residual[:, BASE], residual[:, FT], x_hat[:, BASE], x_hat[:, FT]]).to(values.dtype)
-    weights = values.to(torch.float64)
+    stacked = torch.cat([residual[:, BASE], residual[:, FT], x_hat[:, BASE], x_hat[:, FT]])  # (4B, d)
     for name, probe in probes.items():
         dots = torch.sparse.sampled_addmm(pattern, stacked, probe, beta=0.0).values().view(blocks, nnz)
-        target_sums = torch.zeros(blocks, probe.shape[1], dtype=torch.float64, device=x.device)
-        target_sums.index_add_(1, cols, dots.to(torch.float64) * weights)
-        sums.projected[name] += target_sums
+        sums.projected[name].index_add_(1, cols, dots * values)
 
 
 def latent_scaling_betas(sums: LatentSums, W_dec: torch.Tensor, probe: str) -> dict[str, np.ndarray]:
