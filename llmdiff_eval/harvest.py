@@ -274,10 +274,6 @@ class _Moments:
     norm_sum: float
 
     @classmethod
-    def empty(cls, d: int) -> _Moments:
-        return cls(0, torch.zeros(d, dtype=torch.float64), torch.zeros(d, dtype=torch.float64), 0.0)
-
-    @classmethod
     def of(cls, acts: torch.Tensor) -> _Moments:
         x = acts.to(torch.float64)
         mean = x.mean(0)
@@ -703,14 +699,18 @@ def merge_ranks(out_dir: str | Path, world_size: int) -> Path:
 def _open_shard(cache_dir: Path, entry: dict):
     path = cache_dir / entry["file"]
     if not path.exists():
-        raise CacheError(
-            f"shard {entry['file']} of activation cache {cache_dir} is missing; rerun harvest on this run "
-            "directory to re-create it (the other shards are kept)"
-        )
+        raise _missing(cache_dir, entry)
     try:
         return safe_open(str(path), framework="pt")
     except (SafetensorError, OSError, ValueError) as exc:
         raise _corrupt(cache_dir, entry, f"unreadable: {exc}") from exc
+
+
+def _missing(cache_dir: Path, entry: dict) -> CacheError:
+    return CacheError(
+        f"shard {entry['file']} of activation cache {cache_dir} is missing; rerun harvest on this run directory "
+        "to re-create it (the other shards are kept)"
+    )
 
 
 def _corrupt(cache_dir: Path, entry: dict, why: str) -> CacheError:
@@ -723,10 +723,7 @@ def _corrupt(cache_dir: Path, entry: dict, why: str) -> CacheError:
 def _verify_shard(cache_dir: Path, entry: dict, full: bool = True) -> None:
     path = cache_dir / entry["file"]
     if not path.exists():
-        raise CacheError(
-            f"shard {entry['file']} of activation cache {cache_dir} is missing; rerun harvest on this run "
-            "directory to re-create it (the other shards are kept)"
-        )
+        raise _missing(cache_dir, entry)
     if "bytes" in entry and path.stat().st_size != entry["bytes"]:
         raise _corrupt(cache_dir, entry, f"size {path.stat().st_size} bytes, expected {entry['bytes']}")
     if full and file_sha256(path) != entry["sha256"]:
