@@ -88,17 +88,27 @@ class Runner:
     # -- keys: the hash of everything a unit's output depends on (its config and its inputs' keys) -------------
     def harvest_key(self, model: str) -> str:
         spec = next(spec for spec in self.config.models if spec.name == model)
-        harvest = _without(_config_key(self.config.harvest), "device", "batch_size")
+        harvest = _without(
+            _config_key(self.config.harvest), "device", "batch_size", "progress", "verify_shards"
+        )
         return stable_hash({"model": _config_key(spec), "harvest": harvest})
 
     def train_key(self, base: str, ft: str) -> str:
-        crosscoder = _without(_config_key(self.config.crosscoder), "device", "log_every_steps")
+        crosscoder = _without(
+            _config_key(self.config.crosscoder),
+            "device",
+            "log_every_steps",
+            "checkpoint_every_steps",
+            "keep_checkpoints",
+        )
         return stable_hash(
             {"inputs": [self.harvest_key(base), self.harvest_key(ft)], "crosscoder": crosscoder}
         )
 
     def analyze_key(self, base: str, ft: str) -> str:
-        analyze = _without(_config_key(self.config.analyze), "device", "batch_size")
+        analyze = _without(
+            _config_key(self.config.analyze), "device", "batch_size", "scaling_memory_limit_gb"
+        )
         return stable_hash({"inputs": self.train_key(base, ft), "analyze": analyze})
 
     def annotate_key(self, base: str, ft: str) -> str:
