@@ -203,7 +203,10 @@ class MechdiffSettings:
             )
         base = _model_spec(metadata["base_model"], BASE_NAME, "base_model")
         model = _evaluated_spec(metadata)
-        base_tokenizer, model_tokenizer = _tokenizer(base, "base_model"), _tokenizer(model, "evaluated_model")
+        base_tokenizer, model_tokenizer = (
+            _tokenizer(base, "base_model"),
+            _tokenizer(model, "pretrained / evaluated_model"),
+        )
         try:
             check_same_tokenizer(
                 f"base_model={base.path}", base_tokenizer, f"evaluated model={model.path}", model_tokenizer
@@ -213,7 +216,7 @@ class MechdiffSettings:
                 f'{error} Set --metadata "base_model" to the model the evaluated model was fine-tuned from '
                 "(the two must share a tokenizer)."
             ) from error
-        n_layers, d_model = model_shape(model, "evaluated_model")
+        n_layers, d_model = model_shape(model, "pretrained / evaluated_model")
         crosscoder = (
             resolve_crosscoder(metadata["crosscoder"], metadata.get("pair"))
             if metadata.get("crosscoder")
@@ -226,7 +229,7 @@ class MechdiffSettings:
             metadata.get("chat_template"), base_tokenizer, model_tokenizer
         )
         device = str(metadata.get("device") or "auto")
-        return cls(
+        settings = cls(
             base=base,
             model=model,
             layer=layer,
@@ -245,6 +248,32 @@ class MechdiffSettings:
             chat_template_source=template_source,
             cache_dir=_cache_dir(metadata.get("cache_dir")),
         )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Check the settings that are only used by the heavy work, so that a bad value stops the task when lm-eval
+        builds it rather than after every request has run."""
+        from llmdiff_eval.annotate.core import resolve_annotator_kind
+        from llmdiff_eval.models import resolve_device, resolve_dtype
+
+        checks = (
+            ("dtype", lambda: resolve_dtype(self.dtype)),
+            ("device", lambda: resolve_device(self.device)),
+            ("annotator", lambda: resolve_annotator_kind(self.annotator)),
+            ("taxonomy", lambda: load_taxonomy(self.taxonomy)),
+        )
+        for key, check in checks:
+            try:
+                check()
+            except (ValueError, RuntimeError, OSError) as error:
+                raise MechdiffConfigError(f'--metadata "{key}": {error}') from error
+        if resolve_annotator_kind(self.annotator) == "claude" and not os.environ.get("ANTHROPIC_API_KEY"):
+            raise MechdiffConfigError(
+                '--metadata "annotator" is "claude" but ANTHROPIC_API_KEY is not set: set it, or use '
+                '"annotator": "offline"'
+            )
+        self.run_config(None)  # the crosscoder preset and overrides
 
     def corpus_config(self, max_docs: int | None = None):
         """The probe corpus: one source per JSONL/Parquet/text file, mixed with equal weights (seeded), so that the

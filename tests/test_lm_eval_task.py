@@ -315,6 +315,20 @@ def test_layer_out_of_range_names_layer(tiny_base_dir):
         load_mechdiff({"pretrained": str(tiny_base_dir), "base_model": str(tiny_base_dir), "layer": 4})
 
 
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"annotator": "gpt"}, "annotator"),
+        ({"dtype": "int3"}, "dtype"),
+        ({"crosscoder_config": {"n_latent": 8}}, "crosscoder_config"),
+        ({"max_tokens": 0}, "max_tokens"),
+    ],
+)
+def test_bad_settings_stop_the_task_when_it_is_built(tiny_base_dir, extra, key):
+    with pytest.raises(MechdiffConfigError, match=f'"{key}"'):
+        load_mechdiff({"pretrained": str(tiny_base_dir), "base_model": str(tiny_base_dir), **extra})
+
+
 def test_crosscoder_of_another_layer_names_layer(identical_run, tiny_base_dir):
     run_dir = identical_run["configs"]["mechdiff"]["metadata"]["mechdiff_run"]["run_dir"]
     metadata = {"pretrained": str(tiny_base_dir), "base_model": str(tiny_base_dir), "crosscoder": run_dir}
