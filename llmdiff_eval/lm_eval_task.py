@@ -85,16 +85,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import numpy as np
-import torch
 from lm_eval.api.task import ConfigurableTask
 
-from llmdiff_eval.models import ModelSpec, TokenizerMismatchError, check_same_tokenizer, load_tokenizer
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
 from llmdiff_eval.utils import atomic_write_json, pair_name, slugify, stable_hash
+
+if TYPE_CHECKING:  # torch and transformers are imported when the task is built, not with this module
+    from llmdiff_eval.models import ModelSpec
 
 TASKS_DIR: str = str(importlib.resources.files("llmdiff_eval.tasks"))
 """Directory holding ``mechdiff/mechdiff.yaml``: pass it to lm_eval's ``--include_path``."""
@@ -193,6 +194,8 @@ class MechdiffSettings:
     def from_metadata(cls, metadata: dict[str, Any]) -> MechdiffSettings:
         """Check ``metadata`` (lm-eval's merged ``model_args | --metadata``) and load what the checks need (the two
         tokenizers and model configs, not the weights). Raises :class:`MechdiffConfigError` naming the key."""
+        from llmdiff_eval.models import TokenizerMismatchError, check_same_tokenizer
+
         metadata = dict(metadata or {})
         if metadata.get("base_model") in (None, ""):
             given = sorted(k for k in metadata if k not in ("version", "config_source"))
@@ -378,6 +381,8 @@ def _files_fingerprint(path: str | None) -> list[list[Any]] | None:
 def _model_spec(value: Any, name: str, key: str) -> ModelSpec:
     """A :class:`ModelSpec` from a metadata value (a path string or a dict of spec fields); local paths made
     absolute so that the cache key does not depend on the working directory."""
+    from llmdiff_eval.models import ModelSpec
+
     if isinstance(value, dict):
         try:
             spec = ModelSpec.from_dict({**value, "name": name})
@@ -415,7 +420,7 @@ def _evaluated_spec(metadata: dict[str, Any]) -> ModelSpec:
 
 
 def _tokenizer(spec: ModelSpec, key: str):
-    from llmdiff_eval.models import ModelLoadError
+    from llmdiff_eval.models import ModelLoadError, load_tokenizer
 
     try:
         return load_tokenizer(spec)
@@ -621,6 +626,7 @@ def probe_documents(settings: MechdiffSettings) -> list[dict[str, Any]]:
     """The probe corpus as lm-eval documents ``{"doc_id", "source", "text"}``, in the harvest's order; chats are
     rendered with the chat template the harvest uses (a leading BOS string is dropped: lm-eval adds its own)."""
     from llmdiff_eval.corpus import iter_documents, render, resolve_chat_template
+    from llmdiff_eval.models import load_tokenizer
 
     tokenizer = load_tokenizer(settings.base)
     corpus = settings.corpus_config()
@@ -642,6 +648,8 @@ def firing_rates(
     real pair ``(base, evaluated)``, and with the evaluated model's activations replaced by the base's ``(base,
     base)``. Both in [0, 1], shape ``(len(latent_ids),)``. ``acts``: a ``(base_cache_dir, model_cache_dir)`` pair of
     harvest caches or a raw ``(N, 2, d)`` tensor (index 0 = base), read once."""
+    import torch
+
     from llmdiff_eval.analyze import iter_batches
 
     device, dtype = crosscoder.W_dec.device, crosscoder.W_dec.dtype
