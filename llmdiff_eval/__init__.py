@@ -15,9 +15,13 @@ One module per pipeline stage: ``models``, ``corpus``, ``harvest``, ``crosscoder
 from __future__ import annotations
 
 import importlib
+import importlib.resources
 from typing import Any
 
 __version__ = "0.1.0"
+
+TASKS_DIR: str = str(importlib.resources.files("llmdiff_eval.tasks"))
+"""Pass to ``lm_eval --include_path``: holds the ``mechdiff`` task (``tasks/mechdiff/mechdiff.yaml``)."""
 
 _EXPORTS: dict[str, str] = {
     "CrosscoderConfig": "llmdiff_eval.crosscoder",
@@ -35,10 +39,12 @@ _EXPORTS: dict[str, str] = {
     "run_pipeline": "llmdiff_eval.pipeline",
     "load_taxonomy": "llmdiff_eval.taxonomy",
     "fetch_arena": "llmdiff_eval.arena",
-    "TASKS_DIR": "llmdiff_eval.lm_eval_task",
+    "harvest": "llmdiff_eval.harvest",
+    "load_paired": "llmdiff_eval.harvest",
+    "load_model": "llmdiff_eval.models",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "TASKS_DIR", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:

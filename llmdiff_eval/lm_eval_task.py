@@ -91,14 +91,12 @@ import datasets
 import numpy as np
 from lm_eval.api.task import ConfigurableTask
 
+from llmdiff_eval import TASKS_DIR
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
 from llmdiff_eval.utils import atomic_write_json, pair_name, slugify, stable_hash
 
 if TYPE_CHECKING:  # torch and transformers are imported when the task is built, not with this module
     from llmdiff_eval.models import ModelSpec
-
-TASKS_DIR: str = str(importlib.resources.files("llmdiff_eval.tasks"))
-"""Directory holding ``mechdiff/mechdiff.yaml``: pass it to lm_eval's ``--include_path``."""
 
 TASK_YAML: str = str(Path(TASKS_DIR) / "mechdiff" / "mechdiff.yaml")
 PROBE_CORPUS: str = str(importlib.resources.files("llmdiff_eval.data") / "probe_corpus")
@@ -432,10 +430,10 @@ def model_shape(spec: ModelSpec, key: str) -> tuple[int, int]:
     """``(number of decoder layers, hidden size)`` of ``spec`` from its config (weights are not loaded)."""
     from transformers import AutoConfig
 
-    from llmdiff_eval.models import ModelLoadError, _resolve_source
+    from llmdiff_eval.models import ModelLoadError, resolve_source
 
     try:
-        source, gguf_file = _resolve_source(spec)
+        source, gguf_file = resolve_source(spec)
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
         config = AutoConfig.from_pretrained(
             source, revision=spec.revision, trust_remote_code=spec.trust_remote_code, **kwargs

@@ -163,7 +163,7 @@ def packaged_gguf(name: str, cache_dir: str | os.PathLike | None = None) -> Path
     raise ModelLoadError(f"unknown packaged model {name!r}; available: 'smollm2', 'gemma3-270m'")
 
 
-def _resolve_source(spec: ModelSpec) -> tuple[str, str | None]:
+def resolve_source(spec: ModelSpec) -> tuple[str, str | None]:
     """``(directory or hub id, gguf file name or None)`` for ``spec.path``."""
     path, gguf_file = spec.path, spec.gguf_file
     if path.startswith(PACKAGED_PREFIX):
@@ -218,7 +218,7 @@ def load_tokenizer(spec: ModelSpec):
     elif spec.adapter is not None and (Path(spec.adapter) / "tokenizer_config.json").is_file():
         source = spec.adapter
     else:
-        source, gguf_file = _resolve_source(spec)
+        source, gguf_file = resolve_source(spec)
         if gguf_file is not None:
             kwargs["gguf_file"] = gguf_file
         if spec.revision is not None:
@@ -279,7 +279,7 @@ def load_weights(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str
     """
     from transformers import AutoModelForCausalLM
 
-    source, gguf_file = _resolve_source(spec)
+    source, gguf_file = resolve_source(spec)
     torch_dtype = resolve_dtype(dtype)
     kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code, "dtype": torch_dtype}
     if gguf_file is not None:
