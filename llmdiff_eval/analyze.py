@@ -21,8 +21,8 @@ The one-pass accumulation. By the identity ``Σ_n f_nj ε_j,n^m = Σ_n f_nj (x_n
 every β needs only the row-wise sums ``Σ_n f_nj (p_j · y_n)`` for the four targets ``y ∈ {r^base, r^ft, x̂^base,
 x̂^ft}`` (``r = x − x̂``) plus ``Σ_n f_nj²``. Per batch, ``f`` becomes a sparse (B, F) matrix (about L0 entries
 per row), and one sampled matrix product (``torch.sparse.sampled_addmm`` of the stacked targets (4B, d) with the
-probes (d, J), in float64) gives ``p_j · y_n`` at exactly the entries where latent j fired; multiplied by ``f_nj``
-and summed per latent (``index_add_``) into float64 accumulators. Cost per batch ``∝ 4 · nnz · d`` instead of ``4 · B · J · d``
+probes (d, J), in the crosscoder's precision) gives ``p_j · y_n`` at exactly the entries where latent j fired;
+multiplied by ``f_nj`` and summed per latent (``index_add_``) into float64 accumulators. Cost per batch ``∝ 4 · nnz · d`` instead of ``4 · B · J · d``
 for a dense ``Fᵀ Y`` product, memory O(J): no per-latent loop, no (J, N, d) or (J, d) tensor. Latent scaling is
 computed for candidate latents (those Δnorm alone does not call shared) by default, like Minder et al.
 
@@ -312,11 +312,13 @@ def accumulate_latent_sums(
     latent-scaling sums of ``scaling_ids`` along the ``probe`` decoder(s) (see the module docstring)."""
     cc, dev, dtype = _prepare(cc, device)
     n_latents, _, d = cc.W_dec.shape
+    # sparse products in the crosscoder's precision (float32 for half-precision ones), sums in float64
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
     slot = torch.full((n_latents,), -1, dtype=torch.long, device=dev)  # latent id -> candidate position
     slot[scaling_ids.to(dev)] = torch.arange(len(scaling_ids), device=dev)
     probes = {
         name: cc.W_dec.detach()[scaling_ids.to(dev), FT if name == "ft" else BASE]
-        .to(torch.float64)
+        .to(compute)
         .t()
         .contiguous()
         for name in _probe_names(probe)
@@ -335,10 +337,8 @@ def accumulate_latent_sums(
         progress = tqdm(total=total, unit="tok", desc="latent statistics", disable=None)
         for raw in iter_batches(acts, batch_size):
             x, f = _encode(cc, raw, dev, dtype)
-            # the entries where a latent fired (f > 0), values in float64 (the dense f stays in its dtype)
-            dense = f if f.dtype in (torch.float32, torch.float64) else f.float()
-            sparse = dense.to_sparse_csr().to(torch.float64)
-            cols, values = sparse.col_indices(), sparse.values()
+            sparse = f.to(compute).to_sparse_csr()  # the entries where a latent fired (f > 0)
+            cols, values = sparse.col_indices(), sparse.values().to(torch.float64)
             sums.fire_count += torch.bincount(cols, minlength=n_latents)
             sums.max_act.scatter_reduce_(0, cols, values, "amax")
             sums.sum_f2.index_add_(0, cols, values.square())
@@ -385,12 +385,12 @@ def _project(
         (blocks * n_rows, len(sums.ids)),
         check_invariants=False,
     )
-    x, x_hat = x.to(torch.float64), x_hat.to(torch.float64)
     residual = x - x_hat
-    stacked = torch.cat([residual[:, BASE], residual[:, FT], x_hat[:, BASE], x_hat[:, FT]])  # (4B, d)
+    stacked = torch.cat([residual[:, BASE], residual[:, FT], x_hat[:, BASE], x_hat[:, FT]]).to(values.dtype)
+    weights = values.to(torch.float64)
     for name, probe in probes.items():
         dots = torch.sparse.sampled_addmm(pattern, stacked, probe, beta=0.0).values().view(blocks, nnz)
-        sums.projected[name].index_add_(1, cols, dots * values)
+        sums.projected[name].index_add_(1, cols, dots.to(torch.float64) * weights)
 
 
 def latent_scaling_betas(sums: LatentSums, W_dec: torch.Tensor, probe: str) -> dict[str, np.ndarray]:
@@ -627,9 +627,8 @@ def collect_examples(
         return pd.DataFrame(columns=columns)
     gen = torch.Generator().manual_seed(cfg.seed)
     n_top, n_bins = cfg.n_top_examples, len(cfg.quantile_edges)
-    per_bin = (
-        4 * cfg.n_per_quantile + n_top
-    )  # spare samples: those inside top-example windows are dropped later
+    # per bin, keep spare samples: those inside the windows of top examples are dropped at the end
+    per_bin = 4 * cfg.n_per_quantile + n_top
     inner_edges = torch.tensor(cfg.quantile_edges[:-1], dtype=torch.float64)
     scale = torch.tensor(np.asarray(max_act, dtype=np.float64))[ids]
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
