@@ -4,7 +4,7 @@ The reference (written here) is the straightforward anchor implementation: dense
 f·s over the whole B×F batch, a dense (B, F) mask, a dense decode ``f @ W_dec``, and autograd through all of it. Ours is
 ``BatchTopKCrosscoderTrainingSAE.training_forward_pass`` (exact batch top-k from per-row candidates, sparse decode and
 sparse backward), timed both as a bare step and through SAE-Lens's ``SAETrainer.step``. Both use the same weights,
-Adam and grad-norm clipping 1.0, no dead latents (AuxK inactive). Each measurement runs in its own subprocess so that
+Adam and grad-norm clipping 1.0, no dead latents (AuxK inactive); times are medians over the timed steps. Each measurement runs in its own subprocess so that
 its peak RSS (``resource.getrusage``) above the set-up baseline is its own working memory.
 
 FLOP/s: the reference does 5 dense products of 2·B·(M·d)·F FLOPs per step (encoder forward, decoder forward, and
@@ -12,7 +12,7 @@ three in the backward pass); ours does 1 dense product (the encoder forward) plu
 counts the FLOPs each implementation actually performs; the peak is ``torch.mm`` at the encoder's shape
 (B × M·d) @ (M·d × F), measured in the same run.
 
-Usage: ``.venv/bin/python benchmarks/bench_train.py [--quick]``.
+Usage: ``.venv/bin/python benchmarks/bench_train.py [--quick] [--threads N]``.
 """
 
 from __future__ import annotations
@@ -107,11 +107,13 @@ def worker(variant: str, n_latents: int, k: int, steps: int) -> dict:
 
     first_loss = step(0)  # warm-up (allocations, thread pools)
     baseline = _rss_mb()
-    start = time.perf_counter()
-    for i in range(1, steps + 1):
-        step(i)
-    seconds = (time.perf_counter() - start) / steps
-    return {"first_loss": first_loss, "s_per_step": seconds, "peak_extra_mb": _rss_mb() - baseline}
+    seconds = sorted(_timed(lambda i=i: step(i)) for i in range(1, steps + 1))
+    # The median step: robust to the stalls of a CPU shared with other jobs.
+    return {
+        "first_loss": first_loss,
+        "s_per_step": seconds[len(seconds) // 2],
+        "peak_extra_mb": _rss_mb() - baseline,
+    }
 
 
 def mm_peak(n_latents: int, repeats: int = 5) -> float:
@@ -139,7 +141,8 @@ def _timed(fn) -> float:
 
 
 def _run_worker(variant: str, n_latents: int, k: int, steps: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", variant, str(n_latents), str(k), str(steps)]
+    threads = ["--threads", str(torch.get_num_threads())]
+    cmd = [sys.executable, __file__, *threads, "--worker", variant, str(n_latents), str(k), str(steps)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -147,8 +150,11 @@ def _run_worker(variant: str, n_latents: int, k: int, steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="first shape only, fewer steps")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     parser.add_argument("--worker", nargs=4, metavar=("VARIANT", "F", "K", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.worker:
         variant, n_latents, k, steps = args.worker
         print(json.dumps(worker(variant, int(n_latents), int(k), int(steps))))
@@ -160,7 +166,7 @@ def main() -> None:
     )
     rows = []
     for n_latents, k in shapes:
-        steps = 3 if args.quick else 5
+        steps = 3 if args.quick else 7
         measured = {v: _run_worker(v, n_latents, k, steps) for v in ("reference", "ours", "ours_trainer")}
         peak = mm_peak(n_latents)
         dense_flops = 2 * BATCH * N_MODELS * D_MODEL * n_latents

@@ -16,8 +16,8 @@ Activations are normalized per model before training (``normalization="unit_rms"
 the scales are recorded in ``cfg.json`` (``norm_scale``); ``Crosscoder.normalize`` applies them, and every decoder
 quantity (Δnorm, cosines) lives in that normalized space.
 
-The training step is sparse after the encoder matmul: the batch top-k is selected from per-row candidates (exact,
-with a fallback), the decoder runs on the kept (row, column, value) triples (``embedding_bag``), and all backward
+The training step is sparse after the encoder matmul: the batch top-k is selected among the entries above a sampled
+threshold (exact, with a fallback), the decoder runs on the kept (row, column, value) triples (``embedding_bag``), and all backward
 passes use only the kept entries (``embedding_bag`` and ``sampled_addmm``), so no dense B×F matrix is multiplied
 except the encoder's forward pass.
 
@@ -505,20 +505,27 @@ def _pointers(sorted_or_any: torch.Tensor, n: int) -> torch.Tensor:
 def batch_topk_flat(scores: torch.Tensor, n_keep: int) -> torch.Tensor:
     """Flat indices (into ``scores.flatten()``) of the ``n_keep`` largest entries of a (B, F) matrix.
 
-    Exact: takes per-row candidates first (4× the mean kept per row) and the global top among them; if some row had
-    all its candidates kept it could own more, so the candidate count grows and the selection is redone.
+    Exact, without a top-k over all B·F entries: a threshold is estimated from a strided sample (aiming at 2× the
+    entries needed), the entries above it are the candidates, and the top-k runs on those. If fewer than ``n_keep``
+    entries clear the threshold it is lowered (×4 the fraction) and, at worst, the full top-k runs. Whenever enough
+    candidates clear it, every entry of the true top ``n_keep`` is among them.
     """
-    n_rows, n_cols = scores.shape
-    n_keep = min(n_keep, scores.numel())
-    per_row = 4 * math.ceil(n_keep / n_rows)
-    while 4 * per_row <= n_cols:  # otherwise the candidates are not much fewer than all entries
-        cand_values, cand_cols = scores.topk(per_row, dim=1, sorted=False)
-        top = cand_values.flatten().topk(n_keep, sorted=False).indices
-        rows = top // per_row
-        if int(torch.bincount(rows, minlength=n_rows).max()) < per_row:
-            return rows * n_cols + cand_cols.flatten()[top]
-        per_row *= 4
-    return scores.flatten().topk(n_keep, sorted=False).indices
+    flat = scores.reshape(-1)
+    n_keep = min(n_keep, flat.numel())
+    if 8 * n_keep >= flat.numel():
+        return flat.topk(n_keep, sorted=False).indices
+    stride = max(1, flat.numel() // 65536) | 1
+    while math.gcd(stride, scores.shape[-1]) != 1:  # sample every latent column, not a fixed subset
+        stride += 2
+    sample = flat[::stride]
+    fraction = 2.0 * n_keep / flat.numel()
+    while fraction < 0.25:
+        threshold = sample.kthvalue(max(1, int(sample.numel() * (1 - fraction)))).values
+        candidates = (flat >= threshold).nonzero().squeeze(1)
+        if candidates.numel() >= n_keep:
+            return candidates[flat[candidates].topk(n_keep, sorted=False).indices]
+        fraction *= 4
+    return flat.topk(n_keep, sorted=False).indices
 
 
 def _sampled_dot(index: SparseIndex, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
