@@ -163,22 +163,25 @@ class AnalyzeConfig:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def decoder_geometry(W_dec: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def decoder_geometry(W_dec: torch.Tensor, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
     """Δnorm (paper orientation) and decoder cosine per latent from ``W_dec (F, 2, d)``.
 
     NaN Δnorm where both decoder vectors are zero; NaN cosine where either is zero (no direction to compare).
+    Computed in float64, ``chunk`` latents at a time (the paper's W_dec is 114,688 × 2 × 3,584).
     """
-    W = _as_float64(W_dec)
-    if W.ndim != 3 or W.shape[1] != 2:
+    if W_dec.ndim != 3 or W_dec.shape[1] != 2:
         raise ValueError(
-            f"W_dec must have shape (F, 2, d) with model 0 = base, 1 = fine-tune; got {tuple(W.shape)}"
+            f"W_dec must have shape (F, 2, d) with model 0 = base, 1 = fine-tune; got {tuple(W_dec.shape)}"
         )
-    norms = W.norm(dim=-1)  # (F, 2)
-    base, ft = norms[:, BASE], norms[:, FT]
-    biggest = torch.maximum(base, ft)
-    delta_norm = 0.5 * ((ft - base) / biggest + 1.0)  # 0/0 -> NaN for all-zero latents
-    cos_sim = (W[:, BASE] * W[:, FT]).sum(-1) / (base * ft)
-    cos_sim = torch.where((base > 0) & (ft > 0), cos_sim, torch.full_like(cos_sim, math.nan))
+    norms, dots = [], []
+    for start in range(0, W_dec.shape[0], chunk):
+        W = _as_float64(W_dec[start : start + chunk])
+        norms.append(W.norm(dim=-1))  # (chunk, 2)
+        dots.append((W[:, BASE] * W[:, FT]).sum(-1))
+    norm, dot = torch.cat(norms), torch.cat(dots)
+    base, ft = norm[:, BASE], norm[:, FT]
+    delta_norm = 0.5 * ((ft - base) / torch.maximum(base, ft) + 1.0)  # 0/0 -> NaN for all-zero latents
+    cos_sim = torch.where((base > 0) & (ft > 0), dot / (base * ft), math.nan)
     return delta_norm.numpy(), cos_sim.numpy()
 
 
@@ -323,6 +326,8 @@ def accumulate_latent_sums(
         .contiguous()
         for name in _probe_names(probe)
     }  # (d, J)
+    decoder = cc.W_dec.detach().reshape(n_latents, 2 * d).to(compute)
+    decoder_bias = cc.b_dec.detach().to(compute)
     zeros = partial(torch.zeros, dtype=torch.float64, device=dev)
     sums = LatentSums(
         ids=scaling_ids,
@@ -343,7 +348,10 @@ def accumulate_latent_sums(
             sums.max_act.scatter_reduce_(0, cols, values, "amax")
             sums.sum_f2.index_add_(0, cols, values.square())
             if len(scaling_ids):
-                _project(sums, probes, sparse, slot, x, cc.decode(f))
+                x_hat = (sparse @ decoder).view(-1, 2, d) + decoder_bias  # = cc.decode(f), from the sparse f
+                if sums.n_tokens == 0:
+                    _check_decoder(cc, f[:8], x_hat[:8])
+                _project(sums, probes, sparse, slot, x.to(compute), x_hat)
             sums.n_tokens += raw.shape[0]
             progress.update(raw.shape[0])
         progress.close()
@@ -355,6 +363,16 @@ def accumulate_latent_sums(
         projected={name: value.cpu() for name, value in sums.projected.items()},
         n_tokens=sums.n_tokens,
     )
+
+
+def _check_decoder(cc: Any, f: torch.Tensor, x_hat: torch.Tensor) -> None:
+    """Raise unless ``cc.decode`` is the linear decoder ``f W_dec + b_dec`` that the sparse pass computes."""
+    expected = cc.decode(f).to(x_hat.dtype)
+    if not torch.allclose(x_hat, expected, rtol=1e-4, atol=1e-5 * float(expected.abs().max().clamp_min(1.0))):
+        raise ValueError(
+            "the crosscoder's decode(f) is not f·W_dec + b_dec; latent scaling here assumes the linear decoder "
+            "of the crosscoder architecture (DESIGN.md)"
+        )
 
 
 def _project(
@@ -386,7 +404,7 @@ def _project(
         check_invariants=False,
     )
     residual = x - x_hat
-    stacked = torch.cat([residual[:, BASE], residual[:, FT], x_hat[:, BASE], x_hat[:, FT]]).to(values.dtype)
+    stacked = torch.cat([residual[:, BASE], residual[:, FT], x_hat[:, BASE], x_hat[:, FT]])
     weights = values.to(torch.float64)
     for name, probe in probes.items():
         dots = torch.sparse.sampled_addmm(pattern, stacked, probe, beta=0.0).values().view(blocks, nnz)
@@ -399,7 +417,7 @@ def latent_scaling_betas(sums: LatentSums, W_dec: torch.Tensor, probe: str) -> d
     ``β^r_m = S[x̂^m] / (‖p‖² Σf²)`` and ``β^ε_m = S[r^m] / (‖p‖² Σf²) + p·d^m / ‖p‖²`` with ``S`` the projected
     sums; NaN where the latent never fired or the probe is zero.
     """
-    dec = _as_float64(W_dec)[sums.ids]  # (J, 2, d)
+    dec = _as_float64(W_dec.detach()[sums.ids.to(W_dec.device)])  # (J, 2, d)
     p = dec[:, FT if probe == "ft" else BASE]
     p_sq = (p * p).sum(-1)
     denominator = p_sq * sums.sum_f2[sums.ids]

@@ -225,6 +225,17 @@ def test_vectorised_latent_scaling_matches_per_latent_loop() -> None:
         np.testing.assert_allclose(df[columns[1]].to_numpy(), ref_r, rtol=1e-6, atol=1e-6)
 
 
+class _NonlinearDecoder:
+    """Duck-typed crosscoder whose decode is not f·W_dec + b_dec (the pass must refuse it, not mis-compute)."""
+
+    def __init__(self, cc: BatchTopKCrosscoder) -> None:
+        self.cc, self.W_dec, self.b_dec = cc, cc.W_dec, cc.b_dec
+        self.normalize, self.encode = cc.normalize, cc.encode
+
+    def decode(self, f: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.cc.decode(f) - 0.2)
+
+
 def test_activation_sources_agree_and_bad_input_is_rejected() -> None:
     cc, raw = _hand_built(n_tokens=700)
     whole = latent_table(cc, raw, AnalyzeConfig(batch_size=10_000))
@@ -234,6 +245,8 @@ def test_activation_sources_agree_and_bad_input_is_rejected() -> None:
         latent_table(cc, torch.randn(10, 8))
     with pytest.raises(ValueError, match="empty"):
         latent_table(cc, iter([]))
+    with pytest.raises(ValueError, match="linear decoder"):
+        latent_table(_NonlinearDecoder(cc), raw)
 
 
 # ---------------------------------------------------------------------------------------------------------------
