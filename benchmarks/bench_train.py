@@ -2,15 +2,17 @@
 
 The reference (written here) is the straightforward anchor implementation: dense pre-activations, flatten-top-k of
 f·s over the whole B×F batch, a dense (B, F) mask, a dense decode ``f @ W_dec``, and autograd through all of it. Ours is
-``BatchTopKCrosscoderTrainingSAE.training_forward_pass`` (exact batch top-k from per-row candidates, sparse decode and
-sparse backward), timed both as a bare step and through SAE-Lens's ``SAETrainer.step``. Both use the same weights,
-Adam and grad-norm clipping 1.0, no dead latents (AuxK inactive); times are medians over the timed steps. Each measurement runs in its own subprocess so that
-its peak RSS (``resource.getrusage``) above the set-up baseline is its own working memory.
+``BatchTopKCrosscoderTrainingSAE.training_forward_pass`` (exact batch top-k among the entries above a sampled
+threshold, sparse decode, sparse backward), timed as a bare step and through SAE-Lens's ``SAETrainer.step``. All use
+the same initial weights, Adam and grad-norm clipping 1.0, no dead latents (AuxK inactive). The three are timed in one
+subprocess with their steps interleaved, so that a change of load on a shared machine hits all alike, and the median
+step is reported. Memory is measured per variant in its own subprocess: growth of the peak RSS
+(``resource.getrusage``) over two steps after a warm-up step.
 
 FLOP/s: the reference does 5 dense products of 2·B·(M·d)·F FLOPs per step (encoder forward, decoder forward, and
-three in the backward pass); ours does 1 dense product (the encoder forward) plus 4 sparse ones of 2·k·B·(M·d) FLOPs. "achieved"
-counts the FLOPs each implementation actually performs; the peak is ``torch.mm`` at the encoder's shape
-(B × M·d) @ (M·d × F), measured in the same run.
+three in the backward pass); ours does 1 dense product (the encoder forward) plus 4 sparse ones of 2·k·B·(M·d) FLOPs.
+"achieved" counts the FLOPs each implementation actually performs; the peak is ``torch.mm`` at the encoder's shape
+(B × M·d) @ (M·d × F), best of 5 in the same run.
 
 Usage: ``.venv/bin/python benchmarks/bench_train.py [--quick] [--threads N]``.
 """
@@ -59,13 +61,12 @@ def _make(n_latents: int, k: int):
     return sae, batches
 
 
-def worker(variant: str, n_latents: int, k: int, steps: int) -> dict:
-    """One measurement in this process: tokens/s and peak RSS above the set-up baseline."""
+def _step_function(variant: str, n_latents: int, k: int, total_steps: int):
+    """A one-step closure for ``variant`` (fresh copy of the same initial weights) and its batches."""
     from sae_lens.config import LoggingConfig, SAETrainerConfig
     from sae_lens.saes.sae import TrainStepInput
     from sae_lens.training.sae_trainer import SAETrainer
 
-    warnings.filterwarnings("ignore")
     sae, batches = _make(n_latents, k)
     if variant == "reference":
         params = {name: p.detach().clone().requires_grad_() for name, p in sae.named_parameters()}
@@ -92,7 +93,7 @@ def worker(variant: str, n_latents: int, k: int, steps: int) -> dict:
 
     else:  # ours through SAE-Lens's trainer (adds its bookkeeping: dead-latent counters, LR schedule)
         trainer_cfg = SAETrainerConfig(
-            total_training_samples=BATCH * (steps + 2),
+            total_training_samples=BATCH * (total_steps + 2),
             train_batch_size_samples=BATCH,
             lr=1e-4,
             lr_end=1e-5,
@@ -105,15 +106,36 @@ def worker(variant: str, n_latents: int, k: int, steps: int) -> dict:
             trainer.n_training_steps += 1
             return float(out.loss.detach())
 
-    first_loss = step(0)  # warm-up (allocations, thread pools)
-    baseline = _rss_mb()
-    seconds = sorted(_timed(lambda i=i: step(i)) for i in range(1, steps + 1))
-    # The median step: robust to the stalls of a CPU shared with other jobs.
+    return step
+
+
+def time_worker(n_latents: int, k: int, steps: int) -> dict:
+    """Median step time of every variant, steps interleaved so that a change of machine load hits all alike."""
+    warnings.filterwarnings("ignore")
+    functions = {variant: _step_function(variant, n_latents, k, steps) for variant in VARIANTS}
+    first_loss = {variant: step(0) for variant, step in functions.items()}  # warm-up
+    times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    for i in range(1, steps + 1):
+        for variant, step in functions.items():
+            times[variant].append(_timed(lambda step=step, i=i: step(i)))
     return {
-        "first_loss": first_loss,
-        "s_per_step": seconds[len(seconds) // 2],
-        "peak_extra_mb": _rss_mb() - baseline,
+        variant: {"first_loss": first_loss[variant], "s_per_step": sorted(t)[len(t) // 2]}
+        for variant, t in times.items()
     }
+
+
+def memory_worker(variant: str, n_latents: int, k: int) -> dict:
+    """Resident-memory growth over two steps after a warm-up step, this variant alone in the process."""
+    warnings.filterwarnings("ignore")
+    step = _step_function(variant, n_latents, k, 3)
+    step(0)
+    baseline = _rss_mb()
+    step(1)
+    step(2)
+    return {"peak_extra_mb": _rss_mb() - baseline}
+
+
+VARIANTS = ("reference", "ours", "ours_trainer")
 
 
 def mm_peak(n_latents: int, repeats: int = 5) -> float:
@@ -140,9 +162,9 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def _run_worker(variant: str, n_latents: int, k: int, steps: int) -> dict:
+def _run_worker(*worker_args: str) -> dict:
     threads = ["--threads", str(torch.get_num_threads())]
-    cmd = [sys.executable, __file__, *threads, "--worker", variant, str(n_latents), str(k), str(steps)]
+    cmd = [sys.executable, __file__, *threads, "--worker", *worker_args]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -151,13 +173,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="first shape only, fewer steps")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
-    parser.add_argument("--worker", nargs=4, metavar=("VARIANT", "F", "K", "STEPS"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.worker:
-        variant, n_latents, k, steps = args.worker
-        print(json.dumps(worker(variant, int(n_latents), int(k), int(steps))))
+        kind, *rest = args.worker
+        if kind == "time":
+            print(json.dumps(time_worker(*map(int, rest))))
+        else:
+            print(json.dumps(memory_worker(rest[0], int(rest[1]), int(rest[2]))))
         return
 
     shapes = SHAPES[:1] if args.quick else SHAPES
@@ -167,7 +192,9 @@ def main() -> None:
     rows = []
     for n_latents, k in shapes:
         steps = 3 if args.quick else 7
-        measured = {v: _run_worker(v, n_latents, k, steps) for v in ("reference", "ours", "ours_trainer")}
+        measured = _run_worker("time", str(n_latents), str(k), str(steps))
+        for variant in VARIANTS:
+            measured[variant].update(_run_worker("memory", variant, str(n_latents), str(k)))
         peak = mm_peak(n_latents)
         dense_flops = 2 * BATCH * N_MODELS * D_MODEL * n_latents
         sparse_flops = 2 * k * BATCH * N_MODELS * D_MODEL
