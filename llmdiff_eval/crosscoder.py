@@ -30,6 +30,7 @@ checkpoint format); results are saved with ``save_inference_model`` and load thr
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -115,6 +116,9 @@ class CrosscoderConfig:
         buffer_tokens: for harvested caches larger than memory, shuffle within groups of shards of about this many
             tokens (the whole data set is shuffled when it fits).
         keep_checkpoints: keep the last checkpoint after the final model is written (it holds optimizer state).
+        stream_tokens: streaming mode (``llmdiff_eval.distributed.StreamingSource``): the train stage harvests this
+            many tokens per epoch on the fly through a shuffle buffer of ``buffer_tokens``, writing no activation
+            cache; None (default) trains on the harvested cache.
     """
 
     n_latents: int = 4096
@@ -140,6 +144,7 @@ class CrosscoderConfig:
     log_every_steps: int = 50
     buffer_tokens: int = 4_000_000
     keep_checkpoints: bool = False
+    stream_tokens: int | None = None
 
     def __post_init__(self) -> None:
         positive = (
@@ -162,6 +167,14 @@ class CrosscoderConfig:
         if self.k >= self.n_latents:
             raise CrosscoderError(
                 f"crosscoder.k ({self.k}) must be smaller than n_latents ({self.n_latents})"
+            )
+        if self.stream_tokens is not None and (
+            not isinstance(self.stream_tokens, int)
+            or isinstance(self.stream_tokens, bool)
+            or self.stream_tokens < 1
+        ):
+            raise CrosscoderError(
+                f"crosscoder.stream_tokens must be a positive integer or null, got {self.stream_tokens!r}"
             )
         if self.aux_k is not None and (not isinstance(self.aux_k, int) or self.aux_k < 1):
             raise CrosscoderError(f"crosscoder.aux_k must be a positive integer or null, got {self.aux_k!r}")
@@ -662,11 +675,24 @@ class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCros
         with torch.no_grad():
             pre = self.pre_activations(x)
             scores = pre * self.decoder_norms()
-            index = SparseIndex.from_flat(batch_topk_flat(scores, int(self.cfg.k * x.shape[0])), *pre.shape)
+            index = SparseIndex.from_flat(self._batch_topk(scores), *pre.shape)
         values = gather_preacts(
             pre[index.rows, index.cols], x_flat, self.W_enc.view(-1, self.n_latents), self.b_enc, index
         )
         return x_flat, pre, index, values
+
+    # Batch statistics; ``llmdiff_eval.distributed`` overrides them to cover all processes' rows of a batch.
+    def _batch_topk(self, scores: torch.Tensor) -> torch.Tensor:
+        """Flat indices of the k·B largest entries of the batch's scores (B, F)."""
+        return batch_topk_flat(scores, int(self.cfg.k * scores.shape[0]))
+
+    def _batch_min(self, values: torch.Tensor) -> torch.Tensor | None:
+        """Smallest of ``values`` (None if empty)."""
+        return values.min() if values.numel() else None
+
+    def _batch_variance(self, residual: torch.Tensor) -> torch.Tensor:
+        """Σ_m,d of the per-coordinate variance of ``residual`` (B, M, d) over the batch."""
+        return (residual - residual.mean(dim=0)).pow(2).sum(dim=(1, 2)).mean()
 
     def encode_with_hidden_pre(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Dense BatchTopK activations (B, F) and pre-activations, for SAE-Lens callers (training uses the sparse path)."""
@@ -728,8 +754,7 @@ class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCros
         )
         recon = sparse_decode(values, self.W_dec.view(self.n_latents, -1), index).view_as(residual)
         error = (residual - recon).pow(2).sum(dim=(1, 2)).mean()
-        variance = (residual - residual.mean(dim=0)).pow(2).sum(dim=(1, 2)).mean()
-        return (error / variance).nan_to_num(0.0)
+        return (error / self._batch_variance(residual)).nan_to_num(0.0)
 
     @torch.no_grad()
     def _update_threshold(self, index: SparseIndex, values: torch.Tensor, step: int) -> None:
@@ -738,10 +763,10 @@ class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCros
         if step < start:
             return
         scores = values * self.decoder_norms()[index.cols]
-        positive = scores[scores > 0]
-        if positive.numel() == 0:
+        smallest = self._batch_min(scores[scores > 0])
+        if smallest is None:
             return
-        smallest = positive.min().to(self.threshold.dtype)
+        smallest = smallest.to(self.threshold.dtype)
         beta = float(self.cfg.threshold_beta)
         self.threshold.copy_(smallest if step == start else beta * self.threshold + (1 - beta) * smallest)
 
@@ -797,6 +822,18 @@ class _PairedSource:
 
     def load(self, shard_ids: list[int]) -> torch.Tensor:
         raise NotImplementedError
+
+    def load_rows(self, shard_ids: list[int], rows: torch.Tensor) -> torch.Tensor:
+        """Rows ``rows`` (indices into ``load(shard_ids)``) only, (len(rows), 2, d) float32."""
+        return self.load(shard_ids)[rows]
+
+    def total_steps(self, cfg: CrosscoderConfig) -> int:
+        return _total_steps(self, cfg)
+
+    def batches(
+        self, cfg: CrosscoderConfig, scale: torch.Tensor, start_step: int, rank: int = 0, world_size: int = 1
+    ) -> Iterator[torch.Tensor]:
+        return _batches(self, cfg, scale, start_step, rank, world_size)
 
 
 class _TensorSource(_PairedSource):
@@ -873,6 +910,15 @@ class _CacheSource(_PairedSource):
                     acts = cache._get(handle, entry, "acts")
                 out[start : start + len(acts), slot] = acts.float()
                 start += len(acts)
+        return self._finite(out, shard_ids)
+
+    def load_rows(self, shard_ids: list[int], rows: torch.Tensor) -> torch.Tensor:
+        from llmdiff_eval.distributed import read_rows  # memory-mapped: reads only these rows
+
+        out = torch.stack([read_rows(cache, shard_ids, rows) for cache in self.caches], dim=1)
+        return self._finite(out, shard_ids)
+
+    def _finite(self, out: torch.Tensor, shard_ids: list[int]) -> torch.Tensor:
         if not bool(torch.isfinite(out).all()):
             raise CrosscoderError(
                 f"shards {shard_ids} of {self.caches[0].path} / {self.caches[1].path} contain NaN/inf"
@@ -881,6 +927,8 @@ class _CacheSource(_PairedSource):
 
 
 def _as_source(acts: Any) -> _PairedSource:
+    if isinstance(acts, _PairedSource):
+        return acts
     if isinstance(acts, torch.Tensor):
         return _TensorSource(acts)
     if (
@@ -924,12 +972,20 @@ def _total_steps(source: _PairedSource, cfg: CrosscoderConfig) -> int:
 
 
 def _batches(
-    source: _PairedSource, cfg: CrosscoderConfig, scale: torch.Tensor, start_step: int
+    source: _PairedSource,
+    cfg: CrosscoderConfig,
+    scale: torch.Tensor,
+    start_step: int,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Iterator[torch.Tensor]:
     """Normalized (B, 2, d) batches in a fixed order (a function of the seed), starting at ``start_step``.
 
-    Each group of shards is shuffled as a whole; the last partial batch of a group is dropped.
+    Each group of shards is shuffled as a whole; the last partial batch of a group is dropped. With
+    ``world_size`` > 1, only process ``rank``'s slice of each batch (rows rank·B/W … (rank+1)·B/W), and only those
+    rows are read.
     """
+    local = cfg.batch_size // world_size
     step = 0
     for epoch in range(cfg.epochs):
         for g, group in enumerate(_epoch_groups(source, cfg, epoch)):
@@ -938,11 +994,19 @@ def _batches(
             if step + n_batches <= start_step:
                 step += n_batches
                 continue
-            data = source.load(group)
             order = torch.randperm(n, generator=_generator(cfg.seed, epoch, g))
+            if world_size > 1:
+                mine = (
+                    order[: n_batches * cfg.batch_size]
+                    .view(n_batches, world_size, local)[:, rank]
+                    .reshape(-1)
+                )
+                data, order = source.load_rows(group, mine), torch.arange(len(mine))
+            else:
+                data = source.load(group)
             for b in range(n_batches):
                 if step >= start_step:
-                    yield data[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]] * scale[None, :, None]
+                    yield data[order[b * local : (b + 1) * local]] * scale[None, :, None]
                 step += 1
 
 
@@ -971,9 +1035,10 @@ class _StopTraining(Exception):
 class _RunFiles:
     """Files of one training run in ``out_dir`` (None = keep the log in memory only)."""
 
-    def __init__(self, out_dir: Path | None, fingerprint: str):
+    def __init__(self, out_dir: Path | None, fingerprint: str, write: bool = True):
         self.out_dir = out_dir
         self.fingerprint = fingerprint
+        self.write = write  # False: another process writes the files (data-parallel training)
         self.entries: list[dict[str, Any]] = []
 
     @property
@@ -988,7 +1053,7 @@ class _RunFiles:
 
     def log(self, entry: dict[str, Any]) -> None:
         self.entries.append(entry)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.write:
             with open(self.out_dir / LOG_FILE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(entry) + "\n")
 
@@ -999,7 +1064,8 @@ class _RunFiles:
             return
         lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         self.entries = [entry for entry in lines if entry["step"] <= up_to_step]
-        atomic_write_text(path, "".join(json.dumps(entry) + "\n" for entry in self.entries))
+        if self.write:
+            atomic_write_text(path, "".join(json.dumps(entry) + "\n" for entry in self.entries))
 
 
 class _CrosscoderTrainer(SAETrainer):
@@ -1101,11 +1167,41 @@ class _CrosscoderTrainer(SAETrainer):
 
 
 def _fingerprint(cfg: CrosscoderConfig, source: _PairedSource, scale: torch.Tensor) -> str:
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RUN_ONLY_FIELDS}
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RUN_ONLY_FIELDS + _DATA_FIELDS}
     return stable_hash({"config": settings, "data": source.identity, "norm_scale": scale.tolist()}, 32)
 
 
 _RUN_ONLY_FIELDS = ("device", "log_every_steps", "checkpoint_every_steps", "keep_checkpoints")
+_DATA_FIELDS = ("stream_tokens",)  # recorded by the data source's identity instead
+
+
+class DataParallel:
+    """The processes that train one crosscoder together; this base class is the default, a single process.
+
+    ``llmdiff_eval.distributed.TorchDataParallel`` runs several over torch.distributed: process ``rank`` gets its
+    slice of every batch, and its ``training_sae`` / ``trainer`` make each step equal the single-process step on the
+    whole batch. Only the writer (rank 0) writes files.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_writer(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        """Wait until every process gets here."""
+
+    def all_gather(self, rows: torch.Tensor) -> torch.Tensor:
+        """Every process's ``rows`` concatenated in rank order (the whole batch)."""
+        return rows
+
+    def training_sae(self, cfg: BatchTopKCrosscoderTrainingConfig) -> BatchTopKCrosscoderTrainingSAE:
+        return BatchTopKCrosscoderTrainingSAE(cfg)
+
+    def trainer(self, *args: Any, **kwargs: Any) -> _CrosscoderTrainer:
+        return _CrosscoderTrainer(*args, **kwargs)
 
 
 def train_crosscoder(
@@ -1115,6 +1211,7 @@ def train_crosscoder(
     resume: bool = True,
     metadata: dict[str, Any] | None = None,
     max_steps: int | None = None,
+    parallel: DataParallel | None = None,
 ) -> BatchTopKCrosscoder:
     """Train a two-model BatchTopK crosscoder with SAE-Lens's trainer and return it (inference class).
 
@@ -1129,8 +1226,16 @@ def train_crosscoder(
         metadata: extra JSON-able facts recorded under ``cfg.json`` → ``metadata.llmdiff_eval``.
         max_steps: stop after this many steps (a checkpoint is saved; the final files are not written), to split a
             long run into sessions. The returned crosscoder is then the partly trained one.
+        parallel: the processes training together (``llmdiff_eval.distributed.TorchDataParallel`` under torchrun;
+            every process calls this function); None = this process alone.
     """
     cfg = cfg or CrosscoderConfig()
+    parallel = parallel or DataParallel()
+    if cfg.batch_size % parallel.world_size:
+        raise CrosscoderError(
+            f"crosscoder.batch_size ({cfg.batch_size}) must be divisible by the number of processes "
+            f"({parallel.world_size})"
+        )
     source = _as_source(acts)
     d = source.d_model
     if source.n_tokens < cfg.batch_size:
@@ -1142,7 +1247,7 @@ def train_crosscoder(
         raise CrosscoderError(f"crosscoder.aux_k ({aux_k}) must be at most d/2 = {d // 2}")
     scale = _norm_scale(source, cfg)
     fingerprint = _fingerprint(cfg, source, scale)
-    run = _RunFiles(Path(out_dir) if out_dir is not None else None, fingerprint)
+    run = _RunFiles(Path(out_dir) if out_dir is not None else None, fingerprint, write=parallel.is_writer)
 
     if run.out_dir is not None:
         if resume and (run.out_dir / "cfg.json").exists():
@@ -1153,12 +1258,13 @@ def train_crosscoder(
                 f"{run.out_dir} holds a crosscoder trained with another config or data; pass resume=False to "
                 "retrain it, or use another out_dir"
             )
-        if not resume:
+        if not resume and parallel.is_writer:
             for stale in (run.out_dir / CHECKPOINTS, run.out_dir / LOG_FILE, run.out_dir / "cfg.json"):
                 shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
         run.out_dir.mkdir(parents=True, exist_ok=True)
+        parallel.barrier()
 
-    total_steps = _total_steps(source, cfg)
+    total_steps = source.total_steps(cfg)
     warmup = min(cfg.warmup_steps, total_steps // 4)
     decay = int(cfg.lr_decay_fraction * total_steps)
     threshold_start = min(cfg.threshold_start_step, total_steps // 2)
@@ -1199,7 +1305,7 @@ def train_crosscoder(
         init_seed=cfg.seed,
         metadata=SAEMetadata(llmdiff_eval=facts),
     )
-    sae = BatchTopKCrosscoderTrainingSAE(sae_cfg)
+    sae = parallel.training_sae(sae_cfg)
     trainer_cfg = SAETrainerConfig(
         total_training_samples=total_steps * cfg.batch_size,
         train_batch_size_samples=cfg.batch_size,
@@ -1216,12 +1322,15 @@ def train_crosscoder(
     )
     start_step = 0
     checkpoint = run.latest_checkpoint() if resume else None
+    batches = source.batches(cfg, scale, 0, parallel.rank, parallel.world_size)
     if checkpoint is None:
-        sae.init_b_dec(next(_batches(source, cfg, scale, 0)))
-    trainer = _CrosscoderTrainer(
+        first = next(batches)
+        sae.init_b_dec(parallel.all_gather(first))
+        batches = itertools.chain([first], batches)
+    trainer = parallel.trainer(
         trainer_cfg,
         sae,
-        _batches(source, cfg, scale, 0),
+        batches,
         run=run,
         total_steps=total_steps,
         cfg_xc=cfg,
@@ -1233,18 +1342,20 @@ def train_crosscoder(
     if checkpoint is not None:
         start_step = trainer.resume_from(checkpoint)
         run.restore_log(start_step)
-        trainer.data_provider = _batches(source, cfg, scale, start_step)
+        trainer.data_provider = source.batches(cfg, scale, start_step, parallel.rank, parallel.world_size)
     try:
         trained = trainer.fit()
     except _StopTraining:
+        parallel.barrier()  # the checkpoint is on disk for every process
         trained = trainer.sae
         crosscoder = trained.to_inference()
         crosscoder.training_log = run.entries
         return crosscoder
-    if run.out_dir is not None:
+    if run.out_dir is not None and parallel.is_writer:
         _save_final(trained, run.out_dir)
         if not cfg.keep_checkpoints:
             shutil.rmtree(run.out_dir / CHECKPOINTS, ignore_errors=True)
+    parallel.barrier()
     crosscoder = trained.to_inference()
     crosscoder.training_log = run.entries
     return crosscoder
@@ -1283,11 +1394,30 @@ def load_crosscoder(path: str | os.PathLike, device: str = "cpu") -> BatchTopKCr
 
 def train(cfg: CrosscoderConfig, run_dir: str | os.PathLike, base: str, ft: str) -> Path:
     """Stage function: train ``crosscoders/<base>__<ft>/`` from ``activations/<base>/`` and ``activations/<ft>/``."""
+    from llmdiff_eval.distributed import data_parallel, streaming_inputs
+
     run_dir = Path(run_dir)
     out_dir = run_dir / "crosscoders" / pair_name(base, ft)
-    caches = (run_dir / "activations" / base, run_dir / "activations" / ft)
-    train_crosscoder(caches, cfg, out_dir=out_dir, resume=True, metadata={"pair": {"base": base, "ft": ft}})
+    parallel = data_parallel()  # several processes under torchrun, else None
+    if cfg.stream_tokens is not None:
+        acts, metadata = streaming_inputs(cfg, run_dir, base, ft, parallel)
+    else:
+        acts = (run_dir / "activations" / base, run_dir / "activations" / ft)
+        metadata = _cache_facts(acts, base, ft)
+    train_crosscoder(acts, cfg, out_dir=out_dir, resume=True, metadata=metadata, parallel=parallel)
     return out_dir
+
+
+def _cache_facts(caches: tuple[Path, Path], base: str, ft: str) -> dict[str, Any]:
+    """Pair names, layer and model specs of two caches (recorded in ``cfg.json`` so a copied crosscoder can be
+    checked against the models it is used with, e.g. by the lm-eval task)."""
+    facts: dict[str, Any] = {"pair": {"base": base, "ft": ft}}
+    paths = [cache / "index.json" for cache in caches]
+    if all(path.exists() for path in paths):
+        indexes = [json.loads(path.read_text()) for path in paths]
+        facts["layer"] = indexes[0]["layer"]
+        facts["model_specs"] = {"base": indexes[0]["model"], "ft": indexes[1]["model"]}
+    return facts
 
 
 _register()

@@ -323,25 +323,47 @@ def harvest(cfg: HarvestConfig, run_dir: str | Path, models: list[ModelSpec]) ->
     reference = models[0].name
     for spec in models[1:]:
         check_same_tokenizer(reference, tokenizers[reference], spec.name, tokenizers[spec.name])
+    rank, world_size = _process_slot()
     out = {}
     for spec in models:
-        out[spec.name] = harvest_model(
-            spec, cfg, Path(run_dir) / "activations" / spec.name, tokenizer=tokenizers[reference]
-        )
+        out_dir = Path(run_dir) / "activations" / spec.name
+        if world_size > 1 or any(out_dir.glob("index.rank*.json")):  # torchrun, or a cache made under it
+            from llmdiff_eval.distributed import harvest_ranks
+
+            out[spec.name] = harvest_ranks(
+                spec, cfg, out_dir, tokenizer=tokenizers[reference], rank=rank, world_size=world_size
+            )
+        else:
+            out[spec.name] = harvest_model(spec, cfg, out_dir, tokenizer=tokenizers[reference])
     first = ActivationCache(out[reference])
     for name in names[1:]:
         _check_aligned(first, ActivationCache(out[name]))
     return out
 
 
+def _process_slot() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process in a running torch.distributed group, else ``(0, 1)``."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def stream_activations(
-    cfg: HarvestConfig, models: list[ModelSpec], *, loaded_models: list | None = None
+    cfg: HarvestConfig,
+    models: list[ModelSpec],
+    *,
+    loaded_models: list | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Streaming mode (no disk): yield ``(acts (n, M, d) float32, token_ids (n,), doc_ids (n,))`` batch by batch,
     where ``acts[:, m]`` is model ``m`` of ``models`` (0 = base) on the same rows :func:`harvest` would cache,
     stopping after ``cfg.max_tokens`` rows. Each batch is tokenized once and fed to every model, so all ``M``
     models are held in memory at once (pass ``loaded_models`` to reuse loaded ones). No statistics are kept: a
-    consumer that normalizes must estimate them itself (e.g. from the first batches).
+    consumer that normalizes must estimate them itself (e.g. from the first batches). With ``world_size`` > 1
+    only documents with ``doc_id % world_size == rank`` are streamed (``max_tokens`` then counts this process's rows).
     """
     tokenizers = [load_tokenizer(spec) for spec in models]
     for spec, tokenizer in zip(models[1:], tokenizers[1:], strict=True):
@@ -352,7 +374,8 @@ def stream_activations(
     for spec, model in zip(models, loaded, strict=True):
         _check_layer(cfg.layer, len(decoder_layers(model)), spec.name)
     remaining = cfg.max_tokens
-    for batch in _token_batches(cfg, tokenizer, chat_template, iter_documents(cfg.corpus)):
+    documents = (d for d in iter_documents(cfg.corpus) if d.doc_id % world_size == rank)
+    for batch in _token_batches(cfg, tokenizer, chat_template, documents):
         rows = [_layer_rows(model, cfg, batch, tokenizer.pad_token_id) for model in loaded]
         n = len(rows[0]["token_ids"]) if remaining is None else min(remaining, len(rows[0]["token_ids"]))
         yield (
