@@ -12,7 +12,7 @@ step is reported. Memory is measured per variant in its own subprocess: growth o
 FLOP/s: the reference does 5 dense products of 2·B·(M·d)·F FLOPs per step (encoder forward, decoder forward, and
 three in the backward pass); ours does 1 dense product (the encoder forward) plus 4 sparse ones of 2·k·B·(M·d) FLOPs.
 "achieved" counts the FLOPs each implementation actually performs; the peak is ``torch.mm`` at the encoder's shape
-(B × M·d) @ (M·d × F), best of 5 in the same run.
+(B × M·d) @ (M·d × F), timed interleaved with the steps (median).
 
 Usage: ``.venv/bin/python benchmarks/bench_train.py [--quick] [--threads N]``.
 """
@@ -113,8 +113,10 @@ def time_worker(n_latents: int, k: int, steps: int) -> dict:
     """Median step time of every variant, steps interleaved so that a change of machine load hits all alike."""
     warnings.filterwarnings("ignore")
     functions = {variant: _step_function(variant, n_latents, k, steps) for variant in VARIANTS}
+    a, b = torch.randn(BATCH, N_MODELS * D_MODEL), torch.randn(N_MODELS * D_MODEL, n_latents)
+    functions["mm"] = lambda i: float(torch.mm(a, b)[0, 0])  # the peak: torch.mm at the encoder's shape
     first_loss = {variant: step(0) for variant, step in functions.items()}  # warm-up
-    times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    times: dict[str, list[float]] = {variant: [] for variant in functions}
     for i in range(1, steps + 1):
         for variant, step in functions.items():
             times[variant].append(_timed(lambda step=step, i=i: step(i)))
@@ -136,14 +138,6 @@ def memory_worker(variant: str, n_latents: int, k: int) -> dict:
 
 
 VARIANTS = ("reference", "ours", "ours_trainer")
-
-
-def mm_peak(n_latents: int, repeats: int = 5) -> float:
-    """FLOP/s of torch.mm at the encoder's shape (best of ``repeats``)."""
-    a, b = torch.randn(BATCH, N_MODELS * D_MODEL), torch.randn(N_MODELS * D_MODEL, n_latents)
-    torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * BATCH * N_MODELS * D_MODEL * n_latents / best
 
 
 def selection_times(n_latents: int, k: int, repeats: int = 5) -> tuple[float, float]:
@@ -195,7 +189,7 @@ def main() -> None:
         measured = _run_worker("time", str(n_latents), str(k), str(steps))
         for variant in VARIANTS:
             measured[variant].update(_run_worker("memory", variant, str(n_latents), str(k)))
-        peak = mm_peak(n_latents)
+        peak = 2 * BATCH * N_MODELS * D_MODEL * n_latents / measured["mm"]["s_per_step"]
         dense_flops = 2 * BATCH * N_MODELS * D_MODEL * n_latents
         sparse_flops = 2 * k * BATCH * N_MODELS * D_MODEL
         flat_s, ours_s = selection_times(n_latents, k)
