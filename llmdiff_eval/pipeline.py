@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from llmdiff_eval.config import RunConfig, dump_config
-from llmdiff_eval.utils import atomic_write_json, atomic_write_text, pair_name, stable_hash
+from llmdiff_eval.utils import (
+    atomic_write_json,
+    atomic_write_text,
+    local_fingerprint,
+    pair_name,
+    stable_hash,
+)
 
 STAGES = ("harvest", "train", "analyze", "annotate", "scorecard")
 
@@ -91,7 +97,9 @@ class Runner:
         harvest = _without(
             _config_key(self.config.harvest), "device", "batch_size", "progress", "verify_shards"
         )
-        return stable_hash({"model": _config_key(spec), "harvest": harvest})
+        # Weights or an adapter replaced in place (same path) make the cache stale too.
+        contents = {"path": local_fingerprint(spec.path), "adapter": local_fingerprint(spec.adapter)}
+        return stable_hash({"model": _config_key(spec), "contents": contents, "harvest": harvest})
 
     def train_key(self, base: str, ft: str) -> str:
         crosscoder = _without(

@@ -92,3 +92,26 @@ def slugify(name: str) -> str:
 def pair_name(base: str, finetune: str) -> str:
     """Directory / file stem of one base–fine-tune pair in a run directory: ``<base>__<ft>``."""
     return f"{slugify(base)}__{slugify(finetune)}"
+
+
+def local_fingerprint(path: str | os.PathLike | None, hash_limit_bytes: int = 64 << 20) -> str | None:
+    """Fingerprint of a local file or directory's contents, or None for a hub id / missing path.
+
+    Files up to ``hash_limit_bytes`` (adapters, configs, tokenizers) are hashed by content; larger ones (full model
+    weights) by size and modification time, so checking a 20 GB checkpoint stays instant. Used to notice that a
+    model or adapter changed in place (same path, new weights).
+    """
+    if path is None:
+        return None
+    root = Path(path)
+    if not root.exists():
+        return None
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    parts = []
+    for file in files:
+        stat = file.stat()
+        if stat.st_size <= hash_limit_bytes:
+            parts.append((file.name if root.is_file() else str(file.relative_to(root)), file_sha256(file)))
+        else:
+            parts.append((file.name, stat.st_size, stat.st_mtime_ns))
+    return stable_hash(parts)

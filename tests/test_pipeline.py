@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -122,3 +123,21 @@ def test_config_errors_name_the_key(tmp_path, config_path):
     missing.write_text(yaml.safe_dump({"name": "x", "base": data["base"], "harvest": {}}))
     with pytest.raises(ConfigError, match="finetunes"):
         load_config(missing)
+
+
+def test_weights_replaced_in_place_make_the_harvest_stale(
+    tmp_path, tiny_base_dir, tiny_ft_dir, tiny_ft2_dir, tiny_corpus_path
+):
+    from llmdiff_eval.config import RunConfig, from_dict
+
+    ft_copy = tmp_path / "ft"
+    shutil.copytree(tiny_ft_dir, ft_copy)
+    config = from_dict(RunConfig, _config_dict(tiny_base_dir, ft_copy, tiny_ft2_dir, tiny_corpus_path))
+    run_dir = tmp_path / "run"
+    first = _statuses(run_pipeline(config, run_dir, stages=("harvest",), log=lambda message: None))
+    assert set(first.values()) == {"ran"}
+
+    shutil.rmtree(ft_copy)
+    shutil.copytree(tiny_ft2_dir, ft_copy)  # same path, other weights
+    second = _statuses(run_pipeline(config, run_dir, stages=("harvest",), log=lambda message: None))
+    assert second == {("harvest", "base"): "skipped", ("harvest", "a"): "redone", ("harvest", "b"): "skipped"}
