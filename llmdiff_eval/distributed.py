@@ -118,10 +118,9 @@ def process_group() -> Iterator[TorchDataParallel | None]:
     """Join torchrun's process group for the duration of the block; yields the group (None for one process).
 
     Backend: gloo for CPU tensors, plus NCCL for CUDA tensors when CUDA is available (each process then uses GPU
-    ``LOCAL_RANK``). Processes other than rank 0 hide tqdm bars whose owner did not ask for them explicitly.
-    An already initialized group (a caller's own) is used as it is and left open.
+    ``LOCAL_RANK``). An already initialized group (a caller's own) is used as it is and left open.
     """
-    rank, world_size, local_rank = world_from_env()
+    _, world_size, local_rank = world_from_env()
     if dist.is_available() and dist.is_initialized():
         yield TorchDataParallel() if dist.get_world_size() > 1 else None
         return
@@ -132,8 +131,6 @@ def process_group() -> Iterator[TorchDataParallel | None]:
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
         backend = "cpu:gloo,cuda:nccl"
-    if rank != 0:
-        os.environ.setdefault("TQDM_DISABLE", "1")
     dist.init_process_group(backend, timeout=TIMEOUT)
     try:
         yield TorchDataParallel()

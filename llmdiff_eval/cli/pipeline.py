@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,22 @@ def _load(config_path: str, overrides: tuple[str, ...], device: str | None):
     return from_dict(RunConfig, data, where=Path(config_path).name)
 
 
+def _torchrun_lines(argv: list[str]) -> str:
+    """The torchrun commands that run ``llmdiff-eval <argv>`` as several processes (see llmdiff_eval/distributed.py)."""
+    args = shlex.join(argv)
+    return "\n".join(
+        [
+            "# one machine, one process per GPU (harvest and train use all of them; other stages run on rank 0):",
+            f"torchrun --nproc_per_node gpu -m llmdiff_eval {args}",
+            "# several machines: run this on each, HOST:PORT being an address of one of them that all can reach",
+            "# (the output directory must be on a file system that every machine sees):",
+            f"torchrun --nnodes N --nproc_per_node gpu --rdzv_backend c10d --rdzv_endpoint HOST:29500 "
+            f"--rdzv_id RUN_NAME -m llmdiff_eval {args}",
+            "# add --max_restarts 3 to restart all processes after a failure: harvest and training resume.",
+        ]
+    )
+
+
 def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Command:
     @click.command(name=name, help=summary)
     @click.argument("config", type=click.Path(exists=True, dir_okay=False))
@@ -56,17 +74,38 @@ def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Co
     )
     @click.option("--device", help="Device for every stage (cpu, cuda, cuda:1, mps); overrides the config.")
     @click.option("--force", is_flag=True, help="Redo the stages even if they finished with the same config.")
+    @click.option(
+        "--distributed",
+        is_flag=True,
+        help="Print the torchrun commands that run this on several GPUs or machines, and exit.",
+    )
     @fail_cleanly
     def command(
-        config: str, run_dir: str | None, overrides: tuple[str, ...], device: str | None, force: bool
+        config: str,
+        run_dir: str | None,
+        overrides: tuple[str, ...],
+        device: str | None,
+        force: bool,
+        distributed: bool,
     ) -> None:
+        if distributed:
+            argv = [name, config, *(["--run-dir", run_dir] if run_dir else [])]
+            argv += [f"--set={override}" for override in overrides] + (["--device", device] if device else [])
+            click.echo(_torchrun_lines(argv + (["--force"] if force else [])))
+            return
         from llmdiff_eval.pipeline import run_pipeline
 
         run_config = _load(config, overrides, device)
         directory = Path(run_dir) if run_dir else Path("runs") / run_config.name
-        results = run_pipeline(
-            run_config, directory, stages=stages, force=force, log=lambda m: click.echo(m, err=True)
-        )
+        log = lambda m: click.echo(m, err=True)  # noqa: E731
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # one process of a torchrun job
+            from llmdiff_eval.distributed import run_pipeline_distributed
+
+            results = run_pipeline_distributed(run_config, directory, stages, force=force, log=log)
+            if results is None:  # not rank 0: rank 0 reports
+                return
+        else:
+            results = run_pipeline(run_config, directory, stages=stages, force=force, log=log)
         ran = sum(result.status != "skipped" for result in results)
         click.echo(f"{directory}: {ran} unit(s) ran, {len(results) - ran} already done.")
 

@@ -1,0 +1,391 @@
+"""Scale-out (llmdiff_eval/distributed.py): 2 CPU processes over gloo, launched by a real ``torchrun``.
+
+* data-parallel training equals single-process training on planted synthetic data (weights, threshold, log), and a
+  checkpoint resumes with another number of processes (2 → 1 and 1 → 2); exact global top-k with ties;
+* sharded harvest: one rank SIGKILLed after its first shard, the same ``torchrun -m llmdiff_eval harvest`` rerun
+  finishes without duplicates or loss and equals a single-process harvest; ``torchrun -m llmdiff_eval train`` on that
+  cache equals single-process training on it;
+* streaming: every harvested row is served once per epoch through the shuffle buffer, normalization from the first
+  buffer, exact resume, the train stage writes no activation cache; two processes stream disjoint documents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from llmdiff_eval import crosscoder as xc
+from llmdiff_eval.config import RunConfig, dump_config, from_dict
+from llmdiff_eval.corpus import CorpusConfig, CorpusSource
+from llmdiff_eval.crosscoder import CrosscoderConfig, load_crosscoder, train_crosscoder
+from llmdiff_eval.distributed import StreamingSource, read_rows
+from llmdiff_eval.harvest import (
+    ActivationCache,
+    CacheError,
+    HarvestConfig,
+    harvest,
+    harvest_model,
+    stream_activations,
+)
+from llmdiff_eval.models import ModelSpec
+from llmdiff_eval.synthetic import make_planted_pairs
+
+TESTS = Path(__file__).parent
+PARAMS = ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")
+
+
+def _synthetic_inputs():
+    """Planted pairs and a short run (48 steps of 128 tokens, AuxK active, checkpoints every 10 steps)."""
+    data = make_planted_pairs(2048, 16, n_shared=12, n_ft_only=2, n_base_only=2, seed=3)
+    cfg = CrosscoderConfig.preset(
+        "cpu-tiny",
+        n_latents=48,
+        k=3,
+        batch_size=128,
+        epochs=3,
+        checkpoint_every_steps=10,
+        log_every_steps=4,
+        dead_after_tokens=1024,
+    )
+    return data.acts, cfg
+
+
+def _harvest_cfg(corpus_path, **overrides) -> HarvestConfig:
+    settings = dict(layer=2, batch_size=4, shard_tokens=150, context_length=48, progress=False)
+    settings.update(overrides)
+    return HarvestConfig(corpus=CorpusConfig(sources=[CorpusSource(path=str(corpus_path))]), **settings)
+
+
+def _stream_cfg() -> CrosscoderConfig:
+    return CrosscoderConfig.preset("cpu-tiny", batch_size=64, epochs=2, buffer_tokens=200)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _torchrun(args: list[str], cwd: Path, wait: bool = True):
+    """``torchrun --nproc_per_node 2`` (static rendezvous on 127.0.0.1, a free port) with ``args``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]))
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command += ["--master_addr", "127.0.0.1", "--master_port", str(_free_port()), *args]
+    if not wait:
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    return done
+
+
+def _weights(crosscoder) -> dict[str, torch.Tensor]:
+    return {name: getattr(crosscoder, name).detach() for name in PARAMS}
+
+
+def _assert_same_weights(got: dict, expected: dict, atol: float = 1e-5) -> None:
+    for name in PARAMS:
+        torch.testing.assert_close(got[name], expected[name], atol=atol, rtol=1e-4, msg=name)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data-parallel training on planted data
+
+
+TRAIN_SCRIPT = """
+import json, sys, torch
+from pathlib import Path
+from safetensors.torch import save_file
+torch.set_num_threads(1)
+from test_distributed import _harvest_cfg, _stream_cfg, _synthetic_inputs, PARAMS
+from llmdiff_eval.crosscoder import train_crosscoder
+from llmdiff_eval.distributed import StreamingSource, global_batch_topk, process_group
+from llmdiff_eval.models import ModelSpec
+
+out, base, ft, corpus = Path(sys.argv[1]), *sys.argv[2:5]
+acts, cfg = _synthetic_inputs()
+with process_group() as world:
+    rank = world.rank
+    full = train_crosscoder(acts, cfg, out_dir=out / "full", parallel=world)
+    save_file({n: getattr(full, n).detach().contiguous() for n in PARAMS}, out / f"full_rank{rank}.safetensors")
+    train_crosscoder(acts, cfg, out_dir=out / "partial", parallel=world, max_steps=23)
+    resumed = train_crosscoder(acts, cfg, out_dir=out / "from_one", parallel=world)
+    facts = {"resumed_first_step": resumed.training_log[0]["step"]}
+    # ties at the threshold are shared out so that exactly n_keep entries are kept in all
+    facts["tied_kept"] = int(global_batch_topk(torch.ones(3, 10), 25, world).numel())
+    scores = torch.arange(30.0).view(3, 10) + 100 * rank  # rank 1 holds the 30 largest
+    facts["distinct_kept"] = sorted(global_batch_topk(scores, 40, world).tolist())
+    stream = StreamingSource(
+        _harvest_cfg(corpus), ModelSpec("base", base), ModelSpec("ft", ft), _stream_cfg(), 256, parallel=world
+    )
+    rows = torch.cat(list(stream.batches(_stream_cfg(), torch.ones(2), 0, rank, 2))[:4])
+    save_file({"rows": rows, "mean_norms": stream.mean_norms}, out / f"stream_rank{rank}.safetensors")
+    (out / f"facts_rank{rank}.json").write_text(json.dumps(facts))
+"""
+
+
+def test_data_parallel_training_equals_one_process_and_resumes_with_another_process_count(
+    tmp_path, tiny_base_dir, tiny_ft_dir, tiny_corpus_path
+):
+    acts, cfg = _synthetic_inputs()
+    reference = train_crosscoder(acts, cfg)
+    train_crosscoder(acts, cfg, out_dir=tmp_path / "from_one", max_steps=17)  # a one-process checkpoint
+    (tmp_path / "train.py").write_text(TRAIN_SCRIPT)
+    _torchrun(
+        ["train.py", str(tmp_path), str(tiny_base_dir), str(tiny_ft_dir), str(tiny_corpus_path)], cwd=tmp_path
+    )
+
+    # two processes = one process: weights, threshold (EMA of the global minimum) and the per-step log
+    written = load_crosscoder(tmp_path / "full")
+    _assert_same_weights(_weights(written), _weights(reference))
+    ranks = [load_file(tmp_path / f"full_rank{r}.safetensors") for r in range(2)]
+    _assert_same_weights(ranks[1], ranks[0], atol=1e-7)  # every process holds the same model
+    log = [json.loads(line) for line in (tmp_path / "full" / "training_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [e["step"] for e in reference.training_log]  # written once
+    for got, expected in zip(log, reference.training_log, strict=True):
+        for key in ("loss", "mse_loss", "auxk_loss", "fvu_base", "fvu_ft", "l0", "threshold"):
+            assert got[key] == pytest.approx(expected[key], rel=1e-4, abs=1e-6), (got["step"], key)
+        assert got["dead_latents"] == expected["dead_latents"]  # firing statistics of the global batch
+    assert any(e["dead_latents"] > 0 and e["auxk_loss"] > 0 for e in log)  # AuxK (global variance) was active
+
+    # checkpoints are written once and resume with another number of processes, both ways
+    assert [p.name for p in (tmp_path / "partial" / "checkpoints").iterdir()] == ["step_000000023"]
+    assert not (tmp_path / "partial" / "cfg.json").exists()
+    _assert_same_weights(
+        _weights(train_crosscoder(acts, cfg, out_dir=tmp_path / "partial")), _weights(reference)
+    )
+    _assert_same_weights(_weights(load_crosscoder(tmp_path / "from_one")), _weights(reference))
+    facts = [json.loads((tmp_path / f"facts_rank{r}.json").read_text()) for r in range(2)]
+    assert facts[0]["resumed_first_step"] == 4  # the log restored up to step 17, then continued
+    assert not (tmp_path / "from_one" / "checkpoints").exists()
+
+    # global top-k: 25 of 60 tied scores kept in all, rank 0 first; the top 40 of rank 0's
+    # 0..29 and rank 1's 100..129 are rank 1's 30 and rank 0's 20..29
+    assert facts[0]["tied_kept"] + facts[1]["tied_kept"] == 25 and facts[0]["tied_kept"] == 25
+    assert facts[0]["distinct_kept"] == list(range(20, 30)) and facts[1]["distinct_kept"] == list(range(30))
+
+    # streaming with two processes: each streams its own documents (doc_id % 2), one normalization
+    streams = [load_file(tmp_path / f"stream_rank{r}.safetensors") for r in range(2)]
+    models = [ModelSpec("base", str(tiny_base_dir)), ModelSpec("ft", str(tiny_ft_dir))]
+    expected_rows, first_buffers = [], []
+    for rank in range(2):
+        parts = list(
+            stream_activations(
+                _harvest_cfg(tiny_corpus_path, max_tokens=128), models, rank=rank, world_size=2
+            )
+        )
+        assert {int(d) % 2 for _, _, docs in parts for d in docs} == {rank}  # its own documents
+        rows = torch.cat([a for a, _, _ in parts]).to(torch.bfloat16).float()
+        expected_rows.append(rows)
+        first_buffers.append(rows[:96])  # buffer: 200 tokens / 2 processes, in whole local batches of 32
+    for rank in range(2):
+        assert _row_counts(streams[rank]["rows"]) == _row_counts(expected_rows[rank])
+    known = torch.cat(first_buffers).to(torch.float64).norm(dim=-1).mean(dim=0)
+    for stream in streams:
+        torch.testing.assert_close(stream["mean_norms"], known)
+
+
+def _row_counts(rows: torch.Tensor) -> Counter:
+    return Counter(row.numpy().tobytes() for row in rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sharded harvest under torchrun: kill one rank, rerun; then train with torchrun on the cache
+
+
+KILL_SCRIPT = """
+import json, os, sys, time, torch
+from pathlib import Path
+from llmdiff_eval.cli import main
+
+config, run_dir = sys.argv[1], Path(sys.argv[2])
+index = run_dir / "activations" / "base" / "index.rank1.json"
+
+def stall_rank1_after_its_first_shard(module, args):
+    if os.environ["RANK"] == "1" and index.exists() and json.loads(index.read_text())["shards"]:
+        (run_dir / "rank1.pid").write_text(str(os.getpid()))
+        time.sleep(600)
+
+torch.nn.modules.module.register_module_forward_pre_hook(stall_rank1_after_its_first_shard)
+main(["harvest", config, "--run-dir", str(run_dir)], standalone_mode=False)
+"""
+
+
+@pytest.fixture(scope="module")
+def run_config(tmp_path_factory, tiny_base_dir, tiny_ft_dir, tiny_corpus_path) -> Path:
+    path = tmp_path_factory.mktemp("config") / "tiny.yaml"
+    config = {
+        "name": "tiny",
+        "base": {"name": "base", "path": str(tiny_base_dir)},
+        "finetunes": [{"name": "ft", "path": str(tiny_ft_dir)}],
+        "harvest": {**dataclasses.asdict(_harvest_cfg(tiny_corpus_path))},
+        "crosscoder": {"preset": "cpu-tiny", "n_latents": 64, "k": 4, "batch_size": 64, "epochs": 1},
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_killed_harvest_rank_reruns_to_the_single_process_cache_and_torchrun_train_matches(
+    tmp_path, run_config, tiny_base_dir, tiny_ft_dir, tiny_corpus_path
+):
+    models = [ModelSpec("base", str(tiny_base_dir)), ModelSpec("ft", str(tiny_ft_dir))]
+    single = harvest(_harvest_cfg(tiny_corpus_path), tmp_path / "single", models)
+    run_dir = tmp_path / "run"
+    (tmp_path / "kill.py").write_text(KILL_SCRIPT)
+    job = _torchrun(["kill.py", str(run_config), str(run_dir)], cwd=tmp_path, wait=False)
+    try:
+        deadline = time.time() + 240
+        while not (run_dir / "rank1.pid").exists() and job.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert (run_dir / "rank1.pid").exists(), job.communicate()[0][-3000:]
+        os.kill(int((run_dir / "rank1.pid").read_text()), signal.SIGKILL)
+        job.wait(timeout=120)
+    finally:
+        job.kill()
+        job.wait()
+    assert job.returncode != 0  # torchrun saw the failure and stopped the other rank
+    base_dir = run_dir / "activations" / "base"
+    rank1 = json.loads((base_dir / "index.rank1.json").read_text())
+    assert rank1["complete"] is False and len(rank1["shards"]) == 1
+    assert not (base_dir / "index.json").exists()
+    kept = {p.name: p.stat().st_mtime_ns for p in base_dir.glob("shard_*.safetensors")}
+    assert "shard_r1_00000.safetensors" in kept and len(kept) >= 2
+
+    _torchrun(["-m", "llmdiff_eval", "harvest", str(run_config), "--run-dir", str(run_dir)], cwd=tmp_path)
+    for name in kept:  # finished shards were kept, not recomputed
+        assert (base_dir / name).stat().st_mtime_ns == kept[name]
+    for model in ("base", "ft"):
+        sharded, reference = ActivationCache(run_dir / "activations" / model), ActivationCache(single[model])
+        sharded.verify()
+        keys = sharded.doc_ids.long() * 10_000 + sharded.positions.long()
+        assert keys.unique().numel() == sharded.n_tokens == reference.n_tokens  # no duplicates, no loss
+        order = torch.argsort(keys)
+        assert torch.equal(sharded.token_ids[order], reference.token_ids)
+        assert torch.equal(sharded.doc_ids[order], reference.doc_ids)
+        torch.testing.assert_close(sharded.load()[order], reference.load(), rtol=2**-7, atol=1e-4)
+        torch.testing.assert_close(sharded.stats["mean"], reference.stats["mean"], rtol=1e-4, atol=1e-6)
+    assert torch.equal(
+        ActivationCache(base_dir).token_ids, ActivationCache(run_dir / "activations/ft").token_ids
+    )
+    harvest(_harvest_cfg(tiny_corpus_path), run_dir, models)  # a one-process rerun accepts the merged cache
+    assert (base_dir / "shard_r1_00000.safetensors").stat().st_mtime_ns == kept["shard_r1_00000.safetensors"]
+
+    # torchrun train on that cache (each rank memory-maps its rows) = one process on the same cache
+    _torchrun(["-m", "llmdiff_eval", "train", str(run_config), "--run-dir", str(run_dir)], cwd=tmp_path)
+    cfg = from_dict(RunConfig, yaml.safe_load(run_config.read_text())).crosscoder
+    reference = train_crosscoder((base_dir, run_dir / "activations" / "ft"), cfg)
+    pair_dir = run_dir / "crosscoders" / "base__ft"
+    _assert_same_weights(_weights(load_crosscoder(pair_dir)), _weights(reference))
+    assert (run_dir / ".stages" / "train__base__ft.json").exists()
+
+    # the crosscoder records its layer and model specs, which the lm-eval task reads from a copied directory
+    from llmdiff_eval.lm_eval_task import resolve_crosscoder
+
+    copied = shutil.copytree(pair_dir, tmp_path / "elsewhere" / "cc")
+    recorded = resolve_crosscoder(copied).recorded
+    assert recorded["layer"] == 2
+    assert recorded["base"]["path"] == str(tiny_base_dir) and recorded["ft"]["path"] == str(tiny_ft_dir)
+
+
+def test_read_rows_memory_maps_exactly_the_cached_values(tmp_path, tiny_base_dir, tiny_corpus_path):
+    out = harvest_model(ModelSpec("base", str(tiny_base_dir)), _harvest_cfg(tiny_corpus_path), tmp_path)
+    cache = ActivationCache(out)
+    assert len(cache.index["shards"]) >= 3
+    sizes = [e["n_tokens"] for e in cache.index["shards"]]
+    shard_ids = [2, 0]  # in this order: rows index shard 2 then shard 0
+    group = torch.cat([cache.load()[sum(sizes[:i]) : sum(sizes[: i + 1])] for i in shard_ids])
+    rows = torch.randperm(len(group), generator=torch.Generator().manual_seed(0))[:50]
+    assert torch.equal(read_rows(cache, shard_ids, rows), group[rows])
+
+
+def test_caches_being_harvested_by_other_process_counts_are_refused(
+    tmp_path, tiny_base_dir, tiny_corpus_path
+):
+    spec, cfg = ModelSpec("base", str(tiny_base_dir)), _harvest_cfg(tiny_corpus_path)
+    harvest_model(spec, cfg, tmp_path / "activations" / "base", rank=0, world_size=2)  # rank 1 never ran
+    with pytest.raises(CacheError, match=r"being harvested by 2 processes.*torchrun --nproc_per_node 2"):
+        harvest(cfg, tmp_path, [spec])
+
+
+def test_distributed_flag_prints_the_torchrun_commands(run_config):
+    from llmdiff_eval.cli import main
+
+    result = CliRunner().invoke(
+        main, ["train", str(run_config), "--set", "crosscoder.seed=1", "--distributed"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("torchrun")]
+    assert (
+        lines[0]
+        == f"torchrun --nproc_per_node gpu -m llmdiff_eval train {run_config} --set=crosscoder.seed=1"
+    )
+    assert "--nnodes N" in lines[1] and "--rdzv_backend c10d --rdzv_endpoint HOST:29500" in lines[1]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Streaming (one process)
+
+
+def test_streaming_serves_every_harvested_row_once_per_epoch_and_resumes(
+    tiny_base_dir, tiny_ft_dir, tiny_corpus_path
+):
+    models = [ModelSpec("base", str(tiny_base_dir)), ModelSpec("ft", str(tiny_ft_dir))]
+    cfg = _stream_cfg()
+    source = StreamingSource(_harvest_cfg(tiny_corpus_path), *models, cfg, n_tokens=330)
+    parts = stream_activations(_harvest_cfg(tiny_corpus_path, max_tokens=320), models)  # 5 whole batches
+    streamed = torch.cat([a for a, _, _ in parts]).to(torch.bfloat16).float()
+    known = streamed[:192].to(torch.float64).norm(dim=-1).mean(dim=0)  # first buffer: 200 → 3 batches of 64
+    torch.testing.assert_close(source.mean_norms, known)
+    scale = torch.tensor([2.0, 0.5])
+    batches = list(source.batches(cfg, scale, 0))
+    assert len(batches) == source.total_steps(cfg) == 10 and batches[0].shape == (64, 2, 48)
+    epochs = [torch.cat(batches[:5]) / scale[None, :, None], torch.cat(batches[5:]) / scale[None, :, None]]
+    for rows in epochs:
+        assert _row_counts(rows) == _row_counts(streamed)  # each streamed row once per epoch
+    assert _row_counts(torch.cat(batches[:3]) / scale[None, :, None]) == _row_counts(streamed[:192])
+    assert not torch.equal(epochs[0][:192], streamed[:192])  # shuffled within the buffer
+    assert not torch.equal(epochs[0], epochs[1])  # and differently in each epoch
+    resumed = list(source.batches(cfg, scale, 7))
+    assert all(torch.equal(a, b) for a, b in zip(resumed, batches[7:], strict=True))
+
+
+def test_streaming_train_stage_writes_no_cache_and_resumes(
+    tmp_path, tiny_base_dir, tiny_ft_dir, tiny_corpus_path
+):
+    models = [ModelSpec("base", str(tiny_base_dir)), ModelSpec("ft", str(tiny_ft_dir))]
+    cfg = dataclasses.replace(_stream_cfg(), n_latents=64, k=4, stream_tokens=384, checkpoint_every_steps=3)
+    run = RunConfig(name="s", base=models[0], finetunes=[models[1]], harvest=_harvest_cfg(tiny_corpus_path))
+    (tmp_path / "config.yaml").write_text(dump_config(run))
+    out = xc.train(cfg, tmp_path, "base", "ft")
+    assert not (tmp_path / "activations").exists()
+    facts = json.loads((out / "cfg.json").read_text())["metadata"]["llmdiff_eval"]
+    assert facts["n_tokens"] == 384 and facts["total_steps"] == 12
+    assert facts["streaming"]["tokens_per_epoch"] == 384 and facts["layer"] == 2
+    assert facts["model_specs"]["ft"]["path"] == str(tiny_ft_dir)
+
+    def source():
+        return StreamingSource(_harvest_cfg(tiny_corpus_path), *models, cfg, n_tokens=384)
+
+    uninterrupted = train_crosscoder(source(), cfg)
+    _assert_same_weights(_weights(load_crosscoder(out)), _weights(uninterrupted), atol=1e-6)
+    train_crosscoder(source(), cfg, out_dir=tmp_path / "split", max_steps=8)  # mid-epoch 2: replays 2 steps
+    _assert_same_weights(
+        _weights(train_crosscoder(source(), cfg, out_dir=tmp_path / "split")), _weights(uninterrupted)
+    )
+    with pytest.raises(xc.CrosscoderError, match="stream_tokens must be a positive integer"):
+        CrosscoderConfig(stream_tokens=0)
