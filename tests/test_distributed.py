@@ -104,109 +104,7 @@ def _assert_same_weights(got: dict, expected: dict, atol: float = 1e-5) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Data-parallel training on planted data
-
-
-TRAIN_SCRIPT = """
-import json, sys, torch
-from pathlib import Path
-from safetensors.torch import save_file
-torch.set_num_threads(1)
-from test_distributed import _harvest_cfg, _stream_cfg, _synthetic_inputs, PARAMS
-from llmdiff_eval.crosscoder import train_crosscoder
-from llmdiff_eval.distributed import StreamingSource, global_batch_topk, process_group
-from llmdiff_eval.models import ModelSpec
-
-out, base, ft, corpus = Path(sys.argv[1]), *sys.argv[2:5]
-acts, cfg = _synthetic_inputs()
-with process_group() as world:
-    rank = world.rank
-    full = train_crosscoder(acts, cfg, out_dir=out / "full", parallel=world)
-    save_file({n: getattr(full, n).detach().contiguous() for n in PARAMS}, out / f"full_rank{rank}.safetensors")
-    train_crosscoder(acts, cfg, out_dir=out / "partial", parallel=world, max_steps=23)
-    resumed = train_crosscoder(acts, cfg, out_dir=out / "from_one", parallel=world)
-    facts = {"resumed_first_step": resumed.training_log[0]["step"]}
-    # ties at the threshold are shared out so that exactly n_keep entries are kept in all
-    facts["tied_kept"] = int(global_batch_topk(torch.ones(3, 10), 25, world).numel())
-    scores = torch.arange(30.0).view(3, 10) + 100 * rank  # rank 1 holds the 30 largest
-    facts["distinct_kept"] = sorted(global_batch_topk(scores, 40, world).tolist())
-    stream = StreamingSource(
-        _harvest_cfg(corpus), ModelSpec("base", base), ModelSpec("ft", ft), _stream_cfg(), 256, parallel=world
-    )
-    rows = torch.cat(list(stream.batches(_stream_cfg(), torch.ones(2), 0, rank, 2))[:4])
-    save_file({"rows": rows, "mean_norms": stream.mean_norms}, out / f"stream_rank{rank}.safetensors")
-    (out / f"facts_rank{rank}.json").write_text(json.dumps(facts))
-"""
-
-
-def test_data_parallel_training_equals_one_process_and_resumes_with_another_process_count(
-    tmp_path, tiny_base_dir, tiny_ft_dir, tiny_corpus_path
-):
-    acts, cfg = _synthetic_inputs()
-    reference = train_crosscoder(acts, cfg)
-    train_crosscoder(acts, cfg, out_dir=tmp_path / "from_one", max_steps=17)  # a one-process checkpoint
-    (tmp_path / "train.py").write_text(TRAIN_SCRIPT)
-    _torchrun(
-        ["train.py", str(tmp_path), str(tiny_base_dir), str(tiny_ft_dir), str(tiny_corpus_path)], cwd=tmp_path
-    )
-
-    # two processes = one process: weights, threshold (EMA of the global minimum) and the per-step log
-    written = load_crosscoder(tmp_path / "full")
-    _assert_same_weights(_weights(written), _weights(reference))
-    ranks = [load_file(tmp_path / f"full_rank{r}.safetensors") for r in range(2)]
-    _assert_same_weights(ranks[1], ranks[0], atol=1e-7)  # every process holds the same model
-    log = [json.loads(line) for line in (tmp_path / "full" / "training_log.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in log] == [e["step"] for e in reference.training_log]  # written once
-    for got, expected in zip(log, reference.training_log, strict=True):
-        for key in ("loss", "mse_loss", "auxk_loss", "fvu_base", "fvu_ft", "l0", "threshold"):
-            assert got[key] == pytest.approx(expected[key], rel=1e-4, abs=1e-6), (got["step"], key)
-        assert got["dead_latents"] == expected["dead_latents"]  # firing statistics of the global batch
-    assert any(e["dead_latents"] > 0 and e["auxk_loss"] > 0 for e in log)  # AuxK (global variance) was active
-
-    # checkpoints are written once and resume with another number of processes, both ways
-    assert [p.name for p in (tmp_path / "partial" / "checkpoints").iterdir()] == ["step_000000023"]
-    assert not (tmp_path / "partial" / "cfg.json").exists()
-    _assert_same_weights(
-        _weights(train_crosscoder(acts, cfg, out_dir=tmp_path / "partial")), _weights(reference)
-    )
-    _assert_same_weights(_weights(load_crosscoder(tmp_path / "from_one")), _weights(reference))
-    facts = [json.loads((tmp_path / f"facts_rank{r}.json").read_text()) for r in range(2)]
-    assert facts[0]["resumed_first_step"] == 4  # the log restored up to step 17, then continued
-    assert not (tmp_path / "from_one" / "checkpoints").exists()
-
-    # global top-k: 25 of 60 tied scores kept in all, rank 0 first; the top 40 of rank 0's
-    # 0..29 and rank 1's 100..129 are rank 1's 30 and rank 0's 20..29
-    assert facts[0]["tied_kept"] + facts[1]["tied_kept"] == 25 and facts[0]["tied_kept"] == 25
-    assert facts[0]["distinct_kept"] == list(range(20, 30)) and facts[1]["distinct_kept"] == list(range(30))
-
-    # streaming with two processes: each streams its own documents (doc_id % 2), one normalization
-    streams = [load_file(tmp_path / f"stream_rank{r}.safetensors") for r in range(2)]
-    models = [ModelSpec("base", str(tiny_base_dir)), ModelSpec("ft", str(tiny_ft_dir))]
-    expected_rows, first_buffers = [], []
-    for rank in range(2):
-        parts = list(
-            stream_activations(
-                _harvest_cfg(tiny_corpus_path, max_tokens=128), models, rank=rank, world_size=2
-            )
-        )
-        assert {int(d) % 2 for _, _, docs in parts for d in docs} == {rank}  # its own documents
-        rows = torch.cat([a for a, _, _ in parts]).to(torch.bfloat16).float()
-        expected_rows.append(rows)
-        first_buffers.append(rows[:96])  # buffer: 200 tokens / 2 processes, in whole local batches of 32
-    for rank in range(2):
-        assert _row_counts(streams[rank]["rows"]) == _row_counts(expected_rows[rank])
-    known = torch.cat(first_buffers).to(torch.float64).norm(dim=-1).mean(dim=0)
-    for stream in streams:
-        torch.testing.assert_close(stream["mean_norms"], known)
-
-
-def _row_counts(rows: torch.Tensor) -> Counter:
-    return Counter(row.numpy().tobytes() for row in rows)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Sharded harvest under torchrun: kill one rank, rerun; then train with torchrun on the cache
-
+# Two torchrun jobs shared by the tests below (process start-up dominates their cost)
 
 KILL_SCRIPT = """
 import json, os, sys, time, torch
@@ -225,6 +123,41 @@ torch.nn.modules.module.register_module_forward_pre_hook(stall_rank1_after_its_f
 main(["harvest", config, "--run-dir", str(run_dir)], standalone_mode=False)
 """
 
+JOB_SCRIPT = """
+import json, sys, torch
+from pathlib import Path
+from safetensors.torch import save_file
+torch.set_num_threads(1)
+from test_distributed import PARAMS, _harvest_cfg, _stream_cfg, _synthetic_inputs
+from llmdiff_eval.cli import main
+from llmdiff_eval.crosscoder import train_crosscoder
+from llmdiff_eval.distributed import StreamingSource, global_batch_topk, process_group
+from llmdiff_eval.models import ModelSpec
+
+root, config, base, ft, corpus = Path(sys.argv[1]), *sys.argv[2:]
+acts, cfg = _synthetic_inputs()
+with process_group() as world:
+    rank = world.rank
+    # the killed harvest again, then the train stage on its cache: torchrun -m llmdiff_eval harvest / train
+    for stage in ("harvest", "train"):
+        main([stage, config, "--run-dir", str(root / "run")], standalone_mode=False)
+    # planted data: a whole run, one stopped at step 23, one resumed from a one-process checkpoint
+    full = train_crosscoder(acts, cfg, out_dir=root / "full", parallel=world)
+    save_file({n: getattr(full, n).detach().contiguous() for n in PARAMS}, root / f"full_rank{rank}.safetensors")
+    train_crosscoder(acts, cfg, out_dir=root / "partial", parallel=world, max_steps=23)
+    resumed = train_crosscoder(acts, cfg, out_dir=root / "from_one", parallel=world)
+    facts = {"resumed_first_step": resumed.training_log[0]["step"]}
+    facts["tied_kept"] = int(global_batch_topk(torch.ones(3, 10), 25, world).numel())
+    scores = torch.arange(30.0).view(3, 10) + 100 * rank  # rank 1 holds the 30 largest
+    facts["distinct_kept"] = sorted(global_batch_topk(scores, 40, world).tolist())
+    stream = StreamingSource(
+        _harvest_cfg(corpus), ModelSpec("base", base), ModelSpec("ft", ft), _stream_cfg(), 256, parallel=world
+    )
+    rows = torch.cat(list(stream.batches(_stream_cfg(), torch.ones(2), 0, rank, 2))[:4])
+    save_file({"rows": rows, "mean_norms": stream.mean_norms}, root / f"stream_rank{rank}.safetensors")
+    (root / f"facts_rank{rank}.json").write_text(json.dumps(facts))
+"""
+
 
 @pytest.fixture(scope="module")
 def run_config(tmp_path_factory, tiny_base_dir, tiny_ft_dir, tiny_corpus_path) -> Path:
@@ -240,37 +173,64 @@ def run_config(tmp_path_factory, tiny_base_dir, tiny_ft_dir, tiny_corpus_path) -
     return path
 
 
-def test_killed_harvest_rank_reruns_to_the_single_process_cache_and_torchrun_train_matches(
-    tmp_path, run_config, tiny_base_dir, tiny_ft_dir, tiny_corpus_path
-):
+@pytest.fixture(scope="module")
+def job(tmp_path_factory, run_config, tiny_base_dir, tiny_ft_dir, tiny_corpus_path) -> dict:
+    """(1) ``torchrun -m llmdiff_eval harvest`` (the CLI, in-process) with rank 1 SIGKILLed once its first shard
+    is written; (2) one torchrun job: that harvest rerun + the train stage, planted-data trainings, global top-k,
+    streaming. Also a one-process harvest and a one-process checkpoint (step 17) to compare and resume."""
+    root = tmp_path_factory.mktemp("job")
     models = [ModelSpec("base", str(tiny_base_dir)), ModelSpec("ft", str(tiny_ft_dir))]
-    single = harvest(_harvest_cfg(tiny_corpus_path), tmp_path / "single", models)
-    run_dir = tmp_path / "run"
-    (tmp_path / "kill.py").write_text(KILL_SCRIPT)
-    job = _torchrun(["kill.py", str(run_config), str(run_dir)], cwd=tmp_path, wait=False)
+    single = harvest(_harvest_cfg(tiny_corpus_path), root / "single", models)
+    run_dir = root / "run"
+    (root / "kill.py").write_text(KILL_SCRIPT)
+    killed = _torchrun(["kill.py", str(run_config), str(run_dir)], cwd=root, wait=False)
     try:
         deadline = time.time() + 240
-        while not (run_dir / "rank1.pid").exists() and job.poll() is None and time.time() < deadline:
+        while not (run_dir / "rank1.pid").exists() and killed.poll() is None and time.time() < deadline:
             time.sleep(0.1)
-        assert (run_dir / "rank1.pid").exists(), job.communicate()[0][-3000:]
+        assert (run_dir / "rank1.pid").exists(), killed.communicate()[0][-3000:]
         os.kill(int((run_dir / "rank1.pid").read_text()), signal.SIGKILL)
-        job.wait(timeout=120)
+        killed.wait(timeout=120)
     finally:
-        job.kill()
-        job.wait()
-    assert job.returncode != 0  # torchrun saw the failure and stopped the other rank
+        killed.kill()
+        killed.wait()
     base_dir = run_dir / "activations" / "base"
-    rank1 = json.loads((base_dir / "index.rank1.json").read_text())
-    assert rank1["complete"] is False and len(rank1["shards"]) == 1
-    assert not (base_dir / "index.json").exists()
-    kept = {p.name: p.stat().st_mtime_ns for p in base_dir.glob("shard_*.safetensors")}
-    assert "shard_r1_00000.safetensors" in kept and len(kept) >= 2
+    after_kill = {
+        "returncode": killed.returncode,
+        "rank1": json.loads((base_dir / "index.rank1.json").read_text()),
+        "merged": (base_dir / "index.json").exists(),
+        "shards": {p.name: p.stat().st_mtime_ns for p in base_dir.glob("shard_*.safetensors")},
+    }
+    acts, cfg = _synthetic_inputs()
+    train_crosscoder(acts, cfg, out_dir=root / "from_one", max_steps=17)
+    (root / "job.py").write_text(JOB_SCRIPT)
+    args = [str(root), str(run_config), str(tiny_base_dir), str(tiny_ft_dir), str(tiny_corpus_path)]
+    _torchrun(["job.py", *args], cwd=root)
+    facts = [json.loads((root / f"facts_rank{r}.json").read_text()) for r in range(2)]
+    return {"root": root, "run_dir": run_dir, "single": single, "after_kill": after_kill, "facts": facts}
 
-    _torchrun(["-m", "llmdiff_eval", "harvest", str(run_config), "--run-dir", str(run_dir)], cwd=tmp_path)
-    for name in kept:  # finished shards were kept, not recomputed
-        assert (base_dir / name).stat().st_mtime_ns == kept[name]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sharded harvest and the train stage under torchrun
+
+
+def test_killed_harvest_rank_loses_only_its_unfinished_shard_and_the_rerun_equals_one_process(
+    job, tiny_base_dir, tiny_ft_dir, tiny_corpus_path
+):
+    after_kill, run_dir = job["after_kill"], job["run_dir"]
+    assert after_kill["returncode"] != 0  # torchrun saw the failure and stopped the other rank
+    assert after_kill["rank1"]["complete"] is False and len(after_kill["rank1"]["shards"]) == 1
+    assert not after_kill["merged"]
+    kept = after_kill["shards"]
+    assert "shard_r1_00000.safetensors" in kept and any(name.startswith("shard_r0_") for name in kept)
+    base_dir = run_dir / "activations" / "base"
+    for name, written_at in kept.items():  # finished shards were kept by the rerun, not recomputed
+        assert (base_dir / name).stat().st_mtime_ns == written_at
     for model in ("base", "ft"):
-        sharded, reference = ActivationCache(run_dir / "activations" / model), ActivationCache(single[model])
+        sharded, reference = (
+            ActivationCache(run_dir / "activations" / model),
+            ActivationCache(job["single"][model]),
+        )
         sharded.verify()
         keys = sharded.doc_ids.long() * 10_000 + sharded.positions.long()
         assert keys.unique().numel() == sharded.n_tokens == reference.n_tokens  # no duplicates, no loss
@@ -279,32 +239,98 @@ def test_killed_harvest_rank_reruns_to_the_single_process_cache_and_torchrun_tra
         assert torch.equal(sharded.doc_ids[order], reference.doc_ids)
         torch.testing.assert_close(sharded.load()[order], reference.load(), rtol=2**-7, atol=1e-4)
         torch.testing.assert_close(sharded.stats["mean"], reference.stats["mean"], rtol=1e-4, atol=1e-6)
+        assert sharded.index["world_size"] == 2 and sharded.index["complete"] is True
     assert torch.equal(
         ActivationCache(base_dir).token_ids, ActivationCache(run_dir / "activations/ft").token_ids
     )
+    models = [ModelSpec("base", str(tiny_base_dir)), ModelSpec("ft", str(tiny_ft_dir))]
     harvest(_harvest_cfg(tiny_corpus_path), run_dir, models)  # a one-process rerun accepts the merged cache
     assert (base_dir / "shard_r1_00000.safetensors").stat().st_mtime_ns == kept["shard_r1_00000.safetensors"]
 
-    # torchrun train on that cache (each rank memory-maps its rows) = one process on the same cache
-    _torchrun(["-m", "llmdiff_eval", "train", str(run_config), "--run-dir", str(run_dir)], cwd=tmp_path)
+
+def test_torchrun_train_stage_on_the_sharded_cache_equals_one_process(
+    job, run_config, tiny_base_dir, tiny_ft_dir
+):
+    run_dir = job["run_dir"]
     cfg = from_dict(RunConfig, yaml.safe_load(run_config.read_text())).crosscoder
-    reference = train_crosscoder((base_dir, run_dir / "activations" / "ft"), cfg)
+    caches = (run_dir / "activations" / "base", run_dir / "activations" / "ft")
+    reference = train_crosscoder(caches, cfg)  # one process, whole-shard reads; the ranks memory-mapped rows
     pair_dir = run_dir / "crosscoders" / "base__ft"
     _assert_same_weights(_weights(load_crosscoder(pair_dir)), _weights(reference))
     assert (run_dir / ".stages" / "train__base__ft.json").exists()
-
     # the crosscoder records its layer and model specs, which the lm-eval task reads from a copied directory
     from llmdiff_eval.lm_eval_task import resolve_crosscoder
 
-    copied = shutil.copytree(pair_dir, tmp_path / "elsewhere" / "cc")
+    copied = shutil.copytree(pair_dir, job["root"] / "elsewhere" / "cc")
     recorded = resolve_crosscoder(copied).recorded
     assert recorded["layer"] == 2
     assert recorded["base"]["path"] == str(tiny_base_dir) and recorded["ft"]["path"] == str(tiny_ft_dir)
 
 
-def test_read_rows_memory_maps_exactly_the_cached_values(tmp_path, tiny_base_dir, tiny_corpus_path):
-    out = harvest_model(ModelSpec("base", str(tiny_base_dir)), _harvest_cfg(tiny_corpus_path), tmp_path)
-    cache = ActivationCache(out)
+# ---------------------------------------------------------------------------------------------------------------
+# Data-parallel training on planted data
+
+
+def test_data_parallel_training_equals_one_process_and_resumes_with_another_process_count(job):
+    root = job["root"]
+    acts, cfg = _synthetic_inputs()
+    reference = train_crosscoder(acts, cfg)
+    # two processes = one process: weights, threshold (EMA of the global minimum) and the per-step log
+    _assert_same_weights(_weights(load_crosscoder(root / "full")), _weights(reference))
+    ranks = [load_file(root / f"full_rank{r}.safetensors") for r in range(2)]
+    _assert_same_weights(ranks[1], ranks[0], atol=1e-7)  # every process holds the same model
+    log = [json.loads(line) for line in (root / "full" / "training_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [e["step"] for e in reference.training_log]  # written once
+    for got, expected in zip(log, reference.training_log, strict=True):
+        for key in ("loss", "mse_loss", "auxk_loss", "fvu_base", "fvu_ft", "l0", "threshold"):
+            assert got[key] == pytest.approx(expected[key], rel=1e-4, abs=1e-6), (got["step"], key)
+        assert got["dead_latents"] == expected["dead_latents"]  # firing statistics of the global batch
+    assert any(e["dead_latents"] > 0 and e["auxk_loss"] > 0 for e in log)  # AuxK (global variance) was active
+
+    # checkpoints are written once and resume with another number of processes, both ways
+    assert [p.name for p in (root / "partial" / "checkpoints").iterdir()] == ["step_000000023"]
+    assert not (root / "partial" / "cfg.json").exists()
+    _assert_same_weights(_weights(train_crosscoder(acts, cfg, out_dir=root / "partial")), _weights(reference))
+    _assert_same_weights(_weights(load_crosscoder(root / "from_one")), _weights(reference))
+    assert job["facts"][0]["resumed_first_step"] == 4  # the log kept up to step 17, then continued
+    assert not (root / "from_one" / "checkpoints").exists()
+
+
+def test_global_batch_topk_keeps_exactly_k_b_entries_with_ties_shared_in_rank_order(job):
+    facts = job["facts"]
+    # 25 of 60 equal scores (30 per process): rank 0 takes them all
+    assert [f["tied_kept"] for f in facts] == [25, 0]
+    # top 40 of rank 0's 0..29 and rank 1's 100..129: all of rank 1's, rank 0's 20..29
+    assert facts[0]["distinct_kept"] == list(range(20, 30)) and facts[1]["distinct_kept"] == list(range(30))
+
+
+def test_two_processes_stream_their_own_documents_with_one_normalization(
+    job, tiny_base_dir, tiny_ft_dir, tiny_corpus_path
+):
+    streams = [load_file(job["root"] / f"stream_rank{r}.safetensors") for r in range(2)]
+    models = [ModelSpec("base", str(tiny_base_dir)), ModelSpec("ft", str(tiny_ft_dir))]
+    first_buffers = []
+    for rank in range(2):
+        parts = list(
+            stream_activations(
+                _harvest_cfg(tiny_corpus_path, max_tokens=128), models, rank=rank, world_size=2
+            )
+        )
+        assert {int(d) % 2 for _, _, docs in parts for d in docs} == {rank}  # its own documents
+        rows = torch.cat([a for a, _, _ in parts]).to(torch.bfloat16).float()
+        assert _row_counts(streams[rank]["rows"]) == _row_counts(rows)  # 4 batches of 32 = its 128 rows, once
+        first_buffers.append(rows[:96])  # buffer: 200 tokens / 2 processes, in whole local batches of 32
+    known = torch.cat(first_buffers).to(torch.float64).norm(dim=-1).mean(dim=0)
+    for stream in streams:
+        torch.testing.assert_close(stream["mean_norms"], known)
+
+
+def _row_counts(rows: torch.Tensor) -> Counter:
+    return Counter(row.numpy().tobytes() for row in rows)
+
+
+def test_read_rows_memory_maps_exactly_the_cached_values(job):
+    cache = ActivationCache(job["single"]["base"])
     assert len(cache.index["shards"]) >= 3
     sizes = [e["n_tokens"] for e in cache.index["shards"]]
     shard_ids = [2, 0]  # in this order: rows index shard 2 then shard 0
@@ -381,11 +407,8 @@ def test_streaming_train_stage_writes_no_cache_and_resumes(
     def source():
         return StreamingSource(_harvest_cfg(tiny_corpus_path), *models, cfg, n_tokens=384)
 
-    uninterrupted = train_crosscoder(source(), cfg)
-    _assert_same_weights(_weights(load_crosscoder(out)), _weights(uninterrupted), atol=1e-6)
     train_crosscoder(source(), cfg, out_dir=tmp_path / "split", max_steps=8)  # mid-epoch 2: replays 2 steps
-    _assert_same_weights(
-        _weights(train_crosscoder(source(), cfg, out_dir=tmp_path / "split")), _weights(uninterrupted)
-    )
+    resumed = train_crosscoder(source(), cfg, out_dir=tmp_path / "split")
+    _assert_same_weights(_weights(resumed), _weights(load_crosscoder(out)), atol=1e-6)  # = the stage's run
     with pytest.raises(xc.CrosscoderError, match="stream_tokens must be a positive integer"):
         CrosscoderConfig(stream_tokens=0)
