@@ -736,8 +736,9 @@ def _pick_examples(
 ) -> list[tuple[int, str, int, int, float]]:
     """Final examples ``(latent column, kind, rank, row, activation)`` from the pass's running state.
 
-    Held-out (quantile) samples inside the window of a top example are dropped so that scoring texts differ from
-    the explainer's; negatives are pool windows where the latent fired on no token.
+    A held-out (quantile) sample whose window overlaps the window of a top example or of an earlier held-out sample
+    is skipped, so scoring texts differ from the explainer's and from each other; negatives are pool windows where
+    the latent fired on no token.
     """
     top_vals, top_rows = top
     bin_keys, bin_rows, bin_vals = bins
@@ -749,12 +750,15 @@ def _pick_examples(
         covered = {r for row, _ in best for r in tokens.window(row, cfg.window_before, cfg.window_after)}
         heldout = []
         for b in range(bin_keys.shape[0]):
-            sample = [
-                (int(r), float(v))
-                for k, r, v in zip(bin_keys[b, :, j], bin_rows[b, :, j], bin_vals[b, :, j], strict=True)
-                if math.isfinite(k) and int(r) not in covered
-            ]
-            heldout += sample[: cfg.n_per_quantile]
+            taken = 0
+            for k, r, v in zip(bin_keys[b, :, j], bin_rows[b, :, j], bin_vals[b, :, j], strict=True):
+                if taken == cfg.n_per_quantile or not math.isfinite(k):
+                    break
+                window = tokens.window(int(r), cfg.window_before, cfg.window_after)
+                if covered.isdisjoint(window):
+                    heldout.append((int(r), float(v)))
+                    covered.update(window)
+                    taken += 1
         heldout.sort(key=lambda item: -item[1])
         picks += [(j, "quantile", rank, row, value) for rank, (row, value) in enumerate(heldout)]
         clean = [int(pool_centres[w]) for w in negative_order[:, j] if pool_fired[w, j] == 0]
