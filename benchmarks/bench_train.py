@@ -7,7 +7,7 @@ threshold, sparse decode, sparse backward), timed as a bare step and through SAE
 the same initial weights, Adam and grad-norm clipping 1.0, no dead latents (AuxK inactive). The three are timed in one
 subprocess with their steps interleaved, so that a change of load on a shared machine hits all alike, and the median
 step is reported. Memory is measured per variant in its own subprocess: growth of the peak RSS
-(``resource.getrusage``) over two steps after a warm-up step.
+(``resource.getrusage``) over its first three steps (the step's working memory plus Adam's state and the gradients).
 
 FLOP/s: the reference does 5 dense products of 2·B·(M·d)·F FLOPs per step (encoder forward, decoder forward, and
 three in the backward pass); ours does 1 dense product (the encoder forward) plus 4 sparse ones of 2·k·B·(M·d) FLOPs.
@@ -127,13 +127,12 @@ def time_worker(n_latents: int, k: int, steps: int) -> dict:
 
 
 def memory_worker(variant: str, n_latents: int, k: int) -> dict:
-    """Resident-memory growth over two steps after a warm-up step, this variant alone in the process."""
+    """Peak resident-memory growth over three steps (weights, data and optimizer set up before), this variant alone."""
     warnings.filterwarnings("ignore")
     step = _step_function(variant, n_latents, k, 3)
-    step(0)
     baseline = _rss_mb()
-    step(1)
-    step(2)
+    for i in range(3):
+        step(i)
     return {"peak_extra_mb": _rss_mb() - baseline}
 
 
