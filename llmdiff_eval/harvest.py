@@ -35,7 +35,8 @@ continues after the last finished document; a corrupt shard stops with :class:`C
 **Scale-out seam.** ``harvest_model(..., rank=r, world_size=w)`` harvests only documents with
 ``doc_id % w == r`` into ``shard_r<r>_XXXXX.safetensors`` and ``index.rank<r>.json``; :func:`merge_ranks` joins the
 per-rank indexes into ``index.json`` + ``stats.json``. Rows are then ordered by rank, then document, in every model's
-cache alike.
+cache alike. Under ``torchrun`` (a torch.distributed process group), :func:`harvest` does this itself
+(``llmdiff_eval.distributed.harvest_ranks``).
 """
 
 from __future__ import annotations
