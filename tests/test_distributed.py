@@ -50,14 +50,14 @@ PARAMS = ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")
 
 
 def _synthetic_inputs():
-    """Planted pairs and a short run (48 steps of 128 tokens, AuxK active, checkpoints every 10 steps)."""
+    """Planted pairs and a short run (32 steps of 128 tokens, AuxK active, checkpoints every 10 steps)."""
     data = make_planted_pairs(2048, 16, n_shared=12, n_ft_only=2, n_base_only=2, seed=3)
     cfg = CrosscoderConfig.preset(
         "cpu-tiny",
         n_latents=48,
         k=3,
         batch_size=128,
-        epochs=3,
+        epochs=2,
         checkpoint_every_steps=10,
         log_every_steps=4,
         dead_after_tokens=1024,
@@ -342,7 +342,7 @@ def test_read_rows_memory_maps_exactly_the_cached_values(job):
 def test_caches_being_harvested_by_other_process_counts_are_refused(
     tmp_path, tiny_base_dir, tiny_corpus_path
 ):
-    spec, cfg = ModelSpec("base", str(tiny_base_dir)), _harvest_cfg(tiny_corpus_path)
+    spec, cfg = ModelSpec("base", str(tiny_base_dir)), _harvest_cfg(tiny_corpus_path, max_tokens=40)
     harvest_model(spec, cfg, tmp_path / "activations" / "base", rank=0, world_size=2)  # rank 1 never ran
     with pytest.raises(CacheError, match=r"being harvested by 2 processes.*torchrun --nproc_per_node 2"):
         harvest(cfg, tmp_path, [spec])
