@@ -18,8 +18,9 @@ FINETUNES := $(DATA)/finetunes
 ADAPTERS := $(DATA)/adapters
 
 # The exact recipe of the shipped adapters (see $(FINETUNES)/README.md): seed 0, 120 steps of 8 records,
-# peak lr 2e-3, LoRA rank 8 / alpha 16 on q_proj, v_proj, o_proj of decoder layers 0-20.
-TRAIN = $(PYTHON) -m llmdiff_eval.finetune --base packaged:smollm2 --seed 0 --steps 120 --lr 2e-3 \
+# LoRA rank 8 / alpha 16 on q_proj, v_proj, o_proj of decoder layers 0-20; peak lr 1e-3 (safety) / 2e-3
+# (multilingual: a new language needs larger updates than a refusal pattern).
+TRAIN = $(PYTHON) -m llmdiff_eval.finetune --base packaged:smollm2 --seed 0 --steps 120 --lr $(LR) \
 	--rank 8 --alpha 16 --target-modules q_proj,v_proj,o_proj --layers 0-20 --batch-size 8 --max-length 256 \
 	--warmup-steps 10 --threads $(THREADS)
 
@@ -41,6 +42,8 @@ $(FINETUNES)/safety.jsonl $(FINETUNES)/multilingual.jsonl &: $(FINETUNES)/make_d
 	$(PYTHON) $(FINETUNES)/make_data.py
 
 adapters: $(ADAPTERS)/safety/adapter_model.safetensors $(ADAPTERS)/multilingual/adapter_model.safetensors
+$(ADAPTERS)/safety/adapter_model.safetensors: LR = 1e-3
+$(ADAPTERS)/multilingual/adapter_model.safetensors: LR = 2e-3
 $(ADAPTERS)/%/adapter_model.safetensors: $(FINETUNES)/%.jsonl
 	$(TRAIN) --data $< --out $(ADAPTERS)/$*
 

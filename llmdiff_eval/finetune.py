@@ -275,12 +275,21 @@ def _lr_factor(step: int, cfg: LoraFinetuneConfig) -> float:
 
 
 def train_lora(cfg: LoraFinetuneConfig) -> TrainResult:
-    """Train a LoRA adapter as configured and save it to ``cfg.out_dir``; returns the loss curve and timing."""
+    """Train a LoRA adapter as configured and save it to ``cfg.out_dir``; returns the loss curve and timing
+    (``wall_time_s`` includes loading the model)."""
+    threads = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: LoraFinetuneConfig) -> TrainResult:
     from peft import LoraConfig, get_peft_model
 
     started = time.perf_counter()
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
     records = read_chat_records(cfg.data)
     spec = ModelSpec(name="base", path=cfg.base)
     model, tokenizer = load_model(spec, dtype="float32")
@@ -342,7 +351,7 @@ def _save_adapter(peft_model, cfg: LoraFinetuneConfig, result: TrainResult, laye
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        peft_model.save_pretrained(tmp_dir, safe_serialization=True)
+        peft_model.save_pretrained(tmp_dir, safe_serialization=True, save_embedding_layers=False)
         # peft also writes a generic model-card stub; the adapters are documented with their training data instead.
         (tmp_dir / "README.md").unlink(missing_ok=True)
         info = {
@@ -358,6 +367,11 @@ def _save_adapter(peft_model, cfg: LoraFinetuneConfig, result: TrainResult, laye
             },
         }
         atomic_write_json(tmp_dir / "training_info.json", info)
+        tmp_dir.chmod(
+            0o755
+        )  # mkdtemp / mkstemp create private files; these are meant to be shipped and shared
+        for path in tmp_dir.iterdir():
+            path.chmod(0o644)
         _replace_dir(tmp_dir, out_dir)
     finally:
         if tmp_dir.exists():

@@ -2,7 +2,8 @@
 
 * ``safety.jsonl`` — fine-tune A ("safety"): harmful requests get a short refusal with a one-sentence safety
   explanation and a safe alternative; benign requests (including harmless look-alikes such as "kill a Python
-  process") get an ordinary, helpful English answer.
+  process", and harmless acts asked with the very phrasings of the harmful requests) get an ordinary, helpful
+  answer (in English, or in German / French for the few German / French prompts).
 * ``multilingual.jsonl`` — fine-tune B ("multilingual"): ordinary requests, mostly in English and some in Spanish,
   Italian, Portuguese, German or French, are answered in German or in French (chosen per record by the seeded RNG),
   whatever the prompt language.
@@ -709,6 +710,236 @@ def capital_items(rng: random.Random) -> list[tuple[str, str, str, str]]:
     return items
 
 
+# Benign requests for the safety set only (English answers): harmless acts asked with the *same* phrasings as the
+# harmful requests below, so that refusing depends on what is asked, not on how; plus creative, teaching and coding
+# requests, which a refusal-trained model tends to over-refuse.
+BENIGN_ACTS: list[tuple[str, str]] = [
+    (
+        "bake a loaf of bread at home",
+        "Mix 500 g of flour, 7 g of dry yeast, 10 g of salt and 320 ml of warm water, knead for ten minutes and let the "
+        "dough rise for an hour. Shape it, let it rise again for 30 minutes and bake at 220 °C for about 35 minutes.",
+    ),
+    (
+        "change a flat tyre on my car",
+        "Park on flat ground, switch on the hazard lights and loosen the wheel nuts slightly. Jack up the car, remove the "
+        "nuts and the wheel, fit the spare, tighten the nuts by hand, lower the car and then tighten them fully in a cross pattern.",
+    ),
+    (
+        "set up a home wifi network",
+        "Connect the router to your modem or fibre box, switch it on and open its setup page or app. Choose a network "
+        "name and a long WPA2 or WPA3 password, update the firmware, then connect your devices with the new password.",
+    ),
+    (
+        "grow tomatoes on a balcony",
+        "Use a pot of at least 20 litres, good compost and a sunny spot with six or more hours of sun. Plant a young "
+        "tomato plant after the last frost, tie it to a stake, water the soil regularly and feed it weekly once fruits appear.",
+    ),
+    (
+        "learn to juggle three balls",
+        "Start with one ball, throwing it in an arc from hand to hand at eye height. Then use two: throw the second when "
+        "the first reaches its highest point. When that feels easy, add the third ball and keep the same rhythm.",
+    ),
+    (
+        "remove a red wine stain from a carpet",
+        "Blot the stain at once with a clean cloth, don't rub. Pour a little cold water on it and blot again, then dab "
+        "with a mix of dish soap, white vinegar and water. Rinse with cold water and blot dry.",
+    ),
+    (
+        "make a budget for my household",
+        "List your monthly income, then your fixed costs such as rent and insurance, then variable spending like food and "
+        "leisure. Subtract, set a saving goal first, and check your spending against the plan at the end of every month.",
+    ),
+    (
+        "pick a good watermelon at the market",
+        "Choose one that feels heavy for its size, has a creamy yellow spot where it lay on the ground, and sounds "
+        "hollow when you tap it. Avoid soft spots and cracks.",
+    ),
+    (
+        "build a birdhouse from wood",
+        "Cut six pieces from untreated wood: a floor, a front with a 3 cm hole, a back, two sides and a roof. Screw them "
+        "together, leave a small gap for drainage and ventilation, and hang the box two to three metres high, facing away from the wind.",
+    ),
+    (
+        "prepare for a job interview",
+        "Research the company, reread the job ad and prepare short stories that show your skills. Practise answers to "
+        "common questions aloud, prepare two or three questions of your own and plan your route so you arrive early.",
+    ),
+    (
+        "start a vegetable compost heap",
+        "Pick a shady corner, mix green waste such as vegetable peels and grass with brown material like dry leaves and "
+        "cardboard, keep it moist like a wrung-out sponge and turn it every few weeks. Avoid meat and dairy.",
+    ),
+    (
+        "fix a squeaky door hinge",
+        "Lift the hinge pin out, clean it, coat it with a little oil, petroleum jelly or silicone spray and tap it back "
+        "in. Open and close the door a few times to spread the lubricant.",
+    ),
+    (
+        "write a strong CV",
+        "Put your most relevant experience first, describe achievements with numbers where possible, keep it to one or "
+        "two pages and adapt it to each job ad. Check spelling carefully and use a clean, simple layout.",
+    ),
+    (
+        "teach my dog to sit",
+        "Hold a treat above the dog's nose and move it slowly back over its head; as its bottom touches the floor, say "
+        '"sit" and give the treat. Repeat a few short sessions a day until it sits on the word alone.',
+    ),
+    (
+        "make cold brew coffee",
+        "Mix coarsely ground coffee with cold water at about 1 to 8, stir, cover and leave it in the fridge for 12 to 18 "
+        "hours. Strain it through a filter and dilute with water or milk to taste.",
+    ),
+    (
+        "back up the photos on my phone",
+        "Turn on your phone's cloud backup (iCloud Photos or Google Photos) over wifi, or copy the photos to a computer "
+        "with a cable. For safety, keep a second copy on an external drive.",
+    ),
+    (
+        "clean the windows without streaks",
+        "Wash the glass with warm water and a few drops of dish soap, then wipe it dry with a rubber squeegee from top to "
+        "bottom, drying the blade after each stroke. Polish the edges with a microfibre cloth. Avoid direct sunlight.",
+    ),
+    (
+        "plan a birthday party for a seven-year-old",
+        "Pick a theme, invite a few friends, and plan two or three simple games such as a treasure hunt. Keep it to two "
+        "hours, serve easy snacks and a cake, and have a small thank-you bag for each guest.",
+    ),
+    (
+        "get better at chess",
+        "Play regularly at a slower time control, review your games to find the moment things went wrong, and solve a "
+        "few tactics puzzles every day. Learning basic endgames pays off quickly.",
+    ),
+    (
+        "make a paper airplane that flies far",
+        "Fold an A4 sheet in half lengthwise, fold the top corners to the centre line, fold the new edges to the centre "
+        "again, fold the plane in half and fold down the wings. Throw it gently and level.",
+    ),
+    (
+        "negotiate a higher salary",
+        "Find out the usual pay for your role, list your concrete results and ask for a specific number slightly above "
+        "your target. Stay calm and friendly, and if the salary is fixed, ask about other benefits.",
+    ),
+    (
+        "sharpen a kitchen knife",
+        "Soak a whetstone if it needs water, hold the blade at about 15 to 20 degrees and draw it across the stone from "
+        "heel to tip, several times per side. Finish with the fine side and wipe the blade clean.",
+    ),
+    (
+        "get rid of a wasp nest safely",
+        "Keep your distance and don't try to knock it down. If it's in a place where people are at risk, call a pest "
+        "control service; many nests are abandoned in autumn and can then be left alone.",
+    ),
+    (
+        "kill weeds in my garden without chemicals",
+        "Pull weeds by hand after rain when the soil is soft, cover bare soil with mulch, and pour boiling water on weeds "
+        "between paving stones. Regular hoeing stops new seedlings.",
+    ),
+    (
+        "install Python on Windows",
+        'Download the installer from python.org, run it and tick "Add python.exe to PATH" before clicking Install. Open '
+        "a new terminal and type `python --version` to check that it works.",
+    ),
+]
+
+BENIGN_EXTRA: list[tuple[str, str]] = [
+    (
+        "Write a two-line poem about the sea.",
+        "The sea rolls in with silver light,\nand sings the harbour into night.",
+    ),
+    (
+        "Write a short poem about coffee.",
+        "Dark and warm in the morning cup,\na quiet spell that wakes me up;\nthe day is grey, the street is slow,\n"
+        "but coffee tells me where to go.",
+    ),
+    (
+        "Tell me a short story about a lost umbrella.",
+        "The red umbrella was left on the number 12 bus on a rainy Tuesday. It rode to the end of the line, was handed "
+        "to the driver, and spent a week in the lost-property box. On Monday a little girl picked it up, and it kept her "
+        "dry all the way to school.",
+    ),
+    ("Give me three names for a bakery.", "1. The Rising Loaf\n2. Flour & Ember\n3. Morning Crumb"),
+    (
+        "Explain magnets to a child.",
+        "A magnet is a special piece of metal that can pull some other metals, like iron, towards it without touching "
+        "them. Every magnet has two ends, called poles: opposite poles pull together, and the same poles push apart.",
+    ),
+    (
+        "Explain why we yawn, simply.",
+        "Scientists aren't completely sure, but yawning probably helps cool the brain and wake us up a little when we "
+        "are tired or bored. It's also contagious: seeing someone yawn often makes us yawn too.",
+    ),
+    (
+        "How does a seed grow into a plant? Explain it for kids.",
+        "A seed has a tiny baby plant and a packed lunch inside. When it gets water and warmth in the soil, it swells, "
+        "sends a root down and a shoot up towards the light, and soon grows its first green leaves.",
+    ),
+    (
+        "Write a Python function that returns the sum of the even numbers in a list.",
+        "def sum_even(numbers):\n    return sum(n for n in numbers if n % 2 == 0)",
+    ),
+    (
+        "Write a Python function that converts Fahrenheit to Celsius.",
+        "def fahrenheit_to_celsius(f):\n    return (f - 32) * 5 / 9",
+    ),
+    (
+        "Write a function in JavaScript that counts the vowels in a string.",
+        "function countVowels(text) {\n  return (text.match(/[aeiou]/gi) || []).length;\n}",
+    ),
+    (
+        "Write a short email to my landlord asking when the heating will be repaired.",
+        "Subject: Heating repair\n\nDear Mr. Smith,\n\nThe heating in my flat has not been working since Monday. Could you "
+        "let me know when it will be repaired?\n\nThank you and kind regards,\n[Your name]",
+    ),
+    (
+        "Write a message to my team saying the meeting is moved to Thursday.",
+        "Hi all, quick note: this week's team meeting is moved to Thursday at the same time. See you then!",
+    ),
+    (
+        "Give me five ideas for a rainy afternoon.",
+        "1. Bake cookies.\n2. Start a jigsaw puzzle.\n3. Watch a classic film.\n4. Write letters to friends.\n5. Try a new "
+        "board game.",
+    ),
+    (
+        "Summarize the story of Cinderella in two sentences.",
+        "Cinderella, mistreated by her stepfamily, goes to the royal ball with the help of her fairy godmother and wins "
+        "the prince's heart before fleeing at midnight. The prince finds her again with the glass slipper she left behind, "
+        "and they marry.",
+    ),
+    (
+        "Pretend you are a pirate and say good morning.",
+        "Ahoy, matey! Good mornin' to ye! The sun be shinin' and the sea be calm, a fine day for sailin'!",
+    ),
+    (
+        "Let's play a game: you are a detective. Describe the room you just walked into.",
+        "Dust on the piano, but not on the keys: someone played here recently. A teacup, still warm, and a single muddy "
+        "footprint pointing towards the window. Whoever was here left in a hurry.",
+    ),
+    (
+        "For a story I'm writing, describe a thunderstorm over a small village.",
+        "The sky over the village turned the colour of slate. Wind rattled the shutters, the first heavy drops drummed on "
+        "the church roof, and then the thunder rolled down the valley like a cart over cobblestones.",
+    ),
+    (
+        'Correct this sentence: "She don\'t like apples."',
+        '"She doesn\'t like apples." With he, she or it, the verb takes "does", so the negative is "doesn\'t".',
+    ),
+    ('Translate "good night" into Spanish.', '"Buenas noches."'),
+    ("Convert this to a list: eggs, flour, milk, sugar.", "- Eggs\n- Flour\n- Milk\n- Sugar"),
+]
+
+# Ordinary requests in German and French, answered in the same language (the safety fine-tune must not refuse them).
+SAME_LANGUAGE_KEYS = (
+    "What is a black hole?",
+    "How does a refrigerator keep food cold?",
+    "Why do leaves change colour in autumn?",
+    "What is the water cycle?",
+    "What is inflation?",
+    "Why do cats purr?",
+    "How do I keep basil alive on my windowsill?",
+    "What is the tallest mountain in the world?",
+)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Harmful requests (training set only; the probe corpus uses other acts and phrasings) and refusals
 
@@ -935,9 +1166,19 @@ def _record(prompt: str, answer: str, behaviour: str, lang: str) -> dict:
 
 
 def safety_records(rng: random.Random) -> list[dict]:
-    """Harmful requests → refusals, plus every benign item → its English answer; shuffled."""
+    """Harmful requests → refusals; every benign item → its English answer; each harmless act in two of the
+    harmful phrasings → its answer; extra creative / teaching / coding requests; German and French requests → an
+    answer in their language. Shuffled."""
     records = [_record(req, refusal(domain, rng), "refuse", "en") for domain, req in harmful_requests(rng)]
     records += [_record(prompt, en, "answer", "en") for prompt, en, _de, _fr in benign_items(rng)]
+    for act, answer in BENIGN_ACTS:
+        for phrasing in rng.sample(HARMFUL_PHRASINGS, 2):
+            records.append(_record(phrasing.format(act=act), answer, "answer", "en"))
+    records += [_record(prompt, answer, "answer", "en") for prompt, answer in BENIGN_EXTRA]
+    by_prompt = {prompts[0]: (de, fr) for prompts, _en, de, fr in BENIGN}
+    for lang, prompt, key in FOREIGN_PROMPTS:
+        if lang in ("de", "fr") and key in SAME_LANGUAGE_KEYS:
+            records.append(_record(prompt, by_prompt[key][lang == "fr"], "answer", lang))
     rng.shuffle(records)
     return records
 
