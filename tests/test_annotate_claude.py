@@ -474,12 +474,13 @@ def test_missing_key_and_unknown_model_are_clear_errors(monkeypatch):
 
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path):
-    """Ctrl-C while latent 3 is being annotated: latents 1 and 2 are already committed; the rerun asks only for 3."""
+    """Ctrl-C while latent 2 is being annotated (one at a time): latent 1 is committed, latent 2's requests in flight
+    finish and are committed too (nothing paid for is lost), latent 3 never starts; the rerun asks only for 3."""
     cache = tmp_path / "annotations.sqlite"
     examples, _ = planted((1, 2, 3))
 
     def interrupting(body):
-        if step_of(body) == "explain" and marker_in(first_user_text(body)) == "narwhal":
+        if step_of(body) == "explain" and marker_in(first_user_text(body)) == "quokka":
             os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C
         return with_usage(good_answer)(body)
 

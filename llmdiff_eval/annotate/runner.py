@@ -78,12 +78,20 @@ def run_threaded(
         return
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
         futures = {pool.submit(run_one, program): key for key, program in programs.items()}
+        handled: set[concurrent.futures.Future] = set()
         try:
             for future in concurrent.futures.as_completed(futures):
+                handled.add(future)
                 result, usage = future.result()
                 on_done(futures[future], result, usage)
         except BaseException:
+            # Interrupted (e.g. Ctrl-C): cancel what has not started, let running requests finish, and hand over
+            # every program that finished -- its answer is paid for and must reach the cache.
             pool.shutdown(wait=True, cancel_futures=True)
+            for future, key in futures.items():
+                if future not in handled and future.done() and not future.cancelled():
+                    if future.exception() is None:
+                        on_done(key, *future.result())
             raise
 
 
