@@ -228,7 +228,7 @@ PRESETS: dict[str, CrosscoderConfig] = {
         device="auto",
         checkpoint_every_steps=2000,
         log_every_steps=100,
-        buffer_tokens=16_000_000,
+        buffer_tokens=2_000_000,  # shuffle groups of 2M float32 pairs: ~57 GB of RAM at d = 3584
     ),
     "cpu-small": CrosscoderConfig(),
     # Short runs on tiny models: a higher LR, and AuxK that revives dead latents early and strongly (with the
