@@ -85,31 +85,38 @@ def planted_margins(card: dict) -> dict[str, dict]:
 
     For ``b`` classes are ranked by ``diff = share_b − share_a``, for ``a`` by ``−diff`` (percentage points).
     Each entry: ``top`` (class name), ``gain`` (its diff, pp, oriented for that model), ``runner_up``, ``margin``
-    (gain − the runner-up's gain, pp) and ``ok`` (top == the planted class).
+    (gain − the runner-up's gain, pp) and ``ok`` (top == the planted class, with a gain and a margin above zero).
     """
     result = {}
     for model, sign in (("a", -1.0), ("b", 1.0)):
         ranked = sorted(card["classes"], key=lambda row: sign * (row["diff"] or 0.0), reverse=True)
         top, runner_up = ranked[0], ranked[1]
         gain = sign * (top["diff"] or 0.0)
+        margin = gain - sign * (runner_up["diff"] or 0.0)
         result[model] = {
             "top": top["name"],
             "gain": gain,
             "runner_up": runner_up["name"],
-            "margin": gain - sign * (runner_up["diff"] or 0.0),
-            "ok": top["name"] == PLANTED_CLASSES[model],
+            "margin": margin,
+            # A tie or no gain at all (e.g. no model-specific latents) is never a pass.
+            "ok": top["name"] == PLANTED_CLASSES[model] and gain > 0 and margin > 0,
         }
     return result
 
 
 def planted_check(card: dict) -> list[str]:
     """Terminal lines for :func:`planted_margins`."""
-    return [
-        f"  {model}: top increased class = {entry['top']} (+{entry['gain']:.2f} pp vs the other fine-tune; "
-        f"{entry['margin']:.2f} pp ahead of {entry['runner_up']}) -> "
-        + ("OK" if entry["ok"] else f"MISSED (planted: {PLANTED_CLASSES[model]})")
-        for model, entry in planted_margins(card).items()
-    ]
+    lines = []
+    for model, entry in planted_margins(card).items():
+        if entry["gain"] <= 0:
+            lines.append(f"  {model}: no class gained share vs the other fine-tune -> MISSED")
+            continue
+        lines.append(
+            f"  {model}: top increased class = {entry['top']} (+{entry['gain']:.2f} pp vs the other fine-tune; "
+            f"{entry['margin']:.2f} pp ahead of {entry['runner_up']}) -> "
+            + ("OK" if entry["ok"] else f"MISSED (planted: {PLANTED_CLASSES[model]})")
+        )
+    return lines
 
 
 def run_demo(config: RunConfig, run_dir: str | Path, force: bool = False, log=print) -> str:
