@@ -167,9 +167,14 @@ def fetch_datasets_server(
             notes.append(
                 f"{config}: the datasets-server answered from a partial index of split '{server.split}'"
             )
-        frame = _normalize_rows(pd.DataFrame(rows, columns=COLUMNS), style_control, DATASETS_SERVER_SOURCE)
-        frame = _one_snapshot(frame, date, f"{config} via datasets-server")
-        frame = restrict_to_models(frame, models, f"datasets-server {config}")
+        frame = _config_snapshot(
+            pd.DataFrame(rows, columns=COLUMNS),
+            style_control,
+            DATASETS_SERVER_SOURCE,
+            date,
+            models,
+            f"{config} via datasets-server",
+        )
         frames.append(frame)
         dates[config] = frame["date"].iloc[0] if len(frame) else None
     return Snapshot(
@@ -182,6 +187,14 @@ def fetch_datasets_server(
             "note": " ".join(notes) or "datasets-server does not report the dataset revision it serves",
         },
     )
+
+
+def _config_snapshot(
+    raw: pd.DataFrame, style_control: bool, source: str, date: str | None, models: list[str], where: str
+) -> pd.DataFrame:
+    """One config's raw rows -> normalized rows of the latest snapshot on or before ``date``, for ``models``."""
+    frame = _one_snapshot(_normalize_rows(raw, style_control, source), date, where)
+    return restrict_to_models(frame, models, where)
 
 
 def _one_snapshot(frame: pd.DataFrame, date: str | None, where: str) -> pd.DataFrame:
@@ -216,9 +229,14 @@ def fetch_parquet(client: HttpClient, endpoints: Endpoints, models: list[str], d
             table = pq.read_table(io.BytesIO(body))
             tables.append(table.select([c for c in COLUMNS if c in table.column_names]).to_pandas())
             urls.append(url)
-        frame = _normalize_rows(pd.concat(tables, ignore_index=True), style_control, PARQUET_SOURCE)
-        frame = _one_snapshot(frame, date, f"{config}/{split} parquet")
-        frame = restrict_to_models(frame, models, f"parquet {config}")
+        frame = _config_snapshot(
+            pd.concat(tables, ignore_index=True),
+            style_control,
+            PARQUET_SOURCE,
+            date,
+            models,
+            f"{config}/{split} parquet",
+        )
         frames.append(frame)
         dates[config] = frame["date"].iloc[0] if len(frame) else None
     return Snapshot(
