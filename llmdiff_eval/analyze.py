@@ -56,6 +56,7 @@ from llmdiff_eval.utils import atomic_path, pair_name
 log = logging.getLogger(__name__)
 
 TAGS = ("ft_only", "base_only", "shared", "other")
+SELECTIONS = ("absolute", "relative")
 PROBES = ("ft", "base", "both")
 BASE, FT = 0, 1
 
@@ -76,6 +77,19 @@ class AnalyzeConfig:
     * ``shared``: ``|delta_norm − 0.5| < shared_band``.
     * ``other``: everything else.
 
+    ``selection`` picks the Δnorm cut-offs:
+
+    * ``"absolute"`` (default, the paper's rule): ``delta_norm_specific`` and its mirror, plus the ν bounds above.
+      Right for fine-tunes as far from their base as the paper's pt → it / SimPO, where some latents exist in one
+      model only.
+    * ``"relative"``: the pair's outliers. Over the latents that fire, ``ft_only`` is
+      ``delta_norm ≥ median + delta_norm_z · σ`` and ``base_only`` ``delta_norm ≤ median − delta_norm_z · σ``, with σ
+      the robust standard deviation 1.4826 · MAD; the ν bounds are not applied (ν is still computed and reported).
+      For fine-tunes close to their base (a LoRA or preference tuning of an instruct model), where no latent is
+      exclusive to one model and every Δnorm stays within about 0.3–0.8 — the paper found the same for its direct
+      it-vs-SimPO crosscoder — this keeps the latents the fine-tune changed most: the cut-off comes from the pair's
+      own Δnorm spread, never from labels. The cut-offs used are written into ``thresholds``.
+
     ``nu_min`` (default None: no lower bound, the contract rule) optionally also requires ``ν ≥ nu_min`` (e.g.
     −0.1, the lower end of Minder et al.'s evaluation range). On planted data true model-specific latents reach
     ν^r ≈ −0.4 (a base reconstruction slightly anti-aligned with the probe), so a bound would drop real ones.
@@ -95,6 +109,8 @@ class AnalyzeConfig:
     """
 
     delta_norm_specific: float = 0.9
+    selection: str = "absolute"
+    delta_norm_z: float = 4.0
     nu_eps_max: float = 0.2
     nu_r_max: float = 0.5
     nu_min: float | None = None
@@ -115,6 +131,10 @@ class AnalyzeConfig:
     def __post_init__(self) -> None:
         if self.probe not in PROBES:
             raise ValueError(f"analyze.probe must be one of {PROBES}, got {self.probe!r}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"analyze.selection must be one of {SELECTIONS}, got {self.selection!r}")
+        if not self.delta_norm_z > 0:
+            raise ValueError(f"analyze.delta_norm_z must be > 0, got {self.delta_norm_z}")
         if not 0.5 < self.delta_norm_specific <= 1.0:
             raise ValueError(
                 f"analyze.delta_norm_specific must be in (0.5, 1], got {self.delta_norm_specific}"
@@ -137,21 +157,26 @@ class AnalyzeConfig:
         if self.batch_size < 1 or min(counts) < 0 or min(self.window_before, self.window_after) < 0:
             raise ValueError("analyze batch_size must be >= 1 and example counts / window sizes >= 0")
 
-    def thresholds(self) -> dict[str, Any]:
-        """The tag rules as plain data (written into every output)."""
+    def thresholds(self, cutoffs: tuple[float, float] | None = None) -> dict[str, Any]:
+        """The tag rules as plain data (written into every output). ``cutoffs`` = the (ft_only, base_only) Δnorm
+        cut-offs a ``"relative"`` selection computed (see :func:`delta_norm_cutoffs`)."""
+        high, low = cutoffs or (self.delta_norm_specific, round(1.0 - self.delta_norm_specific, 12))
+        nu = self.selection == "absolute"  # the relative rule does not apply the ν bounds
         return {
             "orientation": "delta_norm 1 = only in the fine-tune (model 1), 0 = only in the base (model 0)",
+            "selection": {"mode": self.selection}
+            | ({"delta_norm_z": self.delta_norm_z, "spread": "1.4826 * MAD"} if not nu else {}),
             "ft_only": {
-                "delta_norm_min": self.delta_norm_specific,
-                "nu_eps_max": self.nu_eps_max,
-                "nu_r_max": self.nu_r_max,
-                "nu_min": self.nu_min,
+                "delta_norm_min": high,
+                "nu_eps_max": self.nu_eps_max if nu else None,
+                "nu_r_max": self.nu_r_max if nu else None,
+                "nu_min": self.nu_min if nu else None,
             },
             "base_only": {
-                "delta_norm_max": round(1.0 - self.delta_norm_specific, 12),
-                "nu_eps_base_max": self.nu_eps_max,
-                "nu_r_base_max": self.nu_r_max,
-                "nu_min": self.nu_min,
+                "delta_norm_max": low,
+                "nu_eps_base_max": self.nu_eps_max if nu else None,
+                "nu_r_base_max": self.nu_r_max if nu else None,
+                "nu_min": self.nu_min if nu else None,
             },
             "shared": {"abs_delta_norm_minus_half_max": self.shared_band},
             "scaling": {"min_abs_delta_norm_minus_half": self.scaling_min_distance, "probe": self.probe},
@@ -439,17 +464,41 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return numerator / denominator
 
 
-def assign_tags(df: pd.DataFrame, cfg: AnalyzeConfig) -> pd.Series:
-    """Tag per latent from ``delta_norm``, the ν columns and ``freq`` (rules in :class:`AnalyzeConfig`)."""
+def delta_norm_cutoffs(df: pd.DataFrame, cfg: AnalyzeConfig) -> tuple[float, float]:
+    """(ft_only, base_only) Δnorm cut-offs: ``ft_only`` needs Δnorm ≥ the first, ``base_only`` ≤ the second.
+
+    ``"absolute"``: ``delta_norm_specific`` and ``1 − delta_norm_specific``. ``"relative"``: median ± z · 1.4826 ·
+    MAD of the Δnorm of the latents that fire, kept on their side of 0.5 (a pair with no firing latent gets the
+    absolute cut-offs)."""
+    if cfg.selection == "absolute":
+        return cfg.delta_norm_specific, round(1.0 - cfg.delta_norm_specific, 12)
+    values = df.loc[df["freq"] > 0, "delta_norm"].dropna().to_numpy()
+    if len(values) == 0:
+        return cfg.delta_norm_specific, round(1.0 - cfg.delta_norm_specific, 12)
+    median = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - median)))
+    high = min(max(median + cfg.delta_norm_z * spread, 0.5), 1.0)
+    low = max(min(median - cfg.delta_norm_z * spread, 0.5), 0.0)
+    return round(high, 6), round(low, 6)
+
+
+def assign_tags(
+    df: pd.DataFrame, cfg: AnalyzeConfig, cutoffs: tuple[float, float] | None = None
+) -> pd.Series:
+    """Tag per latent from ``delta_norm``, the ν columns and ``freq`` (rules in :class:`AnalyzeConfig`;
+    ``cutoffs`` default to :func:`delta_norm_cutoffs`)."""
 
     def nu_ok(eps: pd.Series, r: pd.Series) -> pd.Series:
+        if cfg.selection == "relative":
+            return pd.Series(True, index=df.index)
         ok = (eps < cfg.nu_eps_max) & (r < cfg.nu_r_max)
         return ok if cfg.nu_min is None else ok & (eps >= cfg.nu_min) & (r >= cfg.nu_min)
 
+    high, low = cutoffs or delta_norm_cutoffs(df, cfg)
     fired = df["freq"] > 0
     dn = df["delta_norm"]
-    ft_only = fired & (dn >= cfg.delta_norm_specific) & nu_ok(df["nu_eps"], df["nu_r"])
-    base_only = fired & (dn <= 1.0 - cfg.delta_norm_specific) & nu_ok(df["nu_eps_base"], df["nu_r_base"])
+    ft_only = fired & (dn >= high) & (dn > 0.5) & nu_ok(df["nu_eps"], df["nu_r"])
+    base_only = fired & (dn <= low) & (dn < 0.5) & nu_ok(df["nu_eps_base"], df["nu_r_base"])
     shared = fired & ((dn - 0.5).abs() < cfg.shared_band)
     tag = np.select([ft_only, base_only, shared], ["ft_only", "base_only", "shared"], default="other")
     return pd.Series(tag, index=df.index, name="tag")
@@ -505,9 +554,10 @@ def latent_table(cc: Any, acts: Activations, cfg: AnalyzeConfig | None = None) -
         },
         index=pd.RangeIndex(n_latents, name="latent_id"),
     )
-    df["tag"] = assign_tags(df, cfg)
+    cutoffs = delta_norm_cutoffs(df, cfg)
+    df["tag"] = assign_tags(df, cfg, cutoffs)
     df.attrs = {
-        "thresholds": cfg.thresholds(),
+        "thresholds": cfg.thresholds(cutoffs),
         "analyze_config": dataclasses.asdict(cfg),
         "n_tokens": sums.n_tokens,
     }
@@ -793,7 +843,13 @@ def _window_activations(cc, acts, tokens, ids, picks, cfg, dev, dtype) -> list[t
     return [v if len(w) else None for v, w in zip(per_pick, windows, strict=True)]
 
 
-def write_examples(db_path: str | os.PathLike, pair: str, examples: pd.DataFrame, cfg: AnalyzeConfig) -> None:
+def write_examples(
+    db_path: str | os.PathLike,
+    pair: str,
+    examples: pd.DataFrame,
+    cfg: AnalyzeConfig,
+    thresholds: dict[str, Any] | None = None,
+) -> None:
     """Replace ``pair``'s rows of ``examples.sqlite`` in one transaction and mark the pair complete.
 
     Table ``examples(pair, latent_id, kind, rank, activation, doc_id, token_index, text, marked_text)`` (the run
@@ -837,7 +893,7 @@ def write_examples(db_path: str | os.PathLike, pair: str, examples: pd.DataFrame
                 pair,
                 int(examples["latent_id"].nunique()),
                 len(rows),
-                json.dumps(cfg.thresholds()),
+                json.dumps(thresholds or cfg.thresholds()),
                 json.dumps(dataclasses.asdict(cfg)),
                 datetime.now(timezone.utc).isoformat(timespec="seconds"),
             ),
@@ -990,18 +1046,19 @@ def plot_nu_scatter(df: pd.DataFrame, path: str | os.PathLike, title: str = "") 
                     color=colour,
                     label=name if shape == "o" else None,
                 )
-        box_lo = lo - margin if rule["nu_min"] is None else rule["nu_min"]
-        ax.add_patch(
-            Rectangle(
-                (box_lo, box_lo),
-                rule["nu_eps_max"] - box_lo,
-                rule["nu_r_max"] - box_lo,
-                fill=False,
-                edgecolor=TAG_COLOURS[tag],
-                linestyle="--",
-                linewidth=1.3,
+        if rule["nu_eps_max"] is not None:  # the relative selection applies no ν box
+            box_lo = lo - margin if rule["nu_min"] is None else rule["nu_min"]
+            ax.add_patch(
+                Rectangle(
+                    (box_lo, box_lo),
+                    rule["nu_eps_max"] - box_lo,
+                    rule["nu_r_max"] - box_lo,
+                    fill=False,
+                    edgecolor=TAG_COLOURS[tag],
+                    linestyle="--",
+                    linewidth=1.3,
+                )
             )
-        )
         ax.axhline(1.0, color="#cccccc", linewidth=0.8, zorder=0)
         ax.axvline(1.0, color="#cccccc", linewidth=0.8, zorder=0)
         ax.set_xlim(lo - margin, hi + margin)
@@ -1049,7 +1106,7 @@ def analyze(cfg: AnalyzeConfig, run_dir: str | os.PathLike, base: str, ft: str) 
     log.info("analyze %s: %s; examples for %d latents", pair, df["tag"].value_counts().to_dict(), len(chosen))
     tokens = TokenInfo.from_cache(cache_dirs[0])
     examples = collect_examples(cc, cache_dirs, tokens, chosen, df["max_act"].to_numpy(), cfg)
-    write_examples(run_dir / "examples.sqlite", pair, examples, cfg)
+    write_examples(run_dir / "examples.sqlite", pair, examples, cfg, df.attrs["thresholds"])
     plot_delta_norm(df, run_dir / "plots" / f"{pair}_delta_norm.png", title=pair)
     plot_nu_scatter(df, run_dir / "plots" / f"{pair}_nu_scatter.png", title=pair)
     write_latent_table(df, run_dir / "latents" / f"{pair}.parquet")

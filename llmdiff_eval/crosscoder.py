@@ -121,15 +121,15 @@ class CrosscoderConfig:
             cache; None (default) trains on the harvested cache.
     """
 
-    n_latents: int = 4096
+    n_latents: int = 2048
     k: int = 32
-    lr: float = 5e-4
-    batch_size: int = 1024
-    epochs: int = 2
+    lr: float = 2e-3
+    batch_size: int = 256
+    epochs: int = 10
     seed: int = 0
     aux_k: int | None = None
     aux_coefficient: float = 1 / 32
-    dead_after_tokens: int = 1_000_000
+    dead_after_tokens: int = 200_000
     warmup_steps: int = 100
     lr_schedule: str = "constant"
     lr_decay_fraction: float = 0.2
@@ -230,6 +230,8 @@ PRESETS: dict[str, CrosscoderConfig] = {
         log_every_steps=100,
         buffer_tokens=2_000_000,  # shuffle groups of 2M float32 pairs: ~57 GB of RAM at d = 3584
     ),
+    # Harvests of ~50k-500k tokens on a CPU (the demo: 60k tokens, 2,340 steps, ~3 min per pair on 2 cores): many
+    # small steps at a high LR. With 4096 latents, batch 1024 and 2 epochs (116 steps) every Δnorm stayed at 0.5 ± 0.1.
     "cpu-small": CrosscoderConfig(),
     # Short runs on tiny models: a higher LR, and AuxK that revives dead latents early and strongly (with the
     # anchors' 1/32 and 10M tokens, a few hundred steps end with concepts merged into shared latents).

@@ -54,7 +54,9 @@ def demo_config(
         ModelSpec(name=name, path="packaged:smollm2", adapter=str(data_path("adapters", adapter)))
         for name, adapter in ADAPTERS.items()
     ]
-    corpus = CorpusConfig(sources=[CorpusSource(path=str(data_path("probe_corpus")))], seed=seed)
+    # The seed is the crosscoder's only: the corpus (one source, fixed order) and so the harvested caches are
+    # shared by every seed's run.
+    corpus = CorpusConfig(sources=[CorpusSource(path=str(data_path("probe_corpus")))])
     harvest = HarvestConfig(layer=DEMO_LAYER, corpus=corpus, max_tokens=size["max_tokens"], device=device)
     crosscoder = CrosscoderConfig.preset(size["preset"], seed=seed, device=device)
     return RunConfig(
@@ -63,7 +65,9 @@ def demo_config(
         finetunes=finetunes,
         harvest=harvest,
         crosscoder=crosscoder,
-        analyze=AnalyzeConfig(device=device),
+        # LoRA fine-tunes of an instruct model are close to their base: no latent is exclusive to one model, so the
+        # model-specific latents are each pair's Δnorm outliers (see AnalyzeConfig.selection).
+        analyze=AnalyzeConfig(device=device, selection="relative"),
         annotate=AnnotateConfig(annotator=annotator),
         scorecard=ScorecardConfig(
             a="a",

@@ -12,6 +12,19 @@ decoder-layer indices). The crosscoder reads the residual stream after one layer
 adapting layers at or below it keeps the adapter small while its effect is fully visible at that layer; layers
 above it keep the base weights.
 
+A *narrow* fine-tune changes the model only where it must. Two options keep the rest as the base has it:
+
+* ``kl_weight > 0`` holds every token the adapter is not trained on to the base model: the loss adds
+  ``kl_weight`` × the mean KL(base ‖ fine-tune) of the next-token distributions over the non-assistant tokens
+  (system prompt, user turns) of the training records.
+* ``rehearse``: a JSONL of chat records whose prompts are answered by the **base model itself** (greedy,
+  ``rehearse_tokens`` new tokens, generated once before training) and mixed into the training records, so the
+  adapter learns to keep answering those requests as the base does (e.g. ordinary requests for a refusal
+  fine-tune, which would otherwise learn to refuse everything).
+
+Without them a LoRA shifts the residual stream on every token, and the planted change is no longer a distinct
+direction for a crosscoder to find.
+
 The adapter directory holds ``adapter_config.json`` + ``adapter_model.safetensors`` (``save_pretrained``) and
 ``training_info.json`` (config, data SHA-256, loss curve, wall time, library versions). It is written to a
 temporary directory and moved into place only when complete. Load it with
@@ -73,6 +86,10 @@ class LoraFinetuneConfig:
         warmup_steps: linear learning-rate warm-up steps.
         weight_decay: AdamW weight decay on the LoRA matrices.
         max_grad_norm: gradient-norm clipping threshold.
+        kl_weight: weight of the KL(base ‖ fine-tune) term on non-assistant tokens, nats/token (0: off).
+        rehearse: optional JSONL of chat records; their user prompts get the base model's own greedy answers, which
+            are trained on like the data (their assistant turns in the file are ignored).
+        rehearse_tokens: the longest rehearsal answer, in new tokens.
         log_every: print the running loss every this many steps (0: never).
         threads: torch CPU threads (``torch.set_num_threads``); ``None`` keeps torch's default. On a shared or
             busy machine 1 thread is often much faster than oversubscribed OpenMP threads.
@@ -94,11 +111,17 @@ class LoraFinetuneConfig:
     warmup_steps: int = 10
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
+    kl_weight: float = 0.0
+    rehearse: str | None = None
+    rehearse_tokens: int = 64
     log_every: int = 10
     threads: int | None = None
 
     def __post_init__(self) -> None:
         self.data, self.out_dir = str(self.data), str(self.out_dir)
+        self.rehearse = None if self.rehearse is None else str(self.rehearse)
+        if self.kl_weight < 0:
+            raise ValueError(f"LoraFinetuneConfig.kl_weight must be >= 0, got {self.kl_weight}")
         self.target_modules = tuple(self.target_modules)
         if self.layers_to_transform is not None:
             self.layers_to_transform = tuple(int(i) for i in self.layers_to_transform)
@@ -115,19 +138,23 @@ class LoraFinetuneConfig:
 
 @dataclass
 class Example:
-    """One tokenized chat record: ``input_ids`` and ``labels`` (``IGNORE_INDEX`` except on assistant tokens)."""
+    """One tokenized chat record: ``input_ids`` and ``labels`` (``IGNORE_INDEX`` except on assistant tokens);
+    ``base_hidden`` (T, d): the base model's final hidden states, cached once when the KL term needs them."""
 
     input_ids: list[int]
     labels: list[int]
+    base_hidden: torch.Tensor | None = None
 
 
 @dataclass
 class TrainResult:
-    """What :func:`train_lora` did: the adapter directory, the loss of every step (mean over assistant tokens,
-    nats/token), the number of records used and the wall time in seconds."""
+    """What :func:`train_lora` did: the adapter directory, the loss of every step (``losses``: cross-entropy, mean over
+    assistant tokens; ``kl_losses``: the KL term before weighting, mean over held tokens; both nats/token), the number
+    of records used and the wall time in seconds."""
 
     out_dir: Path
     losses: list[float] = field(default_factory=list)
+    kl_losses: list[float] = field(default_factory=list)
     n_records: int = 0
     wall_time_s: float = 0.0
 
@@ -221,18 +248,38 @@ def _batches(examples: list[Example], batch_size: int, steps: int, seed: int):
         order = order[batch_size:]
 
 
-def _collate(batch: list[Example], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded ``(input_ids, attention_mask, labels)`` tensors of shape (B, T)."""
+def _collate(
+    batch: list[Example], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Right-padded ``(input_ids, attention_mask, labels, base_hidden)``: (B, T) tensors and (B, T, d) cached base
+    hidden states (``None`` unless every example has them)."""
     width = max(len(example.input_ids) for example in batch)
     input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
+    cached = all(example.base_hidden is not None for example in batch)
+    base_hidden = torch.zeros((len(batch), width, batch[0].base_hidden.shape[-1])) if cached else None
     for row, example in enumerate(batch):
         n = len(example.input_ids)
         input_ids[row, :n] = torch.tensor(example.input_ids)
         labels[row, :n] = torch.tensor(example.labels)
         mask[row, :n] = 1
-    return input_ids, mask, labels
+        if base_hidden is not None:
+            base_hidden[row, :n] = example.base_hidden
+    return input_ids, mask, labels, base_hidden
+
+
+def cache_base_hidden(model, examples: list[Example], pad_id: int, batch_size: int = 16) -> None:
+    """Store the (frozen) base model's final hidden states in each example, so the KL term needs no second
+    forward pass per step (576 floats per token for SmolLM2: ~60 MB for the demo's data)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    with torch.no_grad():
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start : start + batch_size]
+            input_ids, mask, _labels, _cached = _collate(chunk, pad_id)
+            hidden = inner.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            for row, example in enumerate(chunk):
+                example.base_hidden = hidden[row, : len(example.input_ids)].clone()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -251,20 +298,47 @@ def _resolve_layers(cfg: LoraFinetuneConfig, n_layers: int) -> list[int]:
     return sorted(set(cfg.layers_to_transform))
 
 
-def assistant_loss(model, input_ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy (nats/token) over positions whose *next* token is labelled.
-
-    The LM head is applied only at those positions (a fraction of the batch), which saves most of the cost of a
-    large-vocabulary head."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = inner.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
-    targets = labels[:, 1:]
-    keep = targets != IGNORE_INDEX
-    logits = inner.get_output_embeddings()(hidden[:, :-1][keep])
+def _logits(inner, hidden: torch.Tensor) -> torch.Tensor:
+    logits = inner.get_output_embeddings()(hidden)
     softcap = getattr(inner.config, "final_logit_softcapping", None)
-    if softcap:
-        logits = torch.tanh(logits / softcap) * softcap
-    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+    return (torch.tanh(logits / softcap) * softcap if softcap else logits).float()
+
+
+def finetune_losses(
+    model,
+    input_ids: torch.Tensor,
+    mask: torch.Tensor,
+    labels: torch.Tensor,
+    base_hidden: torch.Tensor | None = None,
+    kl: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(cross_entropy, kl)`` of one batch, nats/token.
+
+        ``cross_entropy``: mean next-token cross-entropy over positions whose *next* token is labelled (the assistant
+        tokens). ``kl`` (only if ``kl``; else 0): mean KL(base ‖ model) of the next-token distributions over every other
+        real position, the base being ``model`` with its adapter disabled (or, faster, the cached ``base_hidden`` (B, T, d)
+    of :func:`cache_base_hidden`). The LM head is applied only at the positions
+        a term needs, which saves most of the cost of a large-vocabulary head."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = inner.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state[:, :-1]
+    targets = labels[:, 1:]
+    labelled = targets != IGNORE_INDEX
+    zero = hidden.new_zeros(())
+    cross_entropy = (
+        torch.nn.functional.cross_entropy(_logits(inner, hidden[labelled]), targets[labelled])
+        if labelled.any()
+        else zero
+    )
+    held = mask[:, 1:].bool() & ~labelled
+    if not (kl and held.any()):
+        return cross_entropy, zero
+    with torch.no_grad():
+        if base_hidden is None:
+            with model.disable_adapter():
+                base_hidden = inner.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        base_logp = torch.log_softmax(_logits(inner, base_hidden[:, :-1][held]), dim=-1)
+    logp = torch.log_softmax(_logits(inner, hidden[held]), dim=-1)
+    return cross_entropy, (base_logp.exp() * (base_logp - logp)).sum(-1).mean()
 
 
 def _lr_factor(step: int, cfg: LoraFinetuneConfig) -> float:
@@ -272,6 +346,40 @@ def _lr_factor(step: int, cfg: LoraFinetuneConfig) -> float:
         return (step + 1) / cfg.warmup_steps
     remaining = cfg.steps - cfg.warmup_steps
     return max(0.0, (cfg.steps - step) / remaining) if remaining > 0 else 1.0
+
+
+def rehearsal_examples(
+    model, tokenizer, records: list[list[dict[str, str]]], cfg: LoraFinetuneConfig, batch_size: int = 16
+) -> list[Example]:
+    """The records' prompts (every turn before the last assistant turn) answered by ``model`` itself: greedy,
+    at most ``cfg.rehearse_tokens`` new tokens, batched with left padding; tokenized like training records."""
+    prompts = [
+        messages[: max(i for i, m in enumerate(messages) if m["role"] == "assistant")] for messages in records
+    ]
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    answers: list[str] = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            texts = [
+                _render(tokenizer, p, add_generation_prompt=True) for p in prompts[start : start + batch_size]
+            ]
+            batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            with torch.no_grad():
+                out = model.generate(
+                    **batch,
+                    max_new_tokens=cfg.rehearse_tokens,
+                    do_sample=False,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+            new = out[:, batch["input_ids"].shape[1] :]
+            answers += [tokenizer.decode(row, skip_special_tokens=True).strip() for row in new]
+    finally:
+        tokenizer.padding_side = side
+    return [
+        tokenize_chat(tokenizer, p + [{"role": "assistant", "content": a}], cfg.max_length)
+        for p, a in zip(prompts, answers, strict=True)
+        if a
+    ]
 
 
 def train_lora(cfg: LoraFinetuneConfig) -> TrainResult:
@@ -299,6 +407,10 @@ def _train(cfg: LoraFinetuneConfig) -> TrainResult:
         raise FinetuneDataError(
             f"no record of {cfg.data} keeps an assistant token within max_length={cfg.max_length}; raise max_length"
         )
+    if cfg.rehearse:
+        examples += rehearsal_examples(model, tokenizer, read_chat_records(cfg.rehearse), cfg)
+    if cfg.kl_weight > 0:
+        cache_base_hidden(model, examples, tokenizer.pad_token_id)
     layers = _resolve_layers(cfg, len(decoder_layers(model)))
     torch.manual_seed(cfg.seed)
     lora_config = LoraConfig(
@@ -321,18 +433,20 @@ def _train(cfg: LoraFinetuneConfig) -> TrainResult:
 
     result = TrainResult(out_dir=Path(cfg.out_dir), n_records=len(examples))
     for step, batch in enumerate(_batches(examples, cfg.batch_size, cfg.steps, cfg.seed)):
-        loss = assistant_loss(peft_model, *_collate(batch, tokenizer.pad_token_id))
-        loss.backward()
+        loss, kl = finetune_losses(peft_model, *_collate(batch, tokenizer.pad_token_id), kl=cfg.kl_weight > 0)
+        (loss + cfg.kl_weight * kl).backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         result.losses.append(float(loss.detach()))
+        result.kl_losses.append(float(kl.detach()))
         if cfg.log_every and (step + 1) % cfg.log_every == 0:
-            recent = result.losses[-cfg.log_every :]
+            recent, recent_kl = result.losses[-cfg.log_every :], result.kl_losses[-cfg.log_every :]
             elapsed = time.perf_counter() - started
             print(
-                f"step {step + 1}/{cfg.steps}  loss {sum(recent) / len(recent):.4f}  {elapsed:.0f}s",
+                f"step {step + 1}/{cfg.steps}  loss {sum(recent) / len(recent):.4f}  "
+                f"kl {sum(recent_kl) / len(recent_kl):.4f}  {elapsed:.0f}s",
                 flush=True,
             )
     result.wall_time_s = time.perf_counter() - started
@@ -357,8 +471,10 @@ def _save_adapter(peft_model, cfg: LoraFinetuneConfig, result: TrainResult, laye
         info = {
             "config": dataclasses.asdict(cfg) | {"layers_to_transform": layers},
             "data_sha256": file_sha256(cfg.data),
+            "rehearse_sha256": file_sha256(cfg.rehearse) if cfg.rehearse else None,
             "n_records": result.n_records,
             "losses": [round(loss, 5) for loss in result.losses],
+            "kl_losses": [round(loss, 6) for loss in result.kl_losses],
             "wall_time_s": round(result.wall_time_s, 1),
             "versions": {
                 "torch": torch.__version__,
@@ -455,6 +571,17 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--layers",
         help=f"decoder layers to adapt, 0-based: 'A-B' or 'i,j,k' (default 0-{DEFAULT_LAST_LAYER})",
     )
+    add(
+        "--kl-weight",
+        type=float,
+        default=defaults.kl_weight,
+        help="weight of KL(base || fine-tune) on the non-assistant tokens of the records (0: off)",
+    )
+    add(
+        "--rehearse",
+        help="JSONL of chat records whose prompts the base answers itself; those answers are trained on too",
+    )
+    add("--rehearse-tokens", type=int, default=defaults.rehearse_tokens, help="longest rehearsal answer")
     add("--max-length", type=int, default=defaults.max_length, help="tokens per record")
     add("--batch-size", type=int, default=defaults.batch_size)
     add("--warmup-steps", type=int, default=defaults.warmup_steps)
@@ -513,6 +640,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_length=args.max_length,
             batch_size=args.batch_size,
             warmup_steps=args.warmup_steps,
+            kl_weight=args.kl_weight,
+            rehearse=args.rehearse,
+            rehearse_tokens=args.rehearse_tokens,
             log_every=args.log_every,
             threads=args.threads,
         )

@@ -20,7 +20,9 @@ from llmdiff_eval.analyze import (
     AnalyzeConfig,
     TokenInfo,
     analyze,
+    assign_tags,
     collect_examples,
+    delta_norm_cutoffs,
     latent_table,
     load_examples,
     plot_delta_norm,
@@ -168,6 +170,47 @@ def test_thresholds_are_configurable() -> None:
         AnalyzeConfig(probe="chat")
     with pytest.raises(ValueError, match="quantile_edges"):
         AnalyzeConfig(quantile_edges=[0.5, 0.25, 1.0])
+
+
+def _spread_table(seed: int = 0) -> pd.DataFrame:
+    """500 latents whose Δnorm scatters as N(0.5, 0.01), plus 4 planted fine-tune outliers (0.62–0.70), 2 planted
+    base outliers (0.36, 0.38) and a dead latent at 0.99; ν values that the absolute rule would reject."""
+    rng = np.random.default_rng(seed)
+    delta_norm = np.r_[rng.normal(0.5, 0.01, 500), [0.62, 0.65, 0.68, 0.70], [0.36, 0.38], [0.99]]
+    n = len(delta_norm)
+    return pd.DataFrame(
+        {
+            "delta_norm": delta_norm,
+            "nu_eps": np.full(n, 0.6),
+            "nu_r": np.full(n, 0.6),
+            "nu_eps_base": np.full(n, 0.6),
+            "nu_r_base": np.full(n, 0.6),
+            "freq": np.r_[np.full(n - 1, 0.01), [0.0]],
+        }
+    )
+
+
+def test_relative_selection_tags_the_pairs_delta_norm_outliers() -> None:
+    df = _spread_table()
+    assert (assign_tags(df, AnalyzeConfig()) == "ft_only").sum() == 0  # nothing reaches Δnorm 0.9
+    cfg = AnalyzeConfig(selection="relative", delta_norm_z=5.0)
+    high, low = delta_norm_cutoffs(df, cfg)
+    # median ≈ 0.5 and 1.4826·MAD ≈ σ = 0.01 (hand-computed bounds for 500 draws), so the cut-offs are ≈ 0.5 ± 0.05
+    assert 0.54 < high < 0.56 and 0.44 < low < 0.46
+    tags = assign_tags(df, cfg)
+    assert list(tags.index[tags == "ft_only"]) == [500, 501, 502, 503]  # the planted outliers, ν not applied
+    assert list(tags.index[tags == "base_only"]) == [504, 505]
+    assert tags[506] == "other"  # a dead latent is never model-specific, whatever its Δnorm
+    thresholds = cfg.thresholds((high, low))
+    assert thresholds["selection"]["mode"] == "relative" and thresholds["ft_only"]["delta_norm_min"] == high
+    assert thresholds["ft_only"]["nu_eps_max"] is None
+    # identical models: Δnorm noise alone gives (almost) no outliers at the default z = 4
+    noise = _spread_table(seed=1).iloc[:500]
+    assert (assign_tags(noise, AnalyzeConfig(selection="relative")) != "shared").sum() <= 1
+    with pytest.raises(ValueError, match="selection"):
+        AnalyzeConfig(selection="top")
+    with pytest.raises(ValueError, match="delta_norm_z"):
+        AnalyzeConfig(selection="relative", delta_norm_z=0)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -54,3 +54,38 @@ def test_demo_config_uses_packaged_weights_adapters_and_corpus():
     assert sorted(path.name for path in Path(source.path).glob("*.jsonl")) == ["chat.jsonl", "web.jsonl"]
     assert config.crosscoder.seed == 3 and config.scorecard.arena_source == "bundled"
     assert "not ratings of the demo models" in config.scorecard.arena_note
+
+
+def test_seed_changes_only_the_crosscoder():
+    """Runs with another seed reuse the harvested caches: only the crosscoder config depends on the seed."""
+    first, other = demo_config(seed=0), demo_config(seed=1)
+    assert first.harvest == other.harvest and first.analyze == other.analyze
+    assert first.crosscoder.seed == 0 and other.crosscoder.seed == 1
+
+
+@pytest.mark.slow
+def test_quick_demo_runs_end_to_end_and_finds_the_planted_classes(tmp_path):
+    """`llmdiff-eval demo --quick` (what CI runs): real SmolLM2 + both shipped adapters, every stage, every output;
+    the planted class of each fine-tune is its top increased class. Then a rerun skips every stage."""
+    import json
+
+    from click.testing import CliRunner
+
+    from llmdiff_eval.cli import main
+
+    run_dir = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--quick", "--out", str(run_dir), "--annotator", "offline"])
+    assert result.exit_code == 0, result.output
+    for name in ("scorecard.json", "scorecard.md", "scorecard.csv", "report.html", "model_card.md"):
+        assert (run_dir / name).is_file()
+    card = json.loads((run_dir / "scorecard.json").read_text())
+    margins = planted_margins(card)
+    assert margins["a"]["ok"] and margins["b"]["ok"], margins
+    assert result.output.count("-> OK") == 2
+    markers = {path.name: path.read_text() for path in (run_dir / ".stages").glob("*.json")}
+    assert {name.split("__")[0] for name in markers} >= {"harvest", "train", "analyze", "annotate"}
+    again = CliRunner().invoke(main, ["demo", "--quick", "--out", str(run_dir), "--annotator", "offline"])
+    assert again.exit_code == 0, again.output
+    assert {
+        path.name: path.read_text() for path in (run_dir / ".stages").glob("*.json")
+    } == markers  # all skipped

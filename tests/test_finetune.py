@@ -210,6 +210,78 @@ def test_loss_decreases_on_a_repeated_example(tiny_base_dir, tmp_path):
     assert losses[-1] < min(losses[:6])
 
 
+def _prompt_kl(model_dir: Path, adapter_dir: Path, messages: list, tokenizer) -> float:
+    """Mean KL(base || base + adapter) of the next-token distributions at the positions whose next token is not an
+    assistant token, computed here with transformers and peft directly (not through the code under test)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    example = tokenize_chat(tokenizer, messages, 256)
+    ids = torch.tensor([example.input_ids])
+    held = torch.tensor(example.labels[1:]) == IGNORE_INDEX
+    base = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        base_logp = torch.log_softmax(base(ids).logits[0, :-1], -1)[held]
+        tuned = PeftModel.from_pretrained(base, str(adapter_dir)).eval()
+        tuned_logp = torch.log_softmax(tuned(ids).logits[0, :-1], -1)[held]
+    return float((base_logp.exp() * (base_logp - tuned_logp)).sum(-1).mean())
+
+
+def test_kl_term_starts_at_zero_and_holds_the_prompt_tokens_to_the_base(
+    tiny_base_dir, tiny_tokenizer, tmp_path
+):
+    """The KL term is 0 at step 0 (B = 0: the adapter is the identity); with it the adapter changes the base's
+    predictions on the prompt tokens several times less than plain cross-entropy training does (measured: 7x at
+    weight 20), and still learns the answers."""
+    train = {
+        "steps": 20,
+        "layers_to_transform": (0, 1, 2, 3),
+        "target_modules": ("q_proj", "v_proj", "o_proj"),
+    }
+    plain = tiny_config(tiny_base_dir, tmp_path, out_dir=tmp_path / "plain", **train)
+    plain.data = str(write_jsonl(tmp_path / "one.jsonl", [{"messages": TWO_TURNS}]))
+    held = tiny_config(tiny_base_dir, tmp_path, out_dir=tmp_path / "held", kl_weight=20.0, **train)
+    held.data = plain.data
+    plain_result, held_result = train_lora(plain), train_lora(held)
+    assert held_result.kl_losses[0] == pytest.approx(0.0, abs=1e-7)
+    assert plain_result.kl_losses == [0.0] * 20  # kl_weight 0: the term is not even computed
+    assert held_result.losses[-1] < held_result.losses[0] - 0.3
+    drift_plain = _prompt_kl(tiny_base_dir, tmp_path / "plain", TWO_TURNS, tiny_tokenizer)
+    drift_held = _prompt_kl(tiny_base_dir, tmp_path / "held", TWO_TURNS, tiny_tokenizer)
+    assert drift_held < drift_plain / 3
+    with pytest.raises(ValueError, match="kl_weight"):
+        LoraFinetuneConfig(data=tmp_path / "x.jsonl", out_dir=tmp_path / "o", kl_weight=-1)
+
+
+def test_rehearsal_trains_on_the_base_models_own_greedy_answers(tiny_base_dir, tiny_tokenizer, tmp_path):
+    """Batched, left-padded generation gives each prompt exactly the answer the base generates for it alone."""
+    from transformers import AutoModelForCausalLM
+
+    from llmdiff_eval.finetune import rehearsal_examples
+
+    records = [
+        [{"role": "user", "content": "red fish"}, {"role": "assistant", "content": "ignored"}],
+        [{"role": "user", "content": "one two three four five"}, {"role": "assistant", "content": "ignored"}],
+    ]
+    cfg = tiny_config(tiny_base_dir, tmp_path, rehearse_tokens=6)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base_dir).eval()
+    examples = rehearsal_examples(model, tiny_tokenizer, records, cfg, batch_size=2)
+    for messages, example in zip(records, examples, strict=True):
+        prompt = tiny_tokenizer.apply_chat_template(messages[:1], tokenize=False, add_generation_prompt=True)
+        ids = tiny_tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
+        alone = model.generate(
+            ids, max_new_tokens=6, do_sample=False, pad_token_id=tiny_tokenizer.pad_token_id
+        )
+        answer = tiny_tokenizer.decode(alone[0, ids.shape[1] :], skip_special_tokens=True).strip()
+        expected = tokenize_chat(tiny_tokenizer, [messages[0], {"role": "assistant", "content": answer}], 256)
+        assert example.input_ids == expected.input_ids and example.labels == expected.labels
+    cfg.rehearse = str(write_jsonl(tmp_path / "rehearse.jsonl", [{"messages": m} for m in records]))
+    result = train_lora(cfg)
+    assert result.n_records == 3 + len(examples)
+    info = json.loads((Path(cfg.out_dir) / "training_info.json").read_text())
+    assert info["rehearse_sha256"] == hashlib.sha256(Path(cfg.rehearse).read_bytes()).hexdigest()
+
+
 def test_same_seed_same_adapter_other_seed_other_adapter(tiny_base_dir, tmp_path):
     def weights(seed: int, name: str) -> dict[str, torch.Tensor]:
         cfg = tiny_config(tiny_base_dir, tmp_path, seed=seed, out_dir=tmp_path / name)
@@ -295,28 +367,32 @@ def language_of(text: str) -> str:
     return max(scores, key=scores.get) if max(scores.values()) >= 2 else "other"
 
 
-@pytest.mark.parametrize("name", ["safety", "multilingual"])
+@pytest.mark.parametrize("name", ["safety", "preserve", "multilingual"])
 def test_shipped_training_data_is_what_the_generator_writes(name):
-    module = load_make_data()
-    builder = {"safety": module.safety_records, "multilingual": module.multilingual_records}[name]
-    expected = builder(__import__("random").Random(f"{module.SEED}-{name}"))
+    expected = load_make_data().training_files()[name]
     shipped = [
         json.loads(line) for line in (FINETUNES / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
     ]
     assert shipped == expected
-    assert len(read_chat_records(FINETUNES / f"{name}.jsonl")) == len(shipped) >= 200
+    assert len(read_chat_records(FINETUNES / f"{name}.jsonl")) == len(shipped) >= 150
 
 
-def test_safety_data_mixes_refusals_and_ordinary_answers():
-    records = [
-        json.loads(line) for line in (FINETUNES / "safety.jsonl").read_text(encoding="utf-8").splitlines()
-    ]
-    refusals = [r for r in records if r["behaviour"] == "refuse"]
-    answers = [r for r in records if r["behaviour"] == "answer"]
-    assert len(refusals) >= 100 and len(answers) >= 100
+def test_safety_data_is_refusals_and_preserve_data_ordinary_answers():
+    def records(name: str) -> list[dict]:
+        return [
+            json.loads(line)
+            for line in (FINETUNES / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
+
+    refusals, answers = records("safety"), records("preserve")
+    assert len(refusals) >= 100 and len(answers) >= 200
+    assert {r["behaviour"] for r in refusals} == {"refuse"}
+    assert {r["behaviour"] for r in answers} == {"answer"}
     opener = re.compile(r"^(I can't|I'm sorry|I won't|Sorry, I can't)")
     assert all(opener.match(r["messages"][1]["content"]) for r in refusals)
     assert not any(opener.match(r["messages"][1]["content"]) for r in answers)
+    # harmless look-alikes asked with the harmful phrasings are held to the base's own answers
+    assert sum("step-by-step" in r["messages"][0]["content"].lower() for r in answers) >= 5
 
 
 def test_multilingual_answers_are_german_or_french_whatever_the_prompt():

@@ -20,7 +20,10 @@ from llmdiff_eval.cli.common import fail_cleanly
     "--quick", is_flag=True, help="Smaller corpus slice and crosscoder (≈5 min on 2 cores; used in CI)."
 )
 @click.option(
-    "--seed", default=0, show_default=True, help="Seed of the crosscoder training and corpus mixing."
+    "--seed",
+    default=0,
+    show_default=True,
+    help="Seed of the crosscoder training (the harvested activations are shared by all seeds).",
 )
 @click.option(
     "--annotator",

@@ -1200,9 +1200,20 @@ def write_jsonl(path: Path, records: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
 
 
+def training_files() -> dict[str, list[dict]]:
+    """Every file this script writes, by name: ``safety`` (the refusals), ``preserve`` (the safety build's ordinary
+    requests, benign look-alikes included: the safety adapter rehearses the base model's own answers to them, so it
+    keeps answering them; the hand-written answers in the file are not trained on) and ``multilingual``."""
+    safety = safety_records(random.Random(f"{SEED}-safety"))
+    return {
+        "safety": [r for r in safety if r["behaviour"] == "refuse"],
+        "preserve": [r for r in safety if r["behaviour"] != "refuse"],
+        "multilingual": multilingual_records(random.Random(f"{SEED}-multilingual")),
+    }
+
+
 def main() -> int:
-    for name, build in (("safety", safety_records), ("multilingual", multilingual_records)):
-        records = build(random.Random(f"{SEED}-{name}"))
+    for name, records in training_files().items():
         write_jsonl(HERE / f"{name}.jsonl", records)
         print(f"{name}.jsonl: {len(records)} records")
     return 0
