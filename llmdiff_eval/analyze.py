@@ -84,7 +84,8 @@ class AnalyzeConfig:
       model only.
     * ``"relative"``: the pair's outliers. Over the latents that fire, ``ft_only`` is
       ``delta_norm ≥ median + delta_norm_z · σ`` and ``base_only`` ``delta_norm ≤ median − delta_norm_z · σ``, with σ
-      the robust standard deviation 1.4826 · MAD; the ν bounds are not applied (ν is still computed and reported).
+      the robust standard deviation 1.4826 · MAD (z = 5 by default: chosen on the demo's crosscoder seeds 0–2, where
+      z = 4 let one seed's safety outliers be outnumbered by structural-token latents, and checked on seeds 3–5); the ν bounds are not applied (ν is still computed and reported).
       For fine-tunes close to their base (a LoRA or preference tuning of an instruct model), where no latent is
       exclusive to one model and every Δnorm stays within about 0.3–0.8 — the paper found the same for its direct
       it-vs-SimPO crosscoder — this keeps the latents the fine-tune changed most: the cut-off comes from the pair's
@@ -110,7 +111,7 @@ class AnalyzeConfig:
 
     delta_norm_specific: float = 0.9
     selection: str = "absolute"
-    delta_norm_z: float = 4.0
+    delta_norm_z: float = 5.0
     nu_eps_max: float = 0.2
     nu_r_max: float = 0.5
     nu_min: float | None = None

@@ -30,13 +30,13 @@ DEMO_LAYER = (
 )
 ADAPTERS = {"a": "safety", "b": "multilingual"}  # run model name -> packaged adapter directory
 ARENA_NOTE = (
-    "Arena columns: LMArena ratings of the paper's gemma-2-9b-it (as a) and gemma-2-9b-it-SimPO (as b), bundled "
-    "snapshot of the paper's Table 3 (2025-09-18) - not ratings of the demo models."
+    "They are the paper's Gemma-2-9b-it (standing in for a) and Gemma-2-9b-it-SimPO (for b), from the bundled "
+    "snapshot of the paper's Table 3 (2025-09-18): not ratings of the demo models."
 )
 
 # Sizes: the full demo targets <= 15 min on 2 CPU cores, --quick (used in CI) <= 5 min.
 FULL = {"max_tokens": 60_000, "preset": "cpu-small"}
-QUICK = {"max_tokens": 16_000, "preset": "cpu-tiny"}
+QUICK = {"max_tokens": 20_000, "preset": "cpu-small"}
 
 
 def data_path(*parts: str) -> Path:

@@ -137,9 +137,8 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
     arena_a, arena_b = models.get("arena_a"), models.get("arena_b")
     if card["arena"]:
         notes = [
-            f"Arena columns are LMArena ratings of {arena_a} (A) and {arena_b} (B)"
-            + (f" — {card['provenance']['arena_note']}" if card["provenance"].get("arena_note") else "")
-            + "."
+            f"Arena columns are LMArena ratings of {arena_a} (A) and {arena_b} (B)."
+            + (f" {card['provenance']['arena_note']}" if card["provenance"].get("arena_note") else "")
         ]
         arena_prov = card["provenance"].get("arena") or {}
         if arena_prov:
@@ -325,7 +324,7 @@ def render_sections(sections: Iterable[Section], fmt: str, title: str | None = N
 
 def scorecard_title(card: Mapping[str, Any]) -> str:
     models = card["models"]
-    return f"Scorecard: {models['b']} vs {models['a']} (base {models['base']})"
+    return f"Scorecard: {models['b']} vs {models['a']} (each diffed against {models['base']})"
 
 
 def render_json(card: Mapping[str, Any]) -> str:

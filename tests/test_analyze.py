@@ -204,7 +204,7 @@ def test_relative_selection_tags_the_pairs_delta_norm_outliers() -> None:
     thresholds = cfg.thresholds((high, low))
     assert thresholds["selection"]["mode"] == "relative" and thresholds["ft_only"]["delta_norm_min"] == high
     assert thresholds["ft_only"]["nu_eps_max"] is None
-    # identical models: Δnorm noise alone gives (almost) no outliers at the default z = 4
+    # identical models: Δnorm noise alone gives (almost) no outliers at the default z = 5
     noise = _spread_table(seed=1).iloc[:500]
     assert (assign_tags(noise, AnalyzeConfig(selection="relative")) != "shared").sum() <= 1
     with pytest.raises(ValueError, match="selection"):

