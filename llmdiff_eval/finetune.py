@@ -269,15 +269,20 @@ def _collate(
     return input_ids, mask, labels, base_hidden
 
 
+def _final_hidden(model, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The decoder's last hidden states (B, T, d) of ``model`` (a plain causal LM or a peft wrapper around one)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return inner.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
+
+
 def cache_base_hidden(model, examples: list[Example], pad_id: int, batch_size: int = 16) -> None:
     """Store the (frozen) base model's final hidden states in each example, so the KL term needs no second
     forward pass per step (576 floats per token for SmolLM2: ~60 MB for the demo's data)."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     with torch.no_grad():
         for start in range(0, len(examples), batch_size):
             chunk = examples[start : start + batch_size]
             input_ids, mask, _labels, _cached = _collate(chunk, pad_id)
-            hidden = inner.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            hidden = _final_hidden(model, input_ids, mask)
             for row, example in enumerate(chunk):
                 example.base_hidden = hidden[row, : len(example.input_ids)].clone()
 
@@ -310,17 +315,16 @@ def finetune_losses(
     mask: torch.Tensor,
     labels: torch.Tensor,
     base_hidden: torch.Tensor | None = None,
-    kl: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(cross_entropy, kl)`` of one batch, nats/token.
 
-        ``cross_entropy``: mean next-token cross-entropy over positions whose *next* token is labelled (the assistant
-        tokens). ``kl`` (only if ``kl``; else 0): mean KL(base ‖ model) of the next-token distributions over every other
-        real position, the base being ``model`` with its adapter disabled (or, faster, the cached ``base_hidden`` (B, T, d)
-    of :func:`cache_base_hidden`). The LM head is applied only at the positions
-        a term needs, which saves most of the cost of a large-vocabulary head."""
+    ``cross_entropy``: mean next-token cross-entropy over positions whose *next* token is labelled (the assistant
+    tokens). ``kl`` (0 without ``base_hidden``): mean KL(base ‖ model) of the next-token distributions over every
+    other real position, the base's taken from its cached final hidden states ``base_hidden`` (B, T, d) of
+    :func:`cache_base_hidden`. The LM head is applied only at the positions a term needs, which saves most of the
+    cost of a large-vocabulary head."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = inner.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state[:, :-1]
+    hidden = _final_hidden(model, input_ids, mask)[:, :-1]
     targets = labels[:, 1:]
     labelled = targets != IGNORE_INDEX
     zero = hidden.new_zeros(())
@@ -330,12 +334,9 @@ def finetune_losses(
         else zero
     )
     held = mask[:, 1:].bool() & ~labelled
-    if not (kl and held.any()):
+    if base_hidden is None or not held.any():
         return cross_entropy, zero
     with torch.no_grad():
-        if base_hidden is None:
-            with model.disable_adapter():
-                base_hidden = inner.get_decoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
         base_logp = torch.log_softmax(_logits(inner, base_hidden[:, :-1][held]), dim=-1)
     logp = torch.log_softmax(_logits(inner, hidden[held]), dim=-1)
     return cross_entropy, (base_logp.exp() * (base_logp - logp)).sum(-1).mean()
@@ -433,7 +434,7 @@ def _train(cfg: LoraFinetuneConfig) -> TrainResult:
 
     result = TrainResult(out_dir=Path(cfg.out_dir), n_records=len(examples))
     for step, batch in enumerate(_batches(examples, cfg.batch_size, cfg.steps, cfg.seed)):
-        loss, kl = finetune_losses(peft_model, *_collate(batch, tokenizer.pad_token_id), kl=cfg.kl_weight > 0)
+        loss, kl = finetune_losses(peft_model, *_collate(batch, tokenizer.pad_token_id))
         (loss + cfg.kl_weight * kl).backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
