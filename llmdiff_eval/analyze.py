@@ -85,7 +85,8 @@ class AnalyzeConfig:
     * ``"relative"``: the pair's outliers. Over the latents that fire, ``ft_only`` is
       ``delta_norm ≥ median + delta_norm_z · σ`` and ``base_only`` ``delta_norm ≤ median − delta_norm_z · σ``, with σ
       the robust standard deviation 1.4826 · MAD (z = 5 by default: chosen on the demo's crosscoder seeds 0–2, where
-      z = 4 let one seed's safety outliers be outnumbered by structural-token latents, and checked on seeds 3–5); the ν bounds are not applied (ν is still computed and reported).
+      z = 4 let one seed's safety outliers be outnumbered by structural-token latents, and checked on seeds 3 and 4);
+      the ν bounds are not applied (ν is still computed and reported).
       For fine-tunes close to their base (a LoRA or preference tuning of an instruct model), where no latent is
       exclusive to one model and every Δnorm stays within about 0.3–0.8 — the paper found the same for its direct
       it-vs-SimPO crosscoder — this keeps the latents the fine-tune changed most: the cut-off comes from the pair's
@@ -158,10 +159,15 @@ class AnalyzeConfig:
         if self.batch_size < 1 or min(counts) < 0 or min(self.window_before, self.window_after) < 0:
             raise ValueError("analyze batch_size must be >= 1 and example counts / window sizes >= 0")
 
+    @property
+    def absolute_cutoffs(self) -> tuple[float, float]:
+        """(ft_only, base_only) Δnorm cut-offs of the absolute rule: ``delta_norm_specific`` and its mirror."""
+        return self.delta_norm_specific, round(1.0 - self.delta_norm_specific, 12)
+
     def thresholds(self, cutoffs: tuple[float, float] | None = None) -> dict[str, Any]:
         """The tag rules as plain data (written into every output). ``cutoffs`` = the (ft_only, base_only) Δnorm
         cut-offs a ``"relative"`` selection computed (see :func:`delta_norm_cutoffs`)."""
-        high, low = cutoffs or (self.delta_norm_specific, round(1.0 - self.delta_norm_specific, 12))
+        high, low = cutoffs or self.absolute_cutoffs
         nu = self.selection == "absolute"  # the relative rule does not apply the ν bounds
         return {
             "orientation": "delta_norm 1 = only in the fine-tune (model 1), 0 = only in the base (model 0)",
@@ -471,11 +477,9 @@ def delta_norm_cutoffs(df: pd.DataFrame, cfg: AnalyzeConfig) -> tuple[float, flo
     ``"absolute"``: ``delta_norm_specific`` and ``1 − delta_norm_specific``. ``"relative"``: median ± z · 1.4826 ·
     MAD of the Δnorm of the latents that fire, kept on their side of 0.5 (a pair with no firing latent gets the
     absolute cut-offs)."""
-    if cfg.selection == "absolute":
-        return cfg.delta_norm_specific, round(1.0 - cfg.delta_norm_specific, 12)
     values = df.loc[df["freq"] > 0, "delta_norm"].dropna().to_numpy()
-    if len(values) == 0:
-        return cfg.delta_norm_specific, round(1.0 - cfg.delta_norm_specific, 12)
+    if cfg.selection == "absolute" or len(values) == 0:
+        return cfg.absolute_cutoffs
     median = float(np.median(values))
     spread = 1.4826 * float(np.median(np.abs(values - median)))
     high = min(max(median + cfg.delta_norm_z * spread, 0.5), 1.0)
