@@ -22,7 +22,7 @@ ADAPTERS := $(DATA)/adapters
 # rank 8 / alpha 16 on q_proj, v_proj, o_proj of decoder layers 0-20, the prompt tokens held to the base by KL
 # (weight 1); the safety adapter also rehearses the base's own answers to the ordinary requests of preserve.jsonl.
 # Peak lr 1e-3 (safety) / 2e-3 (multilingual: a new language needs larger updates than a refusal pattern).
-TRAIN = $(PYTHON) -m llmdiff_eval.finetune --base packaged:smollm2 --seed 0 --steps 120 --lr $(LR) \
+TRAIN = $(PYTHON) -m llmdiff_eval finetune --base packaged:smollm2 --seed 0 --steps 120 --lr $(LR) \
 	--rank 8 --alpha 16 --target-modules q_proj,v_proj,o_proj --layers 0-20 --batch-size 8 --max-length 256 \
 	--warmup-steps 10 --kl-weight 1 --threads $(THREADS)
 
@@ -51,8 +51,8 @@ $(ADAPTERS)/%/adapter_model.safetensors: $(FINETUNES)/%.jsonl $(FINETUNES)/prese
 	$(TRAIN) $(EXTRA) --data $< --out $(ADAPTERS)/$*
 
 samples:
-	$(PYTHON) -m llmdiff_eval.finetune --sample-only --threads $(THREADS) --out $(ADAPTERS)/safety $(SAMPLE_PROMPTS)
-	$(PYTHON) -m llmdiff_eval.finetune --sample-only --threads $(THREADS) --out $(ADAPTERS)/multilingual $(SAMPLE_PROMPTS)
+	$(PYTHON) -m llmdiff_eval finetune --sample-only --threads $(THREADS) --out $(ADAPTERS)/safety $(SAMPLE_PROMPTS)
+	$(PYTHON) -m llmdiff_eval finetune --sample-only --threads $(THREADS) --out $(ADAPTERS)/multilingual $(SAMPLE_PROMPTS)
 
 behaviour:
 	$(PYTHON) $(FINETUNES)/check_behaviour.py --threads $(THREADS)

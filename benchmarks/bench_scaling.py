@@ -1,9 +1,10 @@
 """Scale-out plan and data-parallel overhead.
 
-``--plan`` (default): the arithmetic of the README's "Scaling up" section for a model / dictionary / token count —
-FLOPs per token of the harvest (2 × the parameters of blocks 0..L, per model, plus attention scores) and of a training
-step (dense encoder 2·M·d·F; sparse decode, its backward and the encoder's sparse backward 4 × 2·M·d·k), bytes per
-cached token, gradient bytes all-reduced per step, and GPU-hours at an assumed peak and utilization.
+``--plan`` (default): the arithmetic of docs/scaling.md ("The paper's configuration, worked through") for a model /
+dictionary / token count — FLOPs per token of the harvest (2 × the parameters of blocks 0..L, per model, plus
+attention scores) and of a training step (dense encoder 2·M·d·F; sparse decode, its backward and the encoder's sparse
+backward 4 × 2·M·d·k), bytes per cached token, gradient bytes all-reduced per step, and GPU-hours at an assumed peak
+and utilization.
 
 ``--measure``: data-parallel overhead measured in one run: the same training (synthetic planted pairs, same seed and
 global batch) with ``torchrun --nproc_per_node 1`` and ``--nproc_per_node N``; prints tokens/s of each (median over the

@@ -1,37 +1,27 @@
 """The text the models are run on: local files or streamed Hugging Face datasets, mixed by weight.
 
-A :class:`CorpusConfig` lists :class:`CorpusSource` s; :func:`iter_documents` yields :class:`Document` s in a
-deterministic order (same config → same documents with the same ``doc_id``), which is what makes harvesting
-resumable and lets every model of a pair see the same stream.
+:func:`iter_documents` yields the :class:`Document` s of a :class:`CorpusConfig` in a deterministic order (same
+config → same documents with the same ``doc_id``), which makes harvesting resumable and lets every model of a run see
+the same stream. A record is a *text* document (``text_field``) or a *chat* document (``messages_field``: a list of
+``{"role", "content"}`` turns, or ShareGPT's ``{"from", "value"}``), rendered with a chat template by :func:`render`.
 
-Formats of a local source (``path``: a file or a directory, searched recursively in sorted order):
-
-* ``.jsonl`` / ``.jsonl.gz`` — one JSON object per line;
-* ``.parquet`` — read in record batches (only the two fields are loaded);
-* ``.txt`` — plain text, one document per file (``text_split="file"``), per line (``"line"``) or per blank-line
-  separated paragraph (``"paragraph"``).
-
-A record is a *text* document when it has ``text_field`` (default ``"text"``) and a *chat* document when it has
-``messages_field`` (default ``"messages"``): a list of ``{"role", "content"}`` turns (ShareGPT's
-``{"from": "human"|"gpt", "value"}`` is accepted too). Chat documents are rendered with a chat template
-(:func:`render`), e.g. LMSYS-Chat-1M with ``messages_field="conversation"``. Records with an empty text are skipped;
-records with neither field are an error.
+Reference: docs/harvest.md.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmdiff_eval.config.corpus import CorpusConfig, CorpusSource
+from llmdiff_eval.errors import CorpusError
 from llmdiff_eval.utils import stable_hash
 
-TEXT_SPLITS = ("file", "line", "paragraph")
 _SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet", ".txt")
 _SHAREGPT_ROLES = {
     "human": "user",
@@ -40,98 +30,6 @@ _SHAREGPT_ROLES = {
     "assistant": "assistant",
     "system": "system",
 }
-
-
-class CorpusError(ValueError):
-    """The corpus is misconfigured, unreadable or empty (message says which source and what to do)."""
-
-
-@dataclass
-class CorpusSource:
-    """One source of documents.
-
-    Attributes:
-        path: local file or directory (JSONL / Parquet / .txt); exclusive with ``hf_dataset``.
-        hf_dataset: Hugging Face dataset name (``"HuggingFaceFW/fineweb"``, ``"lmsys/lmsys-chat-1m"``) or a builder
-            such as ``"json"`` / ``"parquet"`` with ``data_files``; always streamed (nothing downloaded up front).
-        hf_config: dataset configuration name (``"sample-10BT"``); ``hf_split``: split to read.
-        data_files: passed to ``datasets.load_dataset`` (for the ``"json"`` / ``"parquet"`` builders).
-        text_field / messages_field: record keys holding plain text / a list of chat turns.
-        text_split: how ``.txt`` files are cut into documents: ``"file"``, ``"line"`` or ``"paragraph"``.
-        weight: relative sampling weight when several sources are mixed (> 0).
-        name: label stored with each document (default: file or dataset name).
-    """
-
-    path: str | None = None
-    hf_dataset: str | None = None
-    hf_config: str | None = None
-    hf_split: str = "train"
-    data_files: str | list[str] | None = None
-    text_field: str = "text"
-    messages_field: str = "messages"
-    text_split: str = "file"
-    weight: float = 1.0
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        if (self.path is None) == (self.hf_dataset is None):
-            raise CorpusError("a corpus source needs exactly one of 'path' (local files) or 'hf_dataset'")
-        if not self.weight > 0:
-            raise CorpusError(f"corpus source {self.label!r}: weight must be > 0, got {self.weight}")
-        if self.text_split not in TEXT_SPLITS:
-            raise CorpusError(f"text_split must be one of {TEXT_SPLITS}, got {self.text_split!r}")
-        if self.path is not None:
-            self.path = str(self.path)
-
-    @property
-    def label(self) -> str:
-        """Name stored in ``Document.source``."""
-        if self.name:
-            return self.name
-        if self.path is not None:
-            return Path(self.path).name
-        return self.hf_dataset + (f"/{self.hf_config}" if self.hf_config else "")
-
-
-@dataclass
-class CorpusConfig:
-    """What to read, in which order. Token-level limits (``context_length``, ``max_tokens``) belong to the
-    consumer (``HarvestConfig``), which passes ``context_length`` to :func:`encode`.
-
-    Attributes:
-        sources: documents come from these, mixed by weight.
-        max_docs: stop after this many documents (None: until every source is exhausted).
-        seed: seed of the weighted source choice (only matters with several sources).
-        chat_template: chat template for chat documents: None (the harvested base model's tokenizer), a
-            model directory / hub id / GGUF file whose tokenizer's template to use, or a literal Jinja template.
-    """
-
-    sources: list[CorpusSource] = field(default_factory=list)
-    max_docs: int | None = None
-    seed: int = 0
-    chat_template: str | None = None
-
-    def __post_init__(self) -> None:
-        self.sources = [s if isinstance(s, CorpusSource) else CorpusSource(**s) for s in self.sources]
-        if self.max_docs is not None and self.max_docs < 1:
-            raise CorpusError(f"max_docs must be a positive number or null, got {self.max_docs}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CorpusConfig:
-        """Build from a YAML/JSON dict (``sources`` as a list of dicts); unknown keys are an error."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise CorpusError(f"unknown corpus key(s) {unknown}; valid keys: {sorted(fields)}")
-        source_fields = {f.name for f in dataclasses.fields(CorpusSource)}
-        for source in data.get("sources", []):
-            bad = sorted(set(source) - source_fields) if isinstance(source, dict) else []
-            if bad:
-                raise CorpusError(f"unknown corpus source key(s) {bad}; valid keys: {sorted(source_fields)}")
-        return cls(**data)
 
 
 @dataclass

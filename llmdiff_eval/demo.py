@@ -15,15 +15,23 @@ paper's Table 3 and belong to the paper's Gemma-2-9b-it / SimPO pair, not to the
 from __future__ import annotations
 
 import importlib.resources
+import json
 from pathlib import Path
 
-from llmdiff_eval.analyze import AnalyzeConfig
-from llmdiff_eval.annotate import AnnotateConfig
-from llmdiff_eval.config import RunConfig, ScorecardConfig
-from llmdiff_eval.corpus import CorpusConfig, CorpusSource
-from llmdiff_eval.crosscoder import CrosscoderConfig
-from llmdiff_eval.harvest import HarvestConfig
-from llmdiff_eval.models import ModelSpec
+from llmdiff_eval.config import (
+    AnalyzeConfig,
+    AnnotateConfig,
+    CorpusConfig,
+    CorpusSource,
+    CrosscoderConfig,
+    HarvestConfig,
+    ModelSpec,
+    RunConfig,
+    ScorecardConfig,
+)
+from llmdiff_eval.pipeline import run_pipeline
+from llmdiff_eval.render import render_sections, scorecard_sections, scorecard_title
+from llmdiff_eval.rundir import RunDir
 
 DEMO_LAYER = (
     20  # residual stream after decoder layer 20 of 30 (0-based), ~2/3 depth like the paper's 20 of 42
@@ -125,14 +133,9 @@ def planted_check(card: dict) -> list[str]:
 
 def run_demo(config: RunConfig, run_dir: str | Path, force: bool = False, log=print) -> str:
     """Run the demo's pipeline in ``run_dir`` (resuming) and return a short summary for the terminal."""
-    import json
-
-    from llmdiff_eval.pipeline import run_pipeline
-    from llmdiff_eval.report import render_sections, scorecard_sections, scorecard_title
-
     run_dir = Path(run_dir)
     run_pipeline(config, run_dir, force=force, log=log)
-    card = json.loads((run_dir / "scorecard.json").read_text(encoding="utf-8"))
+    card = json.loads(RunDir(run_dir).output("scorecard.json").read_text(encoding="utf-8"))
     sections = [section for section in scorecard_sections(card) if section.key in ("classes", "arena")]
     lines = [
         render_sections(sections, "table", title=scorecard_title(card)),

@@ -36,12 +36,10 @@ Command line: ``python -m llmdiff_eval.finetune --data chats.jsonl --out adapter
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -544,69 +542,6 @@ def compare_generations(
     ]
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Command line
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    defaults = LoraFinetuneConfig(data="", out_dir="")
-    parser = argparse.ArgumentParser(
-        prog="python -m llmdiff_eval.finetune",
-        description="Train a LoRA adapter on chat records (loss on assistant tokens only) and save it with peft.",
-    )
-    add = parser.add_argument
-    add(
-        "--data",
-        help="JSONL of {'messages': [{'role','content'}, ...]} records (required unless --sample-only)",
-    )
-    add("--out", required=True, help="adapter directory to write (replaced if it exists)")
-    add("--base", default=defaults.base, help="model to adapt: packaged:NAME, dir, .gguf or hub id")
-    add("--seed", type=int, default=defaults.seed)
-    add("--steps", type=int, default=defaults.steps, help="optimizer steps")
-    add("--lr", type=float, default=defaults.lr, help="peak learning rate")
-    add("--rank", type=int, default=defaults.rank, help="LoRA rank r")
-    add("--alpha", type=int, default=defaults.alpha, help="LoRA alpha (scale alpha/r)")
-    add("--dropout", type=float, default=defaults.dropout, help="LoRA dropout")
-    add("--target-modules", default=",".join(defaults.target_modules), help="comma-separated module names")
-    add(
-        "--layers",
-        help=f"decoder layers to adapt, 0-based: 'A-B' or 'i,j,k' (default 0-{DEFAULT_LAST_LAYER})",
-    )
-    add(
-        "--kl-weight",
-        type=float,
-        default=defaults.kl_weight,
-        help="weight of KL(base || fine-tune) on the non-assistant tokens of the records (0: off)",
-    )
-    add(
-        "--rehearse",
-        help="JSONL of chat records whose prompts the base answers itself; those answers are trained on too",
-    )
-    add("--rehearse-tokens", type=int, default=defaults.rehearse_tokens, help="longest rehearsal answer")
-    add("--max-length", type=int, default=defaults.max_length, help="tokens per record")
-    add("--batch-size", type=int, default=defaults.batch_size)
-    add("--warmup-steps", type=int, default=defaults.warmup_steps)
-    add("--log-every", type=int, default=defaults.log_every)
-    add(
-        "--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is best on a busy machine)"
-    )
-    add(
-        "--prompt",
-        action="append",
-        default=[],
-        help="print base vs fine-tune replies to this prompt (repeatable)",
-    )
-    add(
-        "--sample-only",
-        action="store_true",
-        help="skip training; only print --prompt replies of the adapter at --out",
-    )
-    args = parser.parse_args(argv)
-    if not args.sample_only and not args.data:
-        parser.error("--data is required unless --sample-only is given")
-    return args
-
-
 def parse_layers(text: str) -> tuple[int, ...]:
     """``"0-20"`` → (0, ..., 20); ``"3,5,7"`` → (3, 5, 7)."""
     try:
@@ -616,53 +551,3 @@ def parse_layers(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError as exc:
         raise ValueError(f"--layers must look like '0-20' or '3,5,7', got {text!r}") from exc
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    if args.sample_only:
-        _print_samples(args.base, args.out, args.prompt)
-        return 0
-    try:
-        cfg = LoraFinetuneConfig(
-            data=args.data,
-            out_dir=args.out,
-            base=args.base,
-            seed=args.seed,
-            steps=args.steps,
-            lr=args.lr,
-            rank=args.rank,
-            alpha=args.alpha,
-            dropout=args.dropout,
-            target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
-            layers_to_transform=parse_layers(args.layers) if args.layers else None,
-            max_length=args.max_length,
-            batch_size=args.batch_size,
-            warmup_steps=args.warmup_steps,
-            kl_weight=args.kl_weight,
-            rehearse=args.rehearse,
-            rehearse_tokens=args.rehearse_tokens,
-            log_every=args.log_every,
-            threads=args.threads,
-        )
-        result = train_lora(cfg)
-    except (FinetuneDataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    final = sum(result.losses[-cfg.log_every or -1 :]) / len(result.losses[-cfg.log_every or -1 :])
-    print(
-        f"saved {result.out_dir} ({result.n_records} records, {result.wall_time_s:.0f} s, final loss {final:.4f})"
-    )
-    _print_samples(cfg.base, result.out_dir, args.prompt)
-    return 0
-
-
-def _print_samples(base: str, adapter: str | os.PathLike, prompts: Sequence[str]) -> None:
-    for row in compare_generations(base, adapter, prompts) if prompts else []:
-        print(json.dumps(row, ensure_ascii=False), flush=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,61 +1,33 @@
 """Harvest: the residual stream after one decoder layer of each model, on one shared token stream, cached on disk.
 
-For each model of a run, :func:`harvest` writes ``activations/<model name>/``:
+:func:`harvest` writes ``activations/<model name>/`` (``shard_*.safetensors``, ``index.json``, ``stats.json``,
+``tokenizer/``) for every model of a run; :func:`stream_activations` yields the same rows without writing anything.
+Layer ``L`` is 0-based: the cache holds the output of decoder block ``L`` (``hidden_states[L + 1]``, the raw residual
+even for the last block), read by a forward hook that raises a private exception (:class:`_StopForward`), so the
+later blocks and the LM head never run. Every model is fed the base tokenizer's ids, so row ``i`` of every cache is
+the same token. ``harvest_model(..., rank=r, world_size=w)`` harvests the documents with ``doc_id % w == r``;
+:func:`merge_ranks` joins the per-rank indexes (the seam ``llmdiff_eval/distributed/harvest.py`` uses).
 
-* ``shard_XXXXX.safetensors`` — ``acts (n, d) bfloat16``, ``token_ids (n,) int32``, ``doc_ids (n,) int32``,
-  ``positions (n,) int32`` (the token's index in its document's *input*, BOS = 0), plus the shard's exact partial
-  statistics ``welford_mean (d,)``, ``welford_m2 (d,)``, ``welford_norm_sum (1,)`` (float64, computed from the
-  un-rounded activations) from which ``stats.json`` is merged. A shard holds whole documents, rows ordered by
-  document then position, and is written atomically (temp file + rename); ``index.json`` lists only finished
-  shards, each with its sha256.
-* ``index.json`` — settings, counts, ``complete`` flag and the shard list (the run-directory contract).
-* ``stats.json`` — per-dimension ``mean`` / ``std`` (population) over all cached tokens, ``count``, ``mean_norm``
-  (mean L2 norm), written when the cache is complete.
-* ``tokenizer/`` — the tokenizer (``save_pretrained``), so later stages decode text without the model.
-
-**Which activation.** Layer ``L`` is 0-based; the cache holds the *output of decoder block L* (the residual stream
-after L+1 blocks), read with a forward hook on that block. The forward pass **stops there**: the hook raises a
-private exception, so blocks L+1… and the LM head never run. In transformers' ``output_hidden_states`` this is
-``hidden_states[L + 1]`` (``hidden_states[0]`` is the embedding output) — except for the *last* block, where
-transformers replaces ``hidden_states[-1]`` by the final-norm output; this cache always holds the un-normalized
-residual stream.
-
-**Alignment.** Every model of a run is fed the same token ids: documents are tokenized with the first (base) model's
-tokenizer after checking that all tokenizers are identical (:func:`llmdiff_eval.models.check_same_tokenizer`), and
-the stream is deterministic, so row ``i`` of every cache is the same token. Right padding with an attention mask;
-pad positions are dropped. With ``drop_bos`` (default) the activation at position 0 is not stored but the token stays
-in the model input: that is the BOS token when the tokenizer adds one (Llama, Gemma, the test models) and otherwise
-the first real token (SmolLM2 adds no BOS to plain text) — either way the attention-sink position, whose residual
-norm is ~100x the others' (SmolLM2-135M layer 20: ~22,000 vs ~240). The choice is recorded under ``bos`` in
-``index.json`` (``in_input``: the tokenizer prepends BOS to plain text; ``dropped``: position 0 is not cached).
-
-**Resume.** A rerun verifies the finished shards, re-creates missing ones from their recorded document range, and
-continues after the last finished document; a corrupt shard stops with :class:`CacheError` naming it.
-
-**Scale-out seam.** ``harvest_model(..., rank=r, world_size=w)`` harvests only documents with
-``doc_id % w == r`` into ``shard_r<r>_XXXXX.safetensors`` and ``index.rank<r>.json``; :func:`merge_ranks` joins the
-per-rank indexes into ``index.json`` + ``stats.json``. Rows are then ordered by rank, then document, in every model's
-cache alike. Under ``torchrun`` (a torch.distributed process group), :func:`harvest` does this itself
-(``llmdiff_eval.distributed.harvest_ranks``).
+Reference: docs/harvest.md.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from llmdiff_eval.corpus import CorpusConfig, encode, iter_documents, resolve_chat_template
+from llmdiff_eval.config.harvest import HarvestConfig
 from llmdiff_eval.corpus import corpus_fingerprint as _corpus_fingerprint
+from llmdiff_eval.corpus import encode, iter_documents, resolve_chat_template
+from llmdiff_eval.errors import CacheError, HarvestError
 from llmdiff_eval.models import (
     ModelSpec,
     TokenizerMismatchError,
@@ -64,6 +36,19 @@ from llmdiff_eval.models import (
     load_tokenizer,
     load_weights,
     tokenizer_fingerprint,
+)
+from llmdiff_eval.rundir import RunDir
+from llmdiff_eval.rundir.activations import (
+    FORMAT,
+    INDEX_FILE,
+    STATS_FILE,
+    STORAGE_DTYPE,
+    TOKENIZER_DIR,
+    ActivationCache,
+    check_aligned,
+    load_paired,
+    open_shard,
+    verify_shard,
 )
 from llmdiff_eval.utils import atomic_path, atomic_write_json, file_sha256, stable_hash
 
@@ -81,8 +66,6 @@ __all__ = [
     "stream_activations",
 ]
 
-FORMAT = 1
-STORAGE_DTYPE = "bfloat16"
 # Settings that must match for a rerun to continue an existing cache.
 _RESUME_KEYS = (
     "format",
@@ -96,76 +79,6 @@ _RESUME_KEYS = (
     "rank",
     "world_size",
 )
-
-
-class CacheError(RuntimeError):
-    """An activation cache is missing, incomplete, corrupt or incompatible (message names the file and the fix)."""
-
-
-class HarvestError(ValueError):
-    """Bad harvest settings (e.g. a layer the model does not have)."""
-
-
-@dataclass
-class HarvestConfig:
-    """How to harvest.
-
-    Attributes:
-        layer: 0-based decoder block whose output is cached (the paper: 20).
-        batch_size: documents per forward pass.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"``.
-        dtype: compute dtype of the model: ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"auto"``.
-            Activations are always *stored* as bfloat16.
-        shard_tokens: target rows per shard; a shard closes at the first batch boundary at or past it.
-        context_length: tokens per document fed to the model (longer documents truncated; BOS counts).
-        max_tokens: stop after this many cached rows per model (None: the whole corpus).
-        drop_bos: do not store position 0 (BOS, or the first token if the tokenizer adds no BOS); it is still
-            fed to the model.
-        verify_shards: on a rerun, check every finished shard's sha256 (``False``: only that it exists with the
-            recorded size — for very large caches).
-        progress: show a tqdm progress bar.
-        corpus: the documents (:class:`llmdiff_eval.corpus.CorpusConfig`).
-    """
-
-    layer: int = 20
-    batch_size: int = 8
-    device: str = "cpu"
-    dtype: str = "float32"
-    shard_tokens: int = 1_000_000
-    context_length: int = 1024
-    max_tokens: int | None = None
-    drop_bos: bool = True
-    verify_shards: bool = True
-    progress: bool = True
-    corpus: CorpusConfig = field(default_factory=CorpusConfig)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.corpus, dict):
-            self.corpus = CorpusConfig.from_dict(self.corpus)
-        for key in ("batch_size", "shard_tokens"):
-            if getattr(self, key) < 1:
-                raise HarvestError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.context_length < 2:
-            raise HarvestError(f"context_length must be >= 2 tokens, got {self.context_length}")
-        if self.max_tokens is not None and self.max_tokens < 1:
-            raise HarvestError(f"max_tokens must be >= 1 or null, got {self.max_tokens}")
-        if self.layer < 0:
-            raise HarvestError(f"layer must be a 0-based decoder layer index (>= 0), got {self.layer}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HarvestConfig:
-        """Build from a YAML/JSON dict (``corpus`` as a dict); unknown keys are an error naming the valid ones."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise HarvestError(f"unknown harvest key(s) {unknown}; valid keys: {sorted(fields)}")
-        data = dict(data)
-        if isinstance(data.get("corpus"), dict):
-            data["corpus"] = CorpusConfig.from_dict(data["corpus"])
-        return cls(**data)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -307,13 +220,21 @@ def _write_stats(moments: _Moments, layer: int, path: Path) -> None:
 # Writing
 
 
-def harvest(cfg: HarvestConfig, run_dir: str | Path, models: list[ModelSpec]) -> dict[str, Path]:
+def harvest(
+    cfg: HarvestConfig,
+    run_dir: str | Path,
+    models: list[ModelSpec],
+    harvest_one: Callable[..., Path] | None = None,
+) -> dict[str, Path]:
     """Stage function: harvest every model of ``models`` into ``run_dir/activations/<name>/``.
 
     The first model is the reference (the base): all tokenizers must equal its tokenizer
     (:class:`TokenizerMismatchError` otherwise, before anything is computed), documents are tokenized with it,
     and after harvesting the caches are checked to hold the same token stream. Finished caches are skipped;
     interrupted ones are resumed. Returns ``{name: cache directory}``.
+
+    ``harvest_one(spec, cfg, out_dir, tokenizer=...)`` harvests one model (default :func:`harvest_model`, this
+    process alone); the harvest stage passes the torchrun-aware one of ``llmdiff_eval/distributed/``.
     """
     if not models:
         raise HarvestError("harvest needs at least one model")
@@ -324,31 +245,16 @@ def harvest(cfg: HarvestConfig, run_dir: str | Path, models: list[ModelSpec]) ->
     reference = models[0].name
     for spec in models[1:]:
         check_same_tokenizer(reference, tokenizers[reference], spec.name, tokenizers[spec.name])
-    rank, world_size = _process_slot()
-    out = {}
-    for spec in models:
-        out_dir = Path(run_dir) / "activations" / spec.name
-        if world_size > 1 or any(out_dir.glob("index.rank*.json")):  # torchrun, or a cache made under it
-            from llmdiff_eval.distributed import harvest_ranks
-
-            out[spec.name] = harvest_ranks(
-                spec, cfg, out_dir, tokenizer=tokenizers[reference], rank=rank, world_size=world_size
-            )
-        else:
-            out[spec.name] = harvest_model(spec, cfg, out_dir, tokenizer=tokenizers[reference])
+    harvest_one = harvest_one or harvest_model
+    run = RunDir(run_dir)
+    out = {
+        spec.name: harvest_one(spec, cfg, run.activations(spec.name), tokenizer=tokenizers[reference])
+        for spec in models
+    }
     first = ActivationCache(out[reference])
     for name in names[1:]:
-        _check_aligned(first, ActivationCache(out[name]))
+        check_aligned(first, ActivationCache(out[name]))
     return out
-
-
-def _process_slot() -> tuple[int, int]:
-    """``(rank, world_size)`` of this process in a running torch.distributed group, else ``(0, 1)``."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def stream_activations(
@@ -390,6 +296,53 @@ def stream_activations(
                 return
 
 
+def _read_index(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CacheError(f"{path} is not valid JSON ({exc}); delete {path.parent} and harvest again") from exc
+
+
+def ranked_world_size(out_dir: str | Path) -> int | None:
+    """The number of processes that harvest (or harvested) ``out_dir`` rank by rank (``index.rank*.json``), or
+    None for a single-process cache."""
+    for path in sorted(Path(out_dir).glob("index.rank*.json")):
+        index = _read_index(path)
+        if index is not None:
+            return int(index["world_size"])
+    return None
+
+
+def finished_by_other_process_count(out_dir: str | Path, world_size: int) -> bool:
+    """True when ``out_dir`` holds a cache that a run with another number of processes finished (any run may use
+    it as it is); False when this run of ``world_size`` processes should harvest or resume it. A cache still
+    *being* harvested by ``W'`` processes must be finished by ``W'`` (documents are split by ``doc_id % W'``):
+    :class:`CacheError` says so."""
+    out_dir = Path(out_dir)
+    merged = _read_index(out_dir / INDEX_FILE)
+    ranked = ranked_world_size(out_dir)
+    if merged is not None and ranked is None:  # a single-process cache
+        if world_size == 1:
+            return False
+        if merged.get("complete"):
+            return True
+        raise CacheError(
+            f"the activation cache {out_dir} was started by a single process: finish it with `llmdiff-eval "
+            f"harvest` without torchrun, or delete the directory to harvest it with {world_size} processes"
+        )
+    if ranked is not None and ranked != world_size:
+        if merged is not None and merged.get("complete"):
+            return True
+        raise CacheError(
+            f"the activation cache {out_dir} is being harvested by {ranked} processes (index.rank*.json): finish "
+            f"it with `torchrun --nproc_per_node {ranked} ...` (documents are split by doc_id % {ranked}), or "
+            "delete the directory to start over"
+        )
+    return False
+
+
 def harvest_model(
     spec: ModelSpec,
     cfg: HarvestConfig,
@@ -410,6 +363,8 @@ def harvest_model(
     """
     if not 0 <= rank < world_size:
         raise HarvestError(f"rank must be in 0..{world_size - 1}, got {rank}")
+    if finished_by_other_process_count(out_dir, world_size):
+        return Path(out_dir)
     writer = _CacheWriter(spec, cfg, Path(out_dir), tokenizer or load_tokenizer(spec), rank, world_size)
     return writer.run(model)
 
@@ -516,7 +471,7 @@ class _CacheWriter:
         return index
 
     def _save_tokenizer(self) -> None:
-        target = self.out_dir / "tokenizer"
+        target = self.out_dir / TOKENIZER_DIR
         if target.exists():
             return
         tmp = self.out_dir / f".tokenizer.rank{self.rank}.tmp"
@@ -537,7 +492,7 @@ class _CacheWriter:
             if not path.exists() and repair:
                 self._recreate(entry)
             else:
-                _verify_shard(self.out_dir, entry, full=self.cfg.verify_shards)
+                verify_shard(self.out_dir, entry, full=self.cfg.verify_shards)
 
     # -- the token stream ----------------------------------------------------------------------------------------
 
@@ -649,7 +604,7 @@ class _CacheWriter:
         """Write stats.json (single-process harvests; :func:`merge_ranks` does it for ranks), then mark complete."""
         if self.world_size == 1:
             moments = _merge_shard_moments(self.out_dir, self.index["shards"])
-            _write_stats(moments, self.cfg.layer, self.out_dir / "stats.json")
+            _write_stats(moments, self.cfg.layer, self.out_dir / STATS_FILE)
         self.index["complete"] = True
         atomic_write_json(self.index_path, self.index)
 
@@ -667,7 +622,7 @@ def _hidden_size(model) -> int:
 def _merge_shard_moments(out_dir: Path, shards: list[dict]) -> _Moments:
     total: _Moments | None = None
     for entry in shards:
-        with _open_shard(out_dir, entry) as handle:
+        with open_shard(out_dir, entry) as handle:
             part = _Moments(
                 entry["n_tokens"],
                 handle.get_tensor("welford_mean"),
@@ -711,184 +666,6 @@ def merge_ranks(out_dir: str | Path, world_size: int) -> Path:
             raise CacheError(
                 f"ranks of {out_dir} disagree on {key!r}; they were not harvested with one config"
             )
-    _write_stats(_merge_shard_moments(out_dir, shards), merged["layer"], out_dir / "stats.json")
-    atomic_write_json(out_dir / "index.json", merged)
+    _write_stats(_merge_shard_moments(out_dir, shards), merged["layer"], out_dir / STATS_FILE)
+    atomic_write_json(out_dir / INDEX_FILE, merged)
     return out_dir
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Reading
-
-
-def _open_shard(cache_dir: Path, entry: dict):
-    path = cache_dir / entry["file"]
-    if not path.exists():
-        raise _missing(cache_dir, entry)
-    try:
-        return safe_open(str(path), framework="pt")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise _corrupt(cache_dir, entry, f"unreadable: {exc}") from exc
-
-
-def _missing(cache_dir: Path, entry: dict) -> CacheError:
-    return CacheError(
-        f"shard {entry['file']} of activation cache {cache_dir} is missing; rerun harvest on this run directory "
-        "to re-create it (the other shards are kept)"
-    )
-
-
-def _corrupt(cache_dir: Path, entry: dict, why: str) -> CacheError:
-    return CacheError(
-        f"shard {entry['file']} of activation cache {cache_dir} is corrupt ({why}); delete that file and rerun "
-        "harvest on this run directory to re-create it (the other shards are kept)"
-    )
-
-
-def _verify_shard(cache_dir: Path, entry: dict, full: bool = True) -> None:
-    path = cache_dir / entry["file"]
-    if not path.exists():
-        raise _missing(cache_dir, entry)
-    if "bytes" in entry and path.stat().st_size != entry["bytes"]:
-        raise _corrupt(cache_dir, entry, f"size {path.stat().st_size} bytes, expected {entry['bytes']}")
-    if full and file_sha256(path) != entry["sha256"]:
-        raise _corrupt(cache_dir, entry, "sha256 mismatch")
-
-
-class ActivationCache:
-    """Read side of one model's harvest cache (``activations/<name>/``).
-
-    Attributes: ``index`` (the parsed ``index.json``), ``n_tokens``, ``d_model``, ``layer``, ``model`` (spec dict).
-    Integer tensors ``token_ids`` / ``doc_ids`` / ``positions`` cover all rows in cache order.
-    """
-
-    def __init__(self, path: str | Path, require_complete: bool = True):
-        self.path = Path(path)
-        index_path = self.path / "index.json"
-        if not index_path.exists():
-            raise CacheError(f"no activation cache in {self.path} (index.json missing); run harvest first")
-        try:
-            self.index = json.loads(index_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise CacheError(
-                f"{index_path} is not valid JSON ({exc}); delete {self.path} and harvest again"
-            ) from exc
-        if require_complete and not self.index.get("complete"):
-            raise CacheError(
-                f"the activation cache in {self.path} is incomplete ({len(self.index['shards'])} shards so far); "
-                "rerun harvest on this run directory to finish it"
-            )
-        self.n_tokens: int = self.index["n_tokens"]
-        self.d_model: int = self.index["d_model"]
-        self.layer: int = self.index["layer"]
-        self.model: dict = self.index["model"]
-        self._columns: dict[str, torch.Tensor] = {}
-        self._stats: dict[str, Any] | None = None
-
-    def __repr__(self) -> str:
-        return f"ActivationCache({str(self.path)!r}, n_tokens={self.n_tokens}, d_model={self.d_model}, layer={self.layer})"
-
-    @property
-    def stats(self) -> dict[str, Any]:
-        """``{"mean": (d,) float32, "std": (d,) float32, "count": int, "mean_norm": float}`` from stats.json."""
-        if self._stats is None:
-            path = self.path / "stats.json"
-            if not path.exists():
-                raise CacheError(
-                    f"{path} is missing; rerun harvest on this run directory to finish the cache"
-                )
-            raw = json.loads(path.read_text())
-            self._stats = {
-                "mean": torch.tensor(raw["mean"], dtype=torch.float32),
-                "std": torch.tensor(raw["std"], dtype=torch.float32),
-                "count": int(raw["count"]),
-                "mean_norm": float(raw["mean_norm"]),
-            }
-        return self._stats
-
-    def _column(self, key: str) -> torch.Tensor:
-        if key not in self._columns:
-            parts = []
-            for entry in self.index["shards"]:
-                with _open_shard(self.path, entry) as handle:
-                    parts.append(self._get(handle, entry, key))
-            self._columns[key] = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int32)
-        return self._columns[key]
-
-    def _get(self, handle, entry: dict, key: str) -> torch.Tensor:
-        try:
-            tensor = handle.get_tensor(key)
-        except (SafetensorError, KeyError, OSError, ValueError) as exc:
-            raise _corrupt(self.path, entry, f"cannot read {key!r}: {exc}") from exc
-        if tensor.shape[0] != entry["n_tokens"]:
-            raise _corrupt(
-                self.path, entry, f"{key} has {tensor.shape[0]} rows, index says {entry['n_tokens']}"
-            )
-        return tensor
-
-    @property
-    def token_ids(self) -> torch.Tensor:
-        return self._column("token_ids")
-
-    @property
-    def doc_ids(self) -> torch.Tensor:
-        return self._column("doc_ids")
-
-    @property
-    def positions(self) -> torch.Tensor:
-        return self._column("positions")
-
-    def iter_shards(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Yield ``(acts float32 (n, d), token_ids (n,), doc_ids (n,))`` shard by shard, in cache order."""
-        for entry in self.index["shards"]:
-            with _open_shard(self.path, entry) as handle:
-                acts = self._get(handle, entry, "acts").float()
-                yield acts, self._get(handle, entry, "token_ids"), self._get(handle, entry, "doc_ids")
-
-    def load(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """All activations as one ``(n_tokens, d_model)`` tensor of ``dtype``."""
-        out = torch.empty(self.n_tokens, self.d_model, dtype=dtype)
-        start = 0
-        for acts, _, _ in self.iter_shards():
-            out[start : start + len(acts)] = acts
-            start += len(acts)
-        return out
-
-    def verify(self) -> None:
-        """Check that every shard exists and matches its recorded sha256; :class:`CacheError` names the first bad
-        shard and the fix."""
-        for entry in self.index["shards"]:
-            _verify_shard(self.path, entry, full=True)
-
-    def tokenizer(self):
-        """The tokenizer saved with the cache (decode ``token_ids`` without loading the model)."""
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(self.path / "tokenizer")
-
-
-def _check_aligned(a: ActivationCache, b: ActivationCache) -> None:
-    for key in ("token_ids", "doc_ids", "positions"):
-        if a.n_tokens != b.n_tokens or not torch.equal(getattr(a, key), getattr(b, key)):
-            raise CacheError(
-                f"activation caches {a.path} and {b.path} do not hold the same token stream ({key} differ; "
-                f"{a.n_tokens} vs {b.n_tokens} rows): harvest both with the same corpus, context_length, "
-                "max_tokens and tokenizer (llmdiff_eval.harvest.harvest does this for all models of a run)"
-            )
-
-
-def load_paired(base_dir: str | Path, ft_dir: str | Path) -> torch.Tensor:
-    """Paired activations ``(N, 2, d)`` float32: index 0 = base, 1 = fine-tune, row i = the same token in both.
-
-    Raises :class:`CacheError` if the caches are incomplete, corrupt, of different widths or token streams.
-    """
-    base, ft = ActivationCache(base_dir), ActivationCache(ft_dir)
-    _check_aligned(base, ft)
-    if base.d_model != ft.d_model:
-        raise CacheError(f"{base.path} has d_model {base.d_model} but {ft.path} has {ft.d_model}")
-    out = torch.empty(base.n_tokens, 2, base.d_model, dtype=torch.float32)
-    for slot, cache in enumerate((base, ft)):
-        start = 0
-        for acts, _, _ in cache.iter_shards():
-            out[start : start + len(acts), slot] = acts
-            start += len(acts)
-    return out

@@ -22,18 +22,17 @@ device and dtype. Sources, by ``ModelSpec.path``:
 from __future__ import annotations
 
 import copy
-import dataclasses
 import hashlib
 import importlib.util
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-PACKAGED_PREFIX = "packaged:"
+from llmdiff_eval.config.models import PACKAGED_PREFIX, ModelSpec
+
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
     "bfloat16": torch.bfloat16,
@@ -60,56 +59,6 @@ class ModelLoadError(RuntimeError):
 
 class TokenizerMismatchError(ValueError):
     """Two models meant to be diffed do not tokenize identically, so their activations cannot be paired."""
-
-
-@dataclass
-class ModelSpec:
-    """Where one model comes from.
-
-    Attributes:
-        name: short slug used in the run directory (``activations/<name>/``), e.g. ``"base"``, ``"a"``.
-        path: hub id, local directory, path to a ``.gguf`` file, or ``"packaged:smollm2"`` /
-            ``"packaged:gemma3-270m"``.
-        gguf_file: GGUF file name inside ``path`` (a directory or hub id); not needed when ``path`` is the file.
-        adapter: peft LoRA adapter directory (or hub id) applied on top of ``path``.
-        merge_adapter: merge the adapter into the weights (default) or keep the ``PeftModel`` wrapper.
-        revision: hub revision (branch, tag or commit) of ``path``.
-        tokenizer: where to load the tokenizer from, if not from the model itself (default: the adapter
-            directory when it holds a tokenizer, else ``path``).
-        trust_remote_code: allow custom modelling code from the hub. Off by default: only turn on for
-            sources you trust.
-    """
-
-    name: str
-    path: str
-    gguf_file: str | None = None
-    adapter: str | None = None
-    merge_adapter: bool = True
-    revision: str | None = None
-    tokenizer: str | None = None
-    trust_remote_code: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.name or not str(self.name).strip():
-            raise ValueError("ModelSpec.name must be a non-empty slug such as 'base' or 'ft'")
-        if not self.path or not str(self.path).strip():
-            raise ValueError(
-                f"ModelSpec {self.name!r}: path is empty; give a hub id, local dir or .gguf file"
-            )
-        self.path = str(self.path)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON/YAML-serialisable dict (all fields)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        """Inverse of :meth:`to_dict`; unknown keys are an error naming the valid ones."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise ValueError(f"unknown ModelSpec key(s) {unknown}; valid keys: {sorted(fields)}")
-        return cls(**data)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Run the stages of a ``RunConfig`` in one run directory, skipping what is already finished.
 
-Each finished unit of work (one model's harvest, one pair's crosscoder, ...) leaves a marker
-``<run_dir>/.stages/<stage>__<item>.json`` holding the hash of everything that produced it: its own config and the
-hashes of its inputs. A rerun skips a unit whose marker matches; a unit whose config (or any upstream unit) changed is
-*stale* and is redone; a unit without a marker (never run, or interrupted) is run, and the stage itself resumes from
-what it had written. Stage outputs are written atomically by the stages, so an interrupted run loses at most the
-unit it was working on.
+The pipeline knows no stage by name: it walks the registry (``llmdiff_eval/stages/``) and, for each unit of work a
+stage declares, compares the unit's key with the marker ``.stages/<stage>__<unit>.json`` that the unit left when it
+finished. A matching marker means done (skipped); another key means stale (its declared outputs are cleared, then it
+is redone); no marker means it never ran or was interrupted (the stage resumes from what it had written). Stage
+outputs are written atomically, so an interrupted run loses at most the unit it was working on.
+
+Under torchrun, :func:`run_pipeline_distributed` runs the stages that use every process (``Stage.all_ranks``) in a
+process group and the rest on rank 0. Reference: docs/run-directory.md, docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -14,61 +16,26 @@ import dataclasses
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
-from llmdiff_eval.config import RunConfig, dump_config
-from llmdiff_eval.utils import (
-    atomic_write_json,
-    atomic_write_text,
-    local_fingerprint,
-    pair_name,
-    stable_hash,
-)
-
-STAGES = ("harvest", "train", "analyze", "annotate", "scorecard")
+from llmdiff_eval.config import ConfigError, RunConfig, dump_config, load_config
+from llmdiff_eval.distributed import process_group
+from llmdiff_eval.rundir import RunDir
+from llmdiff_eval.stages import STAGE_NAMES, STAGES, Unit, get_stage
+from llmdiff_eval.utils import atomic_write_text
 
 Log = Callable[[str], None]
+
+__all__ = ["STAGE_NAMES", "UnitResult", "clear_stale", "load_run", "run_pipeline", "run_pipeline_distributed"]
 
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _marker(run_dir: Path, stage: str, item: str) -> Path:
-    return run_dir / ".stages" / f"{stage}__{item}.json"
-
-
-def stage_state(run_dir: Path, stage: str, item: str, key: str) -> str:
-    """``"done"`` if the unit finished with this key, ``"stale"`` if it finished with another, else ``"todo"``."""
-    marker = _marker(run_dir, stage, item)
-    if not marker.exists():
-        return "todo"
-    import json
-
-    try:
-        recorded = json.loads(marker.read_text())["key"]
-    except (ValueError, KeyError):
-        return "todo"
-    return "done" if recorded == key else "stale"
-
-
-def mark_done(run_dir: Path, stage: str, item: str, key: str, seconds: float) -> None:
-    """Record that one unit of a stage finished (atomically), with the key of its inputs and its wall time."""
-    atomic_write_json(
-        _marker(run_dir, stage, item),
-        {"stage": stage, "item": item, "key": key, "seconds": round(seconds, 3), "finished": time.time()},
-    )
-
-
-def _config_key(obj: Any) -> dict[str, Any]:
-    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
-
-
-def _without(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
-    """Drop settings that don't change results (device, batch size, progress) from a hashed config."""
-    return {key: value for key, value in mapping.items() if key not in keys}
+def _quiet(_message: str) -> None:
+    pass
 
 
 @dataclasses.dataclass
@@ -81,155 +48,69 @@ class UnitResult:
     seconds: float
 
 
-class Runner:
-    """Runs the stages of one config in one run directory. Use :func:`run_pipeline`."""
+def _check_stages(stages: Iterable[str]) -> list[str]:
+    stages = list(stages)
+    for name in stages:
+        get_stage(name)  # ValueError naming the valid stages
+    return stages
 
-    def __init__(self, config: RunConfig, run_dir: Path, log: Log = _stderr, force: bool = False) -> None:
-        self.config = config
-        self.run_dir = Path(run_dir)
-        self.log = log
-        self.force = force
-        self.results: list[UnitResult] = []
 
-    # -- keys: the hash of everything a unit's output depends on (its config and its inputs' keys) -------------
-    def harvest_key(self, model: str) -> str:
-        spec = next(spec for spec in self.config.models if spec.name == model)
-        harvest = _without(
-            _config_key(self.config.harvest), "device", "batch_size", "progress", "verify_shards"
-        )
-        # Weights or an adapter replaced in place (same path) make the cache stale too.
-        contents = {"path": local_fingerprint(spec.path), "adapter": local_fingerprint(spec.adapter)}
-        return stable_hash({"model": _config_key(spec), "contents": contents, "harvest": harvest})
+def clear_stale(run_dir: RunDir, unit: Unit) -> None:
+    """Remove a stale unit's declared outputs and its marker, so that it is redone from scratch."""
+    for path in unit.outputs:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    run_dir.clear_marker(unit.stage, unit.name)
 
-    def train_key(self, base: str, ft: str) -> str:
-        crosscoder = _without(
-            _config_key(self.config.crosscoder),
-            "device",
-            "log_every_steps",
-            "checkpoint_every_steps",
-            "keep_checkpoints",
-        )
-        return stable_hash(
-            {"inputs": [self.harvest_key(base), self.harvest_key(ft)], "crosscoder": crosscoder}
-        )
 
-    def analyze_key(self, base: str, ft: str) -> str:
-        analyze = _without(
-            _config_key(self.config.analyze), "device", "batch_size", "scaling_memory_limit_gb"
-        )
-        return stable_hash({"inputs": self.train_key(base, ft), "analyze": analyze})
+def _run_unit(run_dir: RunDir, unit: Unit, force: bool, log: Log) -> UnitResult:
+    tag = f"[{unit.stage}] {unit.name}"
+    state = "todo" if force or unit.key is None else run_dir.unit_state(unit.stage, unit.name, unit.key)
+    if state == "done":
+        log(f"{tag}: done already, skipping")
+        return UnitResult(unit.stage, unit.name, "skipped", 0.0)
+    if state == "stale":
+        log(f"{tag}: config changed since it ran; redoing it")
+        clear_stale(run_dir, unit)
+    if unit.key is not None:
+        log(f"{tag}: running")
+    start = time.perf_counter()
+    unit.run()
+    seconds = time.perf_counter() - start
+    if unit.key is not None:
+        run_dir.mark_done(unit.stage, unit.name, unit.key, seconds)
+        log(f"{tag}: finished in {seconds:.1f} s")
+    return UnitResult(unit.stage, unit.name, "redone" if state == "stale" else "ran", seconds)
 
-    def annotate_key(self, base: str, ft: str) -> str:
-        annotate = _without(_config_key(self.config.annotate), "max_concurrency", "max_cost")
-        return stable_hash({"inputs": self.analyze_key(base, ft), "annotate": annotate})
 
-    def pairs(self) -> list[tuple[str, str]]:
-        return [(self.config.base.name, ft.name) for ft in self.config.finetunes]
-
-    # -- one unit of work --------------------------------------------------------------------------------------
-    def _unit(
-        self, stage: str, item: str, key: str, work: Callable[[], Any], stale_paths: Iterable[Path] = ()
-    ):
-        state = "todo" if self.force else stage_state(self.run_dir, stage, item, key)
-        if state == "done":
-            self.log(f"[{stage}] {item}: done already, skipping")
-            self.results.append(UnitResult(stage, item, "skipped", 0.0))
-            return
-        if state == "stale":
-            self.log(f"[{stage}] {item}: config changed since it ran; redoing it")
-            for path in stale_paths:
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
-        self.log(f"[{stage}] {item}: running")
-        start = time.perf_counter()
-        work()
-        seconds = time.perf_counter() - start
-        mark_done(self.run_dir, stage, item, key, seconds)
-        self.log(f"[{stage}] {item}: finished in {seconds:.1f} s")
-        self.results.append(UnitResult(stage, item, "redone" if state == "stale" else "ran", seconds))
-
-    # -- stages ------------------------------------------------------------------------------------------------
-    def harvest(self) -> None:
-        from llmdiff_eval.harvest import harvest
-
-        # All models go to the stage function together so it can check that they tokenize identically; it skips
-        # caches that are already complete and resumes partial ones, so each model is one unit here.
-        for spec in self.config.models:
-            self._unit(
-                "harvest",
-                spec.name,
-                self.harvest_key(spec.name),
-                lambda: harvest(self.config.harvest, self.run_dir, self.config.models),
-                stale_paths=[self.run_dir / "activations" / spec.name],
+def load_run(
+    target: str | Path,
+    overrides: Sequence[str] = (),
+    device: str | None = None,
+    run_dir: str | Path | None = None,
+) -> tuple[RunConfig, Path]:
+    """The config and run directory a stage command names: ``target`` is a run config YAML (run directory
+    ``run_dir`` or ``runs/<name>``) or a run directory (its ``config.yaml``; run directory ``run_dir`` or itself)."""
+    target = Path(target)
+    if target.is_dir():
+        config_path = RunDir(target).config
+        if not config_path.is_file():
+            raise ConfigError(
+                f"{target} is a directory without config.yaml: pass a run config YAML, or a run directory that a "
+                "run created"
             )
-
-    def train(self) -> None:
-        from llmdiff_eval.crosscoder import train
-
-        for base, ft in self.pairs():
-            pair = pair_name(base, ft)
-            self._unit(
-                "train",
-                pair,
-                self.train_key(base, ft),
-                lambda b=base, f=ft: train(self.config.crosscoder, self.run_dir, b, f),
-                stale_paths=[self.run_dir / "crosscoders" / pair],
-            )
-
-    def analyze(self) -> None:
-        from llmdiff_eval.analyze import analyze
-
-        for base, ft in self.pairs():
-            pair = pair_name(base, ft)
-            self._unit(
-                "analyze",
-                pair,
-                self.analyze_key(base, ft),
-                lambda b=base, f=ft: analyze(self.config.analyze, self.run_dir, b, f),
-                stale_paths=[self.run_dir / "latents" / f"{pair}.parquet"],
-            )
-
-    def annotate(self) -> None:
-        from llmdiff_eval.annotate import annotate
-
-        # The annotation cache (annotations.sqlite) makes a redo cheap: unchanged latents cost no API calls.
-        for base, ft in self.pairs():
-            self._unit(
-                "annotate",
-                pair_name(base, ft),
-                self.annotate_key(base, ft),
-                lambda b=base, f=ft: annotate(self.config.annotate, self.run_dir, b, f),
-            )
-
-    def scorecard(self) -> None:
-        from llmdiff_eval.scorecard import write_scorecard
-
-        if len(self.config.finetunes) < 2 and not (self.config.scorecard.a and self.config.scorecard.b):
-            self.log("[scorecard] needs two fine-tunes (scorecard.a and scorecard.b); skipping")
-            return
-        start = time.perf_counter()
-        write_scorecard(self.config, self.run_dir)
-        self.results.append(UnitResult("scorecard", "scorecard", "ran", time.perf_counter() - start))
-
-    def run(self, stages: Iterable[str] = STAGES) -> list[UnitResult]:
-        stages = list(stages)
-        unknown = [stage for stage in stages if stage not in STAGES]
-        if unknown:
-            raise ValueError(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run_dir / "config.yaml", dump_config(self.config))
-        for stage in STAGES:
-            if stage in stages:
-                getattr(self, stage)()
-        return self.results
+        config = load_config(config_path, overrides, device)
+        return config, Path(run_dir) if run_dir else target
+    config = load_config(target, overrides, device)
+    return config, Path(run_dir) if run_dir else Path("runs") / config.name
 
 
 def run_pipeline(
     config: RunConfig,
     run_dir: str | Path,
-    stages: Iterable[str] = STAGES,
+    stages: Iterable[str] = STAGE_NAMES,
     force: bool = False,
     log: Log = _stderr,
 ) -> list[UnitResult]:
@@ -237,4 +118,52 @@ def run_pipeline(
 
     Returns one :class:`UnitResult` per unit of work (model or pair) with its status and wall time in seconds.
     """
-    return Runner(config, Path(run_dir), log=log, force=force).run(stages)
+    wanted = set(_check_stages(stages))
+    run = RunDir(run_dir)
+    run.root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run.config, dump_config(config))
+    results = []
+    for stage in STAGES:
+        if stage.name not in wanted:
+            continue
+        units = stage.units(config, run)
+        if not units:
+            log(f"[{stage.name}] {stage.when_empty}; skipping")
+        results += [_run_unit(run, unit, force, log) for unit in units]
+    return results
+
+
+def run_pipeline_distributed(
+    config: RunConfig, run_dir: str | Path, stages: Iterable[str], force: bool = False, log: Log = print
+) -> list[UnitResult] | None:
+    """Run ``stages`` of a run config as one process of a torchrun job.
+
+    Stages with ``all_ranks`` (harvest, train) use every process; the others (analyze, annotate, scorecard) run on
+    rank 0 alone after the process group is closed, while the other processes exit. Before the shared stages start,
+    rank 0 clears the outputs of stale units (config changed), so no two processes delete files at once. Returns
+    rank 0's list of :class:`UnitResult` and None on the other processes; only rank 0 logs.
+    """
+    stages = _check_stages(stages)
+    shared = [name for name in stages if get_stage(name).all_ranks]
+    rest = [name for name in stages if not get_stage(name).all_ranks]
+    run = RunDir(run_dir)
+    results: list[UnitResult] = []
+    with process_group() as world:
+        writer = world is None or world.is_writer
+        if writer and not force:
+            for name in shared:
+                for unit in get_stage(name).units(config, run):
+                    if unit.key is not None and run.unit_state(unit.stage, unit.name, unit.key) == "stale":
+                        log(
+                            f"[{unit.stage}] {unit.name}: config changed since it ran; clearing it for a redo"
+                        )
+                        clear_stale(run, unit)
+        if world is not None:
+            world.barrier()
+        if shared:
+            results = run_pipeline(config, run_dir, shared, force=force, log=log if writer else _quiet)
+    if not writer:
+        return None
+    if rest:
+        results += run_pipeline(config, run_dir, rest, force=force, log=log)
+    return results

@@ -1,25 +1,14 @@
-"""The combined scorecard: latent category shares of two fine-tunes, LMArena Elo and benchmark scores in one table.
+"""The combined scorecard: the latent category shares of two fine-tunes A and B of one base joined with LMArena Elo
+and benchmark scores. Pure computation (counts and tables in, dicts out), shared by ``llmdiff_eval/reports.py`` (which
+reads a run directory), ``llmdiff_eval/paper.py`` and the lm-eval task.
 
-Two fine-tunes A (the reference, the paper's ``it``) and B (the challenger, the paper's SimPO) of one base are each
-diffed against that base; their *model-specific* latents (``annotations/<base>__<ft>.parquet``) are counted per
-taxonomy class and category. Units and orientation, used everywhere in this module and in the JSON output:
+Orientation and units, here and in the JSON output: A is the reference (the paper's ``it``), B the challenger (the
+paper's SimPO). ``share_a`` / ``share_b`` = ``count / total × 100`` of that model's model-specific latents, ``total``
+including uncategorized ones; ``diff = share_b − share_a`` in percentage points; ``change_pct = diff / share_a × 100``,
+``None`` (never ``inf``) when ``share_a`` is 0; ``delta = rating_b − rating_a`` in Elo; ``style_share_pct = (delta −
+delta_style) / delta × 100``. Numbers are never rounded here, only by the renderers in ``llmdiff_eval/render/``.
 
-* ``share_a`` / ``share_b`` — percent of that model's model-specific latents (0–100): ``count / total × 100``.
-  ``total`` counts every annotated latent, including those that fell in no category (as the paper's totals do), so
-  class shares need not add up to 100.
-* ``diff = share_b − share_a`` — percentage points; positive means the class is more prominent in B.
-* ``change_pct = diff / share_a × 100`` — percent of A's share. It is ``None`` when ``share_a`` is 0 (the class is
-  absent from A: "new" in B when ``share_b > 0``, no change when both are 0) — never ``inf``, so JSON stays valid.
-* Arena (:func:`arena_block`): Elo points, ``delta = rating_b − rating_a``, ``delta_style`` the same under style
-  control, ``style_diff = delta_style − delta``, and ``style_share_pct = (delta − delta_style) / delta × 100`` — the
-  percent of B's raw Elo gain that disappears under style control (``None`` when ``delta`` is 0 or missing;
-  > 100 means the style-controlled delta has the opposite sign; < 0 means style control widens the gap).
-* The join (:func:`join_arena`): each Arena category beside ``latent_diff`` — the diff summed over the taxonomy
-  categories it maps to (``taxonomies/arena_map.yaml``) — and whether the two agree in sign.
-
-All functions on counts and tables are pure (the lm-eval task and ``llmdiff-eval paper`` reuse them); the functions
-at the bottom read a run directory. Numbers are never rounded here — only the renderers in
-:mod:`llmdiff_eval.report` round.
+Reference: docs/scorecard.md, docs/concepts.md.
 """
 
 from __future__ import annotations
@@ -29,7 +18,6 @@ import importlib.resources
 import json
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +26,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
-from llmdiff_eval.utils import atomic_write_json, atomic_write_text, pair_name
+from llmdiff_eval.taxonomy import Taxonomy
+from llmdiff_eval.utils import atomic_write_json
 
 SHARE_COLUMNS: tuple[str, ...] = ("count_a", "count_b", "share_a", "share_b", "diff", "change_pct")
 ZERO_TOLERANCE = (
@@ -508,7 +496,7 @@ def build_scorecard(
     provenance.setdefault("taxonomy", taxonomy.name)
     if benchmarks:
         provenance["lm_eval_results"] = {result.label: result.path for result in benchmarks}
-    provenance.setdefault("created_at", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    provenance.setdefault("created_at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     return {
         "models": models,
         "totals": {
@@ -539,145 +527,6 @@ UNITS = {
     "agree": "yes/no: signs of the Arena delta and latent_diff agree/disagree; zero: one of them is 0; "
     "missing: one of them is unknown",
 }
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Reading a run directory
-# --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunModels:
-    """Model names of a run: the base and its fine-tunes (config order), plus the scorecard settings.
-
-    ``hub_ids`` maps a model name to its Hugging Face repo id when its config ``path`` is one (not a local path,
-    not a packaged model, no adapter on top) — used for model-card metadata.
-    """
-
-    base: str
-    finetunes: list[str]
-    scorecard: dict[str, Any] = field(default_factory=dict)
-    hub_ids: dict[str, str] = field(default_factory=dict)
-
-
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def _hub_id(spec: Mapping[str, Any]) -> str | None:
-    path = str(spec.get("path") or "")
-    if spec.get("adapter") or not HUB_ID.match(path) or Path(path).exists():
-        return None
-    return path
-
-
-def run_models(run_dir: str | os.PathLike) -> RunModels:
-    """Names of the base and fine-tunes: from ``config.yaml`` if present, else from ``annotations/*.parquet``."""
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.yaml"
-    if config_path.is_file():
-        data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-        try:
-            specs = [data["base"], *data["finetunes"]]
-            return RunModels(
-                base=data["base"]["name"],
-                finetunes=[spec["name"] for spec in data["finetunes"]],
-                scorecard=dict(data.get("scorecard") or {}),
-                hub_ids={spec["name"]: hub for spec in specs if (hub := _hub_id(spec))},
-            )
-        except (KeyError, TypeError):
-            raise ScorecardError(f"{config_path}: expected base.name and finetunes[].name") from None
-    pairs = sorted(path.stem for path in (run_dir / "annotations").glob("*.parquet"))
-    if not pairs:
-        raise ScorecardError(
-            f"{run_dir} has no config.yaml and no annotations/*.parquet; run `llmdiff-eval annotate` first"
-        )
-    split = [pair.split("__") for pair in pairs]
-    bases = {parts[0] for parts in split if len(parts) == 2}
-    if len(bases) != 1 or any(len(parts) != 2 for parts in split):
-        raise ScorecardError(
-            f"cannot tell the base model from annotation files {pairs} (expected <base>__<ft>.parquet "
-            "with one base); add a config.yaml"
-        )
-    return RunModels(base=bases.pop(), finetunes=[parts[1] for parts in split])
-
-
-def load_counts(
-    run_dir: str | os.PathLike, base: str, finetune: str, taxonomy: Taxonomy
-) -> tuple[LatentCounts, dict]:
-    """Counts of ``finetune``'s annotated model-specific latents, and provenance (files, ft_only count)."""
-    run_dir = Path(run_dir)
-    pair = pair_name(base, finetune)
-    path = run_dir / "annotations" / f"{pair}.parquet"
-    if not path.is_file():
-        raise ScorecardError(f"{path} not found; run `llmdiff-eval annotate {run_dir}` for pair {pair} first")
-    annotations = pd.read_parquet(path)
-    counts = counts_from_annotations(annotations, taxonomy, where=str(path))
-    info: dict[str, Any] = {"annotations": str(path), "annotated": counts.total}
-    latents_path = run_dir / "latents" / f"{pair}.parquet"
-    if latents_path.is_file():
-        tags = pd.read_parquet(latents_path, columns=["tag"])["tag"]
-        info["ft_only_latents"] = int((tags == "ft_only").sum())
-    return counts, info
-
-
-def choose_pair(models: RunModels, a: str | None, b: str | None) -> tuple[str, str, str | None]:
-    """Resolve A and B: explicit names, else ``scorecard.a/b`` from the config, else the first two fine-tunes.
-
-    Returns ``(a, b, note)``; ``note`` says how they were chosen when not explicit.
-    """
-    note = None
-    a = a or models.scorecard.get("a")
-    b = b or models.scorecard.get("b")
-    if not (a and b):
-        remaining = [name for name in models.finetunes if name not in (a, b)]
-        if len(remaining) + bool(a) + bool(b) < 2:
-            raise ScorecardError(
-                f"the scorecard compares two fine-tunes of one base; this run has {models.finetunes}"
-            )
-        a = a or remaining.pop(0)
-        b = b or remaining.pop(0)
-        note = f"a={a}, b={b} chosen by fine-tune order {models.finetunes}; pass --a/--b to choose"
-    for name in (a, b):
-        if name not in models.finetunes:
-            raise ScorecardError(f"{name!r} is not a fine-tune of this run; fine-tunes: {models.finetunes}")
-    if a == b:
-        raise ScorecardError(f"--a and --b must differ (both {a!r})")
-    return a, b, note
-
-
-def scorecard_from_run(
-    run_dir: str | os.PathLike,
-    a: str | None = None,
-    b: str | None = None,
-    arena: pd.DataFrame | None = None,
-    arena_models: tuple[str, str] | None = None,
-    benchmarks: Sequence[BenchmarkResults] = (),
-    taxonomy: str | Taxonomy = "paper",
-    arena_map: str | os.PathLike = "arena_map",
-    arena_note: str | None = None,
-) -> dict[str, Any]:
-    """Build the scorecard of fine-tunes ``a`` vs ``b`` from a run directory (see :func:`build_scorecard`)."""
-    taxonomy = load_taxonomy(taxonomy)
-    models = run_models(run_dir)
-    a, b, note = choose_pair(models, a, b)
-    counts_a, info_a = load_counts(run_dir, models.base, a, taxonomy)
-    counts_b, info_b = load_counts(run_dir, models.base, b, taxonomy)
-    provenance: dict[str, Any] = {"run_dir": str(run_dir), "a": info_a, "b": info_b}
-    if note:
-        provenance["pair_choice"] = note
-    if arena_note:
-        provenance["arena_note"] = arena_note
-    return build_scorecard(
-        counts_a,
-        counts_b,
-        taxonomy,
-        {"base": models.base, "a": a, "b": b},
-        arena=arena,
-        arena_models=arena_models,
-        arena_map=load_arena_map(arena_map, taxonomy),
-        benchmarks=benchmarks,
-        provenance=provenance,
-    )
 
 
 def rank_desc(values: Mapping[str, float | None]) -> dict[str, int | None]:
@@ -735,137 +584,6 @@ def compare_arena_ratings(arena: pd.DataFrame, arena_models: Mapping[str, str]) 
                 row[key][model] = _none_if_nan(match["rating"].iloc[0]) if len(match) else None
         rows.append(row)
     return rows
-
-
-def compare_from_run(
-    run_dir: str | os.PathLike,
-    models: Sequence[str] | None = None,
-    arena: pd.DataFrame | None = None,
-    arena_models: Mapping[str, str] | None = None,
-    benchmarks: Sequence[BenchmarkResults] = (),
-    taxonomy: str | Taxonomy = "paper",
-    arena_note: str | None = None,
-) -> dict[str, Any]:
-    """Due-diligence report for N ≥ 2 fine-tunes of one base: shares and ranks per class, Arena and benchmarks.
-
-    JSON shape: ``base, models [names], totals {model: n}, classes [{name, counts, shares, ranks, leaders}],
-    categories [{code, name, class_name, counts, shares, ranks, leaders}], arena [{category, ratings,
-    ratings_style}], arena_models {model: LMArena name}, benchmarks (see :func:`benchmark_rows`), provenance``.
-    """
-    taxonomy = load_taxonomy(taxonomy)
-    run = run_models(run_dir)
-    names = list(models) if models else list(run.finetunes)
-    unknown = [name for name in names if name not in run.finetunes]
-    if unknown:
-        raise ScorecardError(f"{unknown} are not fine-tunes of this run; fine-tunes: {run.finetunes}")
-    if len(names) < 2:
-        raise ScorecardError(f"compare needs at least two fine-tunes; got {names}")
-    loaded = {name: load_counts(run_dir, run.base, name, taxonomy) for name in names}
-    counts = {name: value[0] for name, value in loaded.items()}
-    provenance: dict[str, Any] = {"run_dir": str(run_dir), "taxonomy": taxonomy.name}
-    provenance.update({name: value[1] for name, value in loaded.items()})
-    arena_rows: list[dict[str, Any]] = []
-    arena_models = {m: n for m, n in (arena_models or {}).items() if m in names}
-    if arena is not None and arena_models:
-        arena_rows = compare_arena_ratings(arena, arena_models)
-        provenance["arena"] = dict(arena.attrs.get("provenance", {}))
-    if arena_note:
-        provenance["arena_note"] = arena_note
-    if benchmarks:
-        provenance["lm_eval_results"] = {result.label: result.path for result in benchmarks}
-    provenance["created_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    return {
-        "base": run.base,
-        "models": names,
-        "totals": {name: c.total for name, c in counts.items()},
-        **compare_shares(counts, taxonomy),
-        "arena": arena_rows,
-        "arena_models": arena_models,
-        "benchmarks": benchmark_rows(benchmarks),
-        "units": {
-            "share": UNITS["share"],
-            "rank": "1 = largest share among the compared models; ties share a rank",
-        },
-        "provenance": provenance,
-    }
-
-
-def fetch_run_arena(
-    names: Sequence[str],
-    source: str | None = None,
-    date: str | None = None,
-    offline: bool = False,
-    cache_dir: str | os.PathLike | None = None,
-) -> tuple[pd.DataFrame | None, str | None]:
-    """LMArena ratings for ``names`` via :func:`llmdiff_eval.arena.fetch_arena`; ``(None, error)`` on failure.
-
-    ``source`` None uses fetch_arena's default; ``offline`` and ``cache_dir`` (a run's ``arena/``) are passed
-    through when set. A failure never stops the scorecard: the Arena block stays empty, the error goes into the
-    provenance.
-    """
-    from llmdiff_eval.arena import ArenaError, fetch_arena
-
-    kwargs: dict[str, Any] = {"date": date}
-    if source:
-        kwargs["source"] = source
-    if offline:
-        kwargs["offline"] = True
-    if cache_dir is not None:
-        kwargs["cache_dir"] = cache_dir
-    try:
-        return fetch_arena(list(names), **kwargs), None
-    except ArenaError as error:
-        return None, str(error)
-
-
-def write_scorecard(config: Any, run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Pipeline stage: write ``scorecard.json/.md/.csv``, ``report.html`` and ``model_card.md`` into ``run_dir``.
-
-    ``config`` is the run's :class:`~llmdiff_eval.config.RunConfig` (its ``scorecard`` section: ``a``, ``b``,
-    ``arena_models`` {run name: LMArena name}, ``arena_source``, ``arena_date``, ``arena_note``,
-    ``lm_eval_results``); ``None`` reads ``run_dir/config.yaml``.
-    """
-    from llmdiff_eval import report
-    from llmdiff_eval.modelcard import write_model_card
-
-    run_dir = Path(run_dir)
-    settings = _scorecard_settings(config, run_dir)
-    models = run_models(run_dir)
-    a, b, _ = choose_pair(models, settings.get("a"), settings.get("b"))
-    arena_names = settings.get("arena_models") or {}
-    arena = arena_models = arena_error = None
-    if a in arena_names and b in arena_names:
-        arena_models = (arena_names[a], arena_names[b])
-        arena, arena_error = fetch_run_arena(
-            arena_models,
-            settings.get("arena_source"),
-            settings.get("arena_date"),
-            cache_dir=run_dir / "arena",
-        )
-        if arena is None:
-            arena_models = None
-    benchmarks = parse_results_option(settings.get("lm_eval_results") or [])
-    card = scorecard_from_run(
-        run_dir, a, b, arena, arena_models, benchmarks, arena_note=settings.get("arena_note")
-    )
-    if arena_error:
-        card["provenance"]["arena_error"] = arena_error
-    for fmt, name in (("json", "scorecard.json"), ("md", "scorecard.md"), ("csv", "scorecard.csv")):
-        atomic_write_text(run_dir / name, report.render(card, fmt))
-    atomic_write_text(run_dir / "report.html", report.render_html(card, run_dir=run_dir))
-    write_model_card(run_dir, b, card=card, out=run_dir / "model_card.md")
-    return card
-
-
-def _scorecard_settings(config: Any, run_dir: Path) -> dict[str, Any]:
-    if config is None:
-        return run_models(run_dir).scorecard
-    section = getattr(config, "scorecard", config)
-    if hasattr(section, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(section)
-    return dict(section or {})
 
 
 def write_json(card: Mapping[str, Any], path: str | os.PathLike) -> None:

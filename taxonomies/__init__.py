@@ -1,1 +1,1 @@
-"""Capability taxonomies shipped as YAML data (see README, "Taxonomies")."""
+"""Capability taxonomies shipped as YAML data (format: taxonomies/README.md). Reference: docs/annotate.md."""

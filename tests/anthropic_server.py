@@ -156,7 +156,7 @@ class FakeAnthropic:
         if ended:
             for line in batch["results"]:
                 counts[line["result"]["type"]] += 1
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         return {
             "id": batch_id,
             "type": "message_batch",
@@ -191,7 +191,7 @@ class FakeAnthropic:
             self._batches[batch_id] = {
                 "results": results,
                 "polls": 0,
-                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "created_at": dt.datetime.now(dt.UTC).isoformat(),
             }
         return self._batch_json(batch_id)
 

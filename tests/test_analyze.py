@@ -19,20 +19,20 @@ import torch
 from llmdiff_eval.analyze import (
     AnalyzeConfig,
     TokenInfo,
-    analyze,
     assign_tags,
     collect_examples,
     delta_norm_cutoffs,
     latent_table,
-    load_examples,
     plot_delta_norm,
     plot_nu_scatter,
-    write_examples,
 )
 from llmdiff_eval.corpus import CorpusConfig, CorpusSource
-from llmdiff_eval.crosscoder import BatchTopKCrosscoder, CrosscoderConfig, train, train_crosscoder
+from llmdiff_eval.crosscoder import BatchTopKCrosscoder, CrosscoderConfig, train_crosscoder
 from llmdiff_eval.harvest import CacheError, HarvestConfig, harvest
 from llmdiff_eval.models import ModelSpec
+from llmdiff_eval.rundir.examples import load_examples, write_examples
+from llmdiff_eval.stages.analyze import analyze
+from llmdiff_eval.stages.train import train_pair as train
 from llmdiff_eval.synthetic import make_planted_pairs
 
 CONTRACT_COLUMNS = ["delta_norm", "cos_sim", "nu_eps", "nu_r", "freq", "max_act", "tag"]

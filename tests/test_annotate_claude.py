@@ -19,7 +19,6 @@ import pytest
 from anthropic_server import FakeAnthropic, Reply, last_user_text, system_text
 from click.testing import CliRunner
 
-from llmdiff_eval.analyze import AnalyzeConfig, write_examples, write_latent_table
 from llmdiff_eval.annotate import (
     AnnotateConfig,
     BudgetExceededError,
@@ -30,6 +29,9 @@ from llmdiff_eval.annotate import (
 )
 from llmdiff_eval.annotate.pricing import resolve_price
 from llmdiff_eval.cli import main
+from llmdiff_eval.config import AnalyzeConfig
+from llmdiff_eval.rundir.examples import write_examples
+from llmdiff_eval.rundir.latents import write_latent_table
 from llmdiff_eval.taxonomy import load_taxonomy
 
 KEY = "sk-ant-test-SECRET-0123456789abcdef"

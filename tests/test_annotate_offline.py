@@ -11,7 +11,6 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from llmdiff_eval.analyze import AnalyzeConfig, write_examples, write_latent_table
 from llmdiff_eval.annotate import (
     COLUMNS,
     AnnotateConfig,
@@ -30,6 +29,9 @@ from llmdiff_eval.annotate.offline import (
 )
 from llmdiff_eval.annotate.scoring import baseline_descriptions, detection_set
 from llmdiff_eval.cli import main
+from llmdiff_eval.config import AnalyzeConfig
+from llmdiff_eval.rundir.examples import write_examples
+from llmdiff_eval.rundir.latents import write_latent_table
 from llmdiff_eval.taxonomy import load_taxonomy
 
 CODE = [

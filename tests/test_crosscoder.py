@@ -32,6 +32,7 @@ from llmdiff_eval.crosscoder import (
     load_crosscoder,
     train_crosscoder,
 )
+from llmdiff_eval.stages.train import train_pair
 from llmdiff_eval.synthetic import make_planted_pairs
 
 D = 64
@@ -317,14 +318,14 @@ def test_streamed_batches_pair_the_same_token_of_both_caches(harvested):
 
     paired = load_paired(harvested / "activations" / "base", harvested / "activations" / "ft")
     cfg = CrosscoderConfig.preset("cpu-tiny", batch_size=64, epochs=2, buffer_tokens=400)
-    source = xc._CacheSource(harvested / "activations" / "base", harvested / "activations" / "ft")
+    source = xc.CacheSource(harvested / "activations" / "base", harvested / "activations" / "ft")
     assert len(source.shard_sizes) > 3 and source.n_tokens == len(paired) > 400  # several groups per epoch
     scale = torch.tensor([2.0, 0.5])
     available = Counter(pair.numpy().tobytes() for pair in paired)  # some tokens repeat (same prefix)
     seen: list[Counter] = [Counter(), Counter()]
-    batches = list(xc._batches(source, cfg, scale, start_step=0))
-    assert len(batches) == xc._total_steps(source, cfg)
-    per_epoch = sum(sum(source.shard_sizes[i] for i in g) // 64 for g in xc._epoch_groups(source, cfg, 0))
+    batches = list(source.batches(cfg, scale, start_step=0))
+    assert len(batches) == source.total_steps(cfg)
+    per_epoch = sum(sum(source.shard_sizes[i] for i in g) // 64 for g in xc.epoch_groups(source, cfg, 0))
     for step, batch in enumerate(batches):
         assert batch.shape == (64, 2, paired.shape[2])
         seen[0 if step < per_epoch else 1].update(
@@ -332,15 +333,15 @@ def test_streamed_batches_pair_the_same_token_of_both_caches(harvested):
         )
     for counts in seen:
         assert not counts - available  # every (base, ft) pair is one token of both caches, none used twice
-        assert sum(counts.values()) >= len(paired) - len(xc._epoch_groups(source, cfg, 0)) * 64
+        assert sum(counts.values()) >= len(paired) - len(xc.epoch_groups(source, cfg, 0)) * 64
     assert not torch.equal(batches[0], batches[per_epoch])  # reshuffled per epoch
-    resumed = list(xc._batches(source, cfg, scale, start_step=7))
+    resumed = list(source.batches(cfg, scale, start_step=7))
     assert all(torch.equal(a, b) for a, b in zip(resumed, batches[7:], strict=True))
 
 
 def test_train_stage_writes_the_pair_directory(harvested):
     cfg = CrosscoderConfig.preset("cpu-tiny", n_latents=64, k=4, batch_size=64, epochs=2, buffer_tokens=400)
-    out = xc.train(cfg, harvested, "base", "ft")
+    out = train_pair(cfg, harvested, "base", "ft")
     assert out == harvested / "crosscoders" / "base__ft"
     assert {"cfg.json", "sae_weights.safetensors", "training_log.jsonl"} <= {p.name for p in out.iterdir()}
     crosscoder = load_crosscoder(out)
@@ -467,7 +468,7 @@ def test_from_weights_encodes_with_the_threshold_rule_and_decodes_linearly():
 
 
 def test_registration_is_idempotent_and_guards_the_name():
-    xc._register()  # what a second import of the module does
+    xc.register()  # what a second import of the module does
     assert SAE_CLASS_REGISTRY["batchtopk_crosscoder"] == (BatchTopKCrosscoder, xc.BatchTopKCrosscoderConfig)
     assert SAE_TRAINING_CLASS_REGISTRY["batchtopk_crosscoder"][0] is BatchTopKCrosscoderTrainingSAE
     assert issubclass(BatchTopKCrosscoderTrainingSAE, TrainingSAE)
@@ -475,7 +476,7 @@ def test_registration_is_idempotent_and_guards_the_name():
     SAE_CLASS_REGISTRY["batchtopk_crosscoder"] = (SAE, xc.BatchTopKCrosscoderConfig)  # someone else's class
     try:
         with pytest.raises(RuntimeError, match="already registered"):
-            xc._register()
+            xc.register()
     finally:
         SAE_CLASS_REGISTRY["batchtopk_crosscoder"] = saved
 

@@ -43,6 +43,7 @@ from llmdiff_eval.harvest import (
     stream_activations,
 )
 from llmdiff_eval.models import ModelSpec
+from llmdiff_eval.stages.train import train_pair
 from llmdiff_eval.synthetic import make_planted_pairs
 
 TESTS = Path(__file__).parent
@@ -259,7 +260,7 @@ def test_torchrun_train_stage_on_the_sharded_cache_equals_one_process(
     _assert_same_weights(_weights(load_crosscoder(pair_dir)), _weights(reference))
     assert (run_dir / ".stages" / "train__base__ft.json").exists()
     # the crosscoder records its layer and model specs, which the lm-eval task reads from a copied directory
-    from llmdiff_eval.lm_eval_task import resolve_crosscoder
+    from llmdiff_eval.integrations.lm_eval import resolve_crosscoder
 
     copied = shutil.copytree(pair_dir, job["root"] / "elsewhere" / "cc")
     recorded = resolve_crosscoder(copied).recorded
@@ -397,7 +398,7 @@ def test_streaming_train_stage_writes_no_cache_and_resumes(
     cfg = dataclasses.replace(_stream_cfg(), n_latents=64, k=4, stream_tokens=384, checkpoint_every_steps=3)
     run = RunConfig(name="s", base=models[0], finetunes=[models[1]], harvest=_harvest_cfg(tiny_corpus_path))
     (tmp_path / "config.yaml").write_text(dump_config(run))
-    out = xc.train(cfg, tmp_path, "base", "ft")
+    out = train_pair(cfg, tmp_path, "base", "ft")
     assert not (tmp_path / "activations").exists()
     facts = json.loads((out / "cfg.json").read_text())["metadata"]["llmdiff_eval"]
     assert facts["n_tokens"] == 384 and facts["total_steps"] == 12

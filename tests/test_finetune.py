@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 from safetensors.torch import load_file
 
+from llmdiff_eval.cli import main
 from llmdiff_eval.finetune import (
     IGNORE_INDEX,
     FinetuneDataError,
     LoraFinetuneConfig,
-    main,
     parse_layers,
     read_chat_records,
     tokenize_chat,
@@ -315,27 +316,30 @@ def test_bad_config_values_are_refused(tmp_path):
         LoraFinetuneConfig(data=tmp_path / "x.jsonl", out_dir=tmp_path / "o", target_modules=())
 
 
-def test_cli_help_and_training(tiny_base_dir, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--help"])
-    assert exit_info.value.code == 0
-    assert "--layers" in capsys.readouterr().out
+def finetune_cli(args: list[str]):
+    return CliRunner().invoke(main, ["finetune", *args])
+
+
+def test_cli_help_and_training(tiny_base_dir, tmp_path):
+    result = finetune_cli(["--help"])
+    assert result.exit_code == 0
+    assert "--layers" in result.output
 
     cfg = tiny_config(tiny_base_dir, tmp_path)
-    code = main(
+    result = finetune_cli(
         ["--data", cfg.data, "--out", str(tmp_path / "cli"), "--base", cfg.base, "--steps", "2", "--rank", "2",
          "--target-modules", "q_proj", "--layers", "1-2", "--batch-size", "2", "--log-every", "1"]
     )  # fmt: skip
-    assert code == 0
-    assert "saved" in capsys.readouterr().out
+    assert result.exit_code == 0, result.output
+    assert "saved" in result.output
     assert lora_layers_and_modules(tmp_path / "cli") == ({1, 2}, {"q_proj"})
 
 
-def test_cli_reports_bad_data(tiny_base_dir, tmp_path, capsys):
+def test_cli_reports_bad_data(tiny_base_dir, tmp_path):
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"messages": [{"role": "user", "content": "no answer"}]}])
-    code = main(["--data", str(bad), "--out", str(tmp_path / "o"), "--base", str(tiny_base_dir)])
-    assert code == 2
-    assert "no assistant turn" in capsys.readouterr().err
+    result = finetune_cli(["--data", str(bad), "--out", str(tmp_path / "o"), "--base", str(tiny_base_dir)])
+    assert result.exit_code == 2
+    assert "no assistant turn" in result.output
     assert not (tmp_path / "o").exists()
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import torch
 
-from llmdiff_eval.lm_eval_task import (
+from llmdiff_eval.integrations.lm_eval import (
     TASK_YAML,
     TASKS_DIR,
     MechdiffConfigError,

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from test_scorecard_helpers import PLANTED, PLANTED_IMG, arena_frame, make_run
 
 from llmdiff_eval.cli import main
-from llmdiff_eval.modelcard import validate_model_card, write_model_card
-from llmdiff_eval.report import highlight, render_html
-from llmdiff_eval.scorecard import scorecard_from_run, write_scorecard
+from llmdiff_eval.render import highlight, render_html
+from llmdiff_eval.render.modelcard import validate_model_card
+from llmdiff_eval.reports import scorecard_from_run, write_model_card, write_scorecard
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from test_scorecard_helpers import arena_frame, make_run
 
 from llmdiff_eval.cli import main
+from llmdiff_eval.reports import compare_from_run, run_models, scorecard_from_run
 from llmdiff_eval.scorecard import (
     LatentCounts,
     ScorecardError,
@@ -25,13 +26,10 @@ from llmdiff_eval.scorecard import (
     change_pct,
     class_shares,
     compare_counts,
-    compare_from_run,
     counts_from_annotations,
     join_arena,
     load_arena_map,
     load_lm_eval_results,
-    run_models,
-    scorecard_from_run,
     sign_agreement,
     style_share_pct,
 )

@@ -1,5 +1,5 @@
 """Annotate and categorize model-specific latents: Claude (structured output, prompt caching, Message Batches) or
-offline sentence embeddings; detection scoring; SQLite cache. See README, section "Annotate"."""
+offline sentence embeddings; detection scoring; SQLite cache. Reference: docs/annotate.md."""
 
 from llmdiff_eval.annotate.base import (
     AnnotationError,

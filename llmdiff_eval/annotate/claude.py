@@ -66,11 +66,11 @@ from llmdiff_eval.annotate.prompts import (
     parse_verdicts,
 )
 from llmdiff_eval.annotate.runner import run_batched, run_threaded
+from llmdiff_eval.config.annotate import DEFAULT_MODEL
 from llmdiff_eval.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "claude-sonnet-4-6"
 # Expected output tokens per request, for estimates made before spending (limits use max_tokens instead).
 EXPECTED_OUTPUT_TOKENS = {"explain": 250, "categorize": 60, "judge_per_excerpt": 12}
 TRANSIENT_BATCH_ERRORS = {"api_error", "overloaded_error", "rate_limit_error", "timeout_error"}

@@ -13,9 +13,8 @@ import logging
 import math
 import os
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -32,8 +31,11 @@ from llmdiff_eval.annotate.base import (
     Usage,
 )
 from llmdiff_eval.annotate.cache import AnnotationCache, AnnotationKey, ScoreKey
-from llmdiff_eval.annotate.claude import DEFAULT_MODEL
 from llmdiff_eval.annotate.scoring import DetectionSet, baseline_descriptions, detection_set, score_program
+from llmdiff_eval.config.annotate import AnnotateConfig
+from llmdiff_eval.rundir import RunDir
+from llmdiff_eval.rundir.examples import load_examples
+from llmdiff_eval.rundir.latents import read_latent_table
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
 from llmdiff_eval.utils import atomic_path, pair_name, stable_hash
 
@@ -53,34 +55,6 @@ _USAGE_FIELDS = (
     "requests",
     "cost_usd",
 )
-
-
-@dataclass
-class AnnotateConfig:
-    """Settings of the annotate stage.
-
-    annotator: "auto" (Claude when ANTHROPIC_API_KEY is set, else offline), "claude" or "offline".
-    model / base_url / batch / max_concurrency / max_retries / timeout (seconds): Claude settings.
-    max_cost: hard limit in US dollars for one pair (None = no limit). taxonomy: shipped name or YAML path.
-    tags: which latents to annotate (``tag`` column of the latent table). n_examples: top contexts shown to the
-    explainer. n_score: held-out activating and non-activating contexts each used for detection scoring.
-    score: run detection scoring. prices: per-model price overrides (US$ per million tokens).
-    """
-
-    annotator: str = "auto"
-    model: str = DEFAULT_MODEL
-    base_url: str | None = None
-    batch: bool = False
-    max_concurrency: int = 8
-    max_cost: float | None = None
-    taxonomy: str = "paper"
-    tags: tuple[str, ...] = ("ft_only",)
-    n_examples: int = 20
-    n_score: int = 10
-    score: bool = True
-    max_retries: int = 4
-    timeout: float = 120.0
-    prices: dict[str, Any] | None = None
 
 
 def resolve_annotator_kind(kind: str) -> str:
@@ -470,21 +444,14 @@ def _frame(plan, results, partial, usage, errors, scores) -> pd.DataFrame:
 
 def load_pair_inputs(cfg: AnnotateConfig, run_dir: str | os.PathLike, pair: str) -> dict[int, Any]:
     """The latents of ``pair`` tagged as in ``cfg.tags`` with their examples from ``examples.sqlite``."""
-    run_dir = Path(run_dir)
-    latents_path = run_dir / "latents" / f"{pair}.parquet"
-    if not latents_path.is_file():
-        raise FileNotFoundError(f"{latents_path} not found: run `llmdiff-eval analyze` for this pair first")
-    table = pd.read_parquet(latents_path)
-    if "tag" not in table.columns:
-        raise ValueError(f"{latents_path} has no 'tag' column; it was not written by the analyze stage")
+    run = RunDir(run_dir)
+    table = read_latent_table(run.latents(pair))
     ids = [int(latent) for latent in table.index[table["tag"].isin(cfg.tags)]]
     if not ids:
         return {}
-    db = run_dir / "examples.sqlite"
+    db = run.examples_db
     if not db.is_file():
         raise FileNotFoundError(f"{db} not found: run `llmdiff-eval analyze` first (it writes the examples)")
-    from llmdiff_eval.analyze import load_examples
-
     examples = load_examples(db, pair, ids)
     missing = [latent for latent in ids if latent not in examples]
     if missing:
@@ -494,14 +461,39 @@ def load_pair_inputs(cfg: AnnotateConfig, run_dir: str | os.PathLike, pair: str)
     return {latent: examples[latent] for latent in ids if latent in examples}
 
 
+def run_pairs(run_dir: str | os.PathLike, requested: Sequence[str] = ()) -> list[str]:
+    """The pairs of a run directory to annotate: ``requested`` (checked against the latent tables), else all."""
+    run = RunDir(run_dir)
+    available = run.analyzed_pairs()
+    if not available:
+        raise FileNotFoundError(f"no latent tables in {run.latents_root}: run `llmdiff-eval analyze` first")
+    unknown = [pair for pair in requested if pair not in available]
+    if unknown:
+        raise ValueError(f"unknown pair(s) {unknown}; pairs in this run: {', '.join(available)}")
+    return list(requested) or available
+
+
+def check_estimates(plans: Mapping[str, AnnotationPlan], max_cost: float | None) -> None:
+    """Refuse before sending anything when a pair's estimated cost exceeds ``max_cost`` (US$, per pair: the same
+    limit ``annotate.max_cost`` sets for each pair of a pipeline run)."""
+    if max_cost is None:
+        return
+    over = {pair: plan.estimate.cost_usd for pair, plan in plans.items() if plan.estimate.cost_usd > max_cost}
+    if over:
+        listed = ", ".join(f"{pair} ${cost:,.4f}" for pair, cost in over.items())
+        raise BudgetExceededError(
+            f"estimated cost exceeds --max-cost ${max_cost:,.4f} for {listed}; raise the limit, annotate fewer "
+            "pairs/tags, or use --batch (half price)"
+        )
+
+
 def plan_pair(
     cfg: AnnotateConfig, run_dir: str | os.PathLike, pair: str, annotator: Annotator
 ) -> AnnotationPlan:
     """Cache hits and the cost estimate of annotating ``pair`` with ``cfg``; sends nothing."""
-    run_dir = Path(run_dir)
     inputs = normalize_examples(load_pair_inputs(cfg, run_dir, pair))
     judge = annotator.default_judge() if cfg.score else None
-    with AnnotationCache(run_dir / "annotations.sqlite") as cache:
+    with AnnotationCache(RunDir(run_dir).annotation_cache) as cache:
         return plan_annotation(
             inputs, annotator, load_taxonomy(cfg.taxonomy), cache, judge, cfg.n_examples, cfg.n_score
         )
@@ -516,14 +508,14 @@ def annotate_pair(
     on_plan: Callable[[AnnotationPlan], None] | None = None,
 ) -> pd.DataFrame:
     """Annotate one pair of a run directory and write ``annotations/<pair>.parquet`` atomically."""
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     inputs = load_pair_inputs(cfg, run_dir, pair)
     annotator = annotator or make_annotator(cfg)
     frame = annotate_latents(
         inputs,
         annotator,
         taxonomy=cfg.taxonomy,
-        cache_path=run_dir / "annotations.sqlite",
+        cache_path=run.annotation_cache,
         judge=None if cfg.score else False,
         max_cost=cfg.max_cost,
         n_examples=cfg.n_examples,
@@ -535,7 +527,7 @@ def annotate_pair(
     frame.attrs["config"] = {
         k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()
     }
-    with atomic_path(run_dir / "annotations" / f"{pair}.parquet") as tmp:
+    with atomic_path(run.annotations(pair)) as tmp:
         frame.to_parquet(tmp)
     return frame
 

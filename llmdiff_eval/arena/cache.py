@@ -36,7 +36,7 @@ def is_pinned(date: str | None, today: dt.date | None = None) -> bool:
     """True when ``date`` (ISO) names a day before today (UTC): its answer can no longer change."""
     if date is None:
         return False
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     return date < today.isoformat()
 
 
@@ -85,7 +85,7 @@ class SnapshotCache:
             "query": query,
             "pinned": pinned,
             "stored_at": now,
-            "stored_at_iso": dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="seconds"),
+            "stored_at_iso": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds"),
             "info": info,
             "records": records,
         }

@@ -248,7 +248,7 @@ class _FetchRun:
             "requested_date": self.date,
             "models": matched,
             "categories": sorted(set(rows["category"])),
-            "fetched_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "fetched_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "fallback": bool(failed),
             "attempts": self.attempts,
         }

@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "llmdiff_eval.cli.lm_eval:lm_eval",
         "Run lm-evaluation-harness with the mechdiff task added.",
     ),
+    "finetune": (
+        "llmdiff_eval.cli.finetune:finetune",
+        "Train a LoRA adapter on chat records (the demo's recipe).",
+    ),
 }
 
 
@@ -75,6 +79,7 @@ def main() -> None:
     \b
     Quick start (offline, CPU, no API key):
       llmdiff-eval demo --quick
-    A full run from a config file:
-      llmdiff-eval run my_run.yaml
+    A full run from a config file (examples in configs/, reference in docs/config.md):
+      llmdiff-eval run configs/small-local-pair.yaml
+    Every command: llmdiff-eval COMMAND --help, or docs/cli.md.
     """

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import click
 
 from llmdiff_eval.cli.common import fail_cleanly
-
-
-def _pairs(run_dir: Path, requested: tuple[str, ...]) -> list[str]:
-    available = sorted(path.stem for path in (run_dir / "latents").glob("*.parquet"))
-    if not available:
-        raise click.ClickException(
-            f"no latent tables in {run_dir / 'latents'}: run `llmdiff-eval analyze` first"
-        )
-    unknown = [pair for pair in requested if pair not in available]
-    if unknown:
-        raise click.ClickException(f"unknown pair(s) {unknown}; pairs in this run: {', '.join(available)}")
-    return list(requested) or available
 
 
 def _money(value: float) -> str:
@@ -45,7 +32,12 @@ def _money(value: float) -> str:
 @click.option(
     "--batch", is_flag=True, help="Use the Message Batches API: half price, results in minutes to hours."
 )
-@click.option("--max-cost", type=float, default=None, help="Hard limit in US$ for this command (all pairs).")
+@click.option(
+    "--max-cost",
+    type=float,
+    default=None,
+    help="Hard limit in US$ per pair (as annotate.max_cost in a run config).",
+)
 @click.option("--max-concurrency", type=int, default=None, help="Parallel requests (default 8).")
 @click.option(
     "--taxonomy", default=None, help="Shipped taxonomy name or a taxonomy YAML path (default: paper)."
@@ -75,13 +67,14 @@ def annotate(
     from tabulate import tabulate
 
     from llmdiff_eval.annotate import AnnotateConfig, annotate_pair, make_annotator, plan_pair
-    from llmdiff_eval.annotate.core import resolve_annotator_kind
+    from llmdiff_eval.annotate.core import check_estimates, resolve_annotator_kind, run_pairs
 
     overrides = {
         "annotator": annotator,
         "model": model,
         "base_url": base_url,
         "batch": batch,
+        "max_cost": max_cost,
         "max_concurrency": max_concurrency,
         "taxonomy": taxonomy,
         "tags": tuple(tags) or None,
@@ -90,7 +83,7 @@ def annotate(
     cfg = AnnotateConfig(**{key: value for key, value in overrides.items() if value is not None})
     kind = resolve_annotator_kind(cfg.annotator)
     chosen = make_annotator(cfg)
-    selected = _pairs(run_dir, pairs)
+    selected = run_pairs(run_dir, pairs)
 
     plans = {pair: plan_pair(cfg, run_dir, pair, chosen) for pair in selected}
     estimate = sum(plan.estimate.cost_usd for plan in plans.values())
@@ -123,20 +116,13 @@ def annotate(
             f"estimated cost {_money(estimate)} (tokens estimated from the prompt text at 3.5 characters per token, "
             "no prompt-cache discount assumed)"
         )
-        if max_cost is not None and estimate > max_cost:
-            raise click.ClickException(
-                f"estimated cost {_money(estimate)} exceeds --max-cost {_money(max_cost)}; raise the limit, "
-                "annotate fewer pairs/tags, or use --batch (half price)"
-            )
+        check_estimates(plans, cfg.max_cost)
 
     summary = []
     spent_total = 0.0
     failures = 0
     for pair in selected:
-        remaining = None if max_cost is None else max(0.0, max_cost - spent_total)
-        frame = annotate_pair(
-            dataclasses.replace(cfg, max_cost=remaining), run_dir, pair, chosen, progress=True
-        )
+        frame = annotate_pair(cfg, run_dir, pair, chosen, progress=True)
         usage = frame.attrs["usage"]
         spent_total += usage["this_run"]["cost_usd"]
         failures += usage["errors"]

@@ -60,7 +60,7 @@ def lm_eval(args: tuple[str, ...]) -> None:
     """
     from lm_eval.__main__ import cli_evaluate
 
-    from llmdiff_eval.lm_eval_task import TASK_YAML, TASKS_DIR, MechdiffConfigError
+    from llmdiff_eval.integrations.lm_eval import TASK_YAML, TASKS_DIR, MechdiffConfigError
 
     sys.argv = ["lm_eval", *lm_eval_argv(list(args), TASKS_DIR, TASK_YAML)]
     try:

@@ -1,44 +1,13 @@
-"""``llmdiff-eval run / harvest / train / analyze``: run pipeline stages from a run config YAML."""
+"""``llmdiff-eval run / harvest / train / analyze``: run pipeline stages from a run config YAML or a run directory."""
 
 from __future__ import annotations
 
 import os
 import shlex
-from pathlib import Path
-from typing import Any
 
 import click
-import yaml
 
 from llmdiff_eval.cli.common import fail_cleanly
-
-
-def _apply_overrides(data: dict[str, Any], overrides: tuple[str, ...], device: str | None) -> dict[str, Any]:
-    for override in overrides:
-        if "=" not in override:
-            raise click.BadParameter(
-                f"expected KEY=VALUE (e.g. harvest.layer=12), got {override!r}", param_hint="--set"
-            )
-        dotted, raw_value = override.split("=", 1)
-        target = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise click.BadParameter(f"{dotted}: {part} is not a section", param_hint="--set")
-        target[leaf] = yaml.safe_load(raw_value)
-    if device:
-        for section in ("harvest", "crosscoder", "analyze"):
-            data.setdefault(section, {})["device"] = device
-    return data
-
-
-def _load(config_path: str, overrides: tuple[str, ...], device: str | None):
-    from llmdiff_eval.config import RunConfig, from_dict
-
-    data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
-    data = _apply_overrides(data, overrides, device)
-    return from_dict(RunConfig, data, where=Path(config_path).name)
 
 
 def _torchrun_lines(argv: list[str]) -> str:
@@ -59,11 +28,11 @@ def _torchrun_lines(argv: list[str]) -> str:
 
 def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Command:
     @click.command(name=name, help=summary)
-    @click.argument("config", type=click.Path(exists=True, dir_okay=False))
+    @click.argument("target", metavar="CONFIG|RUN_DIR", type=click.Path(exists=True))
     @click.option(
         "--run-dir",
         type=click.Path(file_okay=False),
-        help="Run directory (default: runs/<name from the config>). Finished stages in it are skipped.",
+        help="Run directory (default: RUN_DIR, or runs/<name from the config>). Finished stages in it are skipped.",
     )
     @click.option(
         "--set",
@@ -81,7 +50,7 @@ def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Co
     )
     @fail_cleanly
     def command(
-        config: str,
+        target: str,
         run_dir: str | None,
         overrides: tuple[str, ...],
         device: str | None,
@@ -89,17 +58,16 @@ def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Co
         distributed: bool,
     ) -> None:
         if distributed:
-            argv = [name, config, *(["--run-dir", run_dir] if run_dir else [])]
+            argv = [name, target, *(["--run-dir", run_dir] if run_dir else [])]
             argv += [f"--set={override}" for override in overrides] + (["--device", device] if device else [])
             click.echo(_torchrun_lines(argv + (["--force"] if force else [])))
             return
-        from llmdiff_eval.pipeline import run_pipeline
+        from llmdiff_eval.pipeline import load_run, run_pipeline
 
-        run_config = _load(config, overrides, device)
-        directory = Path(run_dir) if run_dir else Path("runs") / run_config.name
+        run_config, directory = load_run(target, overrides, device, run_dir)
         log = lambda m: click.echo(m, err=True)  # noqa: E731
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # one process of a torchrun job
-            from llmdiff_eval.distributed import run_pipeline_distributed
+            from llmdiff_eval.pipeline import run_pipeline_distributed
 
             results = run_pipeline_distributed(run_config, directory, stages, force=force, log=log)
             if results is None:  # not rank 0: rank 0 reports
@@ -118,13 +86,14 @@ run = _stage_command(
     """Run every stage of CONFIG (YAML) in one run directory.
 
     Stages: harvest → train → analyze → annotate → scorecard. A stage whose output exists and whose config (and
-    inputs) did not change is skipped; an interrupted run resumes where it stopped. See llmdiff_eval/config.py for
-    the YAML format.
+    inputs) did not change is skipped; an interrupted run resumes where it stopped. CONFIG is a run config YAML
+    (reference: docs/config.md; examples in configs/); RUN_DIR reruns a run directory from its config.yaml.
 
     \b
     Examples:
-      llmdiff-eval run configs/gemma.yaml --device cuda
-      llmdiff-eval run configs/gemma.yaml --set crosscoder.preset=cpu-small --set harvest.max_tokens=200000
+      llmdiff-eval run configs/paper-gemma2-9b.yaml --device cuda
+      llmdiff-eval run configs/small-local-pair.yaml --set harvest.max_tokens=20000
+      llmdiff-eval run runs/demo --set analyze.delta_norm_z=4
     """,
 )
 harvest = _stage_command(

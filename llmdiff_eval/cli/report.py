@@ -38,21 +38,14 @@ def _emit(text: str, out: str | None) -> None:
         click.echo(text, nl=False)
 
 
+def _warn_arena(report: dict[str, Any]) -> None:
+    error = report["provenance"].get("arena_error")
+    if error:
+        click.echo(f"warning: no Arena ratings ({error})", err=True)
+
+
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
-def _arena(run_dir: Path, names: list[str], settings: dict[str, Any], offline: bool, source: str | None):
-    """Fetch Arena ratings for ``names``; returns (frame or None, error or None)."""
-    from llmdiff_eval.scorecard import fetch_run_arena
-
-    return fetch_run_arena(
-        names,
-        source or settings.get("arena_source"),
-        settings.get("arena_date"),
-        offline=offline,
-        cache_dir=run_dir / "arena",
-    )
 
 
 @click.command()
@@ -100,38 +93,23 @@ def scorecard(
     Shares are percent of each model's model-specific latents; diff = B − A (percentage points). Formats: a
     terminal table, Markdown, JSON (numbers unrounded), CSV, or a self-contained HTML report.
     """
-    from llmdiff_eval import report
-    from llmdiff_eval.scorecard import choose_pair, parse_results_option, run_models, scorecard_from_run
+    from llmdiff_eval.render import render
+    from llmdiff_eval.reports import run_scorecard
 
-    models = run_models(run_dir)
-    settings = models.scorecard
-    a, b, _ = choose_pair(models, model_a, model_b)
-    names = _split(arena_models)
-    if names and len(names) != 2:
-        raise click.BadParameter("give two LMArena names: A,B", param_hint="--arena-models")
-    configured = settings.get("arena_models") or {}
-    if not names and a in configured and b in configured:
-        names = [configured[a], configured[b]]
-    arena = error = None
-    if names:
-        arena, error = _arena(run_dir, names, settings, offline, arena_source)
-        if error:
-            click.echo(f"warning: no Arena ratings ({error})", err=True)
-    benchmarks = parse_results_option(lm_eval_results or settings.get("lm_eval_results") or [])
-    card = scorecard_from_run(
+    card = run_scorecard(
         run_dir,
-        a,
-        b,
-        arena=arena,
-        arena_models=tuple(names) if arena is not None else None,
-        benchmarks=benchmarks,
+        model_a,
+        model_b,
+        arena_names=_split(arena_models),
+        arena_source=arena_source,
+        arena_note=arena_note,
+        offline=offline,
+        lm_eval_results=lm_eval_results,
         taxonomy=taxonomy,
         arena_map=arena_map,
-        arena_note=arena_note or settings.get("arena_note"),
     )
-    if error:
-        card["provenance"]["arena_error"] = error
-    _emit(report.render(card, fmt, run_dir=run_dir), out)
+    _warn_arena(card)
+    _emit(render(card, fmt, run_dir=run_dir), out)
 
 
 @click.command()
@@ -157,26 +135,21 @@ def card(
     taxonomy: str,
 ) -> None:
     """Write a Hugging Face model card (model-index with mechdiff class shares and Arena Elo) for one fine-tune."""
-    from llmdiff_eval.modelcard import write_model_card
-    from llmdiff_eval.scorecard import parse_results_option, run_models
+    from llmdiff_eval.reports import run_model_card
 
-    settings = run_models(run_dir).scorecard
-    arena_model = arena_model or (settings.get("arena_models") or {}).get(model)
-    arena = None
-    if arena_model:
-        arena, error = _arena(run_dir, [arena_model], settings, offline, arena_source)
-        if error:
-            click.echo(f"warning: no Arena ratings ({error})", err=True)
-    path = write_model_card(
+    path, error = run_model_card(
         run_dir,
         model,
         out=out,
-        arena=arena,
-        arena_model=arena_model if arena is not None else None,
-        benchmarks=parse_results_option(lm_eval_results),
+        arena_name=arena_model,
+        arena_source=arena_source,
+        arena_note=arena_note,
+        offline=offline,
+        lm_eval_results=lm_eval_results,
         taxonomy=taxonomy,
-        arena_note=arena_note or settings.get("arena_note"),
     )
+    if error:
+        click.echo(f"warning: no Arena ratings ({error})", err=True)
     click.echo(f"wrote {path}", err=True)
 
 
@@ -209,35 +182,20 @@ def compare(
     taxonomy: str,
 ) -> None:
     """Due-diligence report for N ≥ 2 fine-tunes of one base: capability-class shares and ranks per model."""
-    from llmdiff_eval.report import render_compare
-    from llmdiff_eval.scorecard import compare_from_run, parse_results_option, run_models
+    from llmdiff_eval.render import render_compare
+    from llmdiff_eval.reports import run_compare
 
-    run = run_models(run_dir)
-    names = _split(models) or list(run.finetunes)
-    arena_names = _split(arena_models)
-    if arena_names and len(arena_names) != len(names):
-        raise click.BadParameter(
-            f"give one LMArena name per model ({len(names)})", param_hint="--arena-models"
-        )
-    mapping = (
-        dict(zip(names, arena_names, strict=True))
-        if arena_names
-        else {m: n for m, n in (run.scorecard.get("arena_models") or {}).items() if m in names}
-    )
-    arena = None
-    if mapping:
-        arena, error = _arena(run_dir, list(mapping.values()), run.scorecard, offline, arena_source)
-        if error:
-            click.echo(f"warning: no Arena ratings ({error})", err=True)
-    report = compare_from_run(
+    report = run_compare(
         run_dir,
-        names,
-        arena=arena,
-        arena_models=mapping if arena is not None else None,
-        benchmarks=parse_results_option(lm_eval_results),
+        _split(models),
+        arena_names=_split(arena_models),
+        arena_source=arena_source,
+        arena_note=arena_note,
+        offline=offline,
+        lm_eval_results=lm_eval_results,
         taxonomy=taxonomy,
-        arena_note=arena_note or run.scorecard.get("arena_note"),
     )
+    _warn_arena(report)
     _emit(render_compare(report, fmt), out)
 
 
@@ -255,14 +213,14 @@ def paper(comparison: str, fmt: str, out: str | None) -> None:
     code as a real run, joined with the paper's Table 3 ratings, and every printed cell of Tables 1, 2, 4 and 5 is
     checked. Exit code 1 if a printed value is not reproduced (known errata in the paper are reported, not failed).
     """
-    from llmdiff_eval import report
     from llmdiff_eval.paper import check_summary, paper_scorecard
+    from llmdiff_eval.render import paper_check_section, render, render_sections
 
     card = paper_scorecard(comparison)
-    text = report.render(card, fmt)
+    text = render(card, fmt)
     matched, errata, failures = check_summary(card["paper_checks"])
     if fmt in ("table", "md"):
-        text += "\n" + report.render_sections([report.paper_check_section(card["paper_checks"])], fmt)
+        text += "\n" + render_sections([paper_check_section(card["paper_checks"])], fmt)
     _emit(text, out)
     summary = f"paper check: {matched}/{len(card['paper_checks'])} printed values reproduced"
     if errata:

@@ -13,8 +13,10 @@ annotate: {annotator: auto}
 scorecard: {a: it, b: simpo, arena_models: {it: gemma-2-9b-it, simpo: gemma-2-9b-it-simpo}}
 ```
 
-Each section is the config dataclass of its stage (``HarvestConfig``, ``CrosscoderConfig``, ...); unknown keys are an
-error that lists the valid ones. ``crosscoder.preset`` picks a named preset that the other keys override.
+Each section is the config dataclass of its stage (``HarvestConfig``, ``CrosscoderConfig``, ...), one module each in
+this package; unknown keys are an error that lists the valid ones. ``crosscoder.preset`` picks a named preset that
+the other keys override. This package holds plain dataclasses only: importing it loads no torch, transformers,
+sae_lens or anthropic. Reference: docs/config.md.
 """
 
 from __future__ import annotations
@@ -22,21 +24,41 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from llmdiff_eval.analyze import AnalyzeConfig
-from llmdiff_eval.annotate import AnnotateConfig
-from llmdiff_eval.crosscoder import CrosscoderConfig
-from llmdiff_eval.harvest import HarvestConfig
-from llmdiff_eval.models import ModelSpec
+from llmdiff_eval.config.analyze import AnalyzeConfig
+from llmdiff_eval.config.annotate import AnnotateConfig
+from llmdiff_eval.config.corpus import CorpusConfig, CorpusSource
+from llmdiff_eval.config.crosscoder import PRESETS, CrosscoderConfig
+from llmdiff_eval.config.harvest import HarvestConfig
+from llmdiff_eval.config.keys import reject_unknown_keys
+from llmdiff_eval.config.models import ModelSpec
+from llmdiff_eval.errors import ConfigError
 
-
-class ConfigError(ValueError):
-    """The run configuration is invalid; the message says which key to fix."""
+__all__ = [
+    "PRESETS",
+    "AnalyzeConfig",
+    "AnnotateConfig",
+    "ConfigError",
+    "CorpusConfig",
+    "CorpusSource",
+    "CrosscoderConfig",
+    "HarvestConfig",
+    "ModelSpec",
+    "RunConfig",
+    "ScorecardConfig",
+    "apply_overrides",
+    "dump_config",
+    "from_dict",
+    "load_config",
+    "load_models_section",
+    "result_settings",
+]
 
 
 @dataclass
@@ -100,9 +122,9 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
     if cls is CrosscoderConfig and "preset" in data:
         overrides = {key: value for key, value in data.items() if key != "preset"}
-        _check_keys(cls, overrides, where)
+        reject_unknown_keys(cls, overrides, f"{where}: unknown key(s)", ConfigError)
         return CrosscoderConfig.preset(data["preset"], **overrides)
-    _check_keys(cls, data, where)
+    reject_unknown_keys(cls, data, f"{where}: unknown key(s)", ConfigError)
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():
@@ -111,13 +133,6 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
         return cls(**kwargs)
     except TypeError as error:
         raise ConfigError(f"{where}: {error}") from error
-
-
-def _check_keys(cls: type, data: dict[str, Any], where: str) -> None:
-    valid = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - valid)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(valid)}")
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
@@ -138,8 +153,45 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read a run config YAML file (see the module docstring for the format)."""
+def result_settings(section: Any) -> dict[str, Any]:
+    """A stage config as a plain dict without its ``RESULT_NEUTRAL`` settings (device, batch size, progress, ...):
+    what a unit key hashes, so that changing only those settings never makes a finished unit stale."""
+    neutral = getattr(section, "RESULT_NEUTRAL", ())
+    return {key: value for key, value in dataclasses.asdict(section).items() if key not in neutral}
+
+
+DEVICE_SECTIONS = ("harvest", "crosscoder", "analyze")
+"""The sections whose ``device`` setting ``load_config(..., device=)`` overrides."""
+
+
+def apply_overrides(
+    data: dict[str, Any], overrides: Sequence[str] = (), device: str | None = None
+) -> dict[str, Any]:
+    """Apply ``KEY=VALUE`` overrides (dotted keys, YAML values: ``harvest.layer=12``) and a device for every
+    section that has one, to a config mapping (in place; returned)."""
+    for override in overrides:
+        if "=" not in override:
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. harvest.layer=12), got {override!r}")
+        dotted, raw_value = override.split("=", 1)
+        target = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {dotted}: {part} is not a section")
+        try:
+            target[leaf] = yaml.safe_load(raw_value)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {override!r}: the value is not valid YAML ({error})") from error
+    if device:
+        for section in DEVICE_SECTIONS:
+            data.setdefault(section, {})["device"] = device
+    return data
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = (), device: str | None = None) -> RunConfig:
+    """Read a run config YAML file (see the module docstring for the format), with ``--set``-style ``overrides``
+    and a ``device`` for every stage applied (:func:`apply_overrides`)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
@@ -147,10 +199,29 @@ def load_config(path: str | Path) -> RunConfig:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (name, base, finetunes, harvest, ...)")
+    data = apply_overrides(data, overrides, device)
     for required in ("name", "base", "finetunes", "harvest"):
-        if required not in (data or {}):
+        if required not in data:
             raise ConfigError(f"{path}: missing required key `{required}`")
     return from_dict(RunConfig, data, where=path.name)
+
+
+def load_models_section(path: str | Path) -> tuple[ModelSpec, list[ModelSpec], ScorecardConfig]:
+    """The ``base``, ``finetunes`` and ``scorecard`` sections of a run config file, validated as in
+    :func:`load_config`, without requiring the stage sections (what the report commands need of a run)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    if not isinstance(data, dict) or "base" not in data or not data.get("finetunes"):
+        raise ConfigError(f"{path}: expected `base` (with a name) and a list of `finetunes`")
+    base = from_dict(ModelSpec, data["base"], f"{path.name}.base")
+    finetunes = _convert(list[ModelSpec], data["finetunes"], f"{path.name}.finetunes")
+    scorecard = from_dict(ScorecardConfig, data.get("scorecard") or {}, f"{path.name}.scorecard")
+    return base, finetunes, scorecard
 
 
 def dump_config(config: RunConfig) -> str:

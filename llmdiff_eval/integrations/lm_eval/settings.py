@@ -1,102 +1,36 @@
-"""The lm-evaluation-harness task ``mechdiff``: the mechanistic diff of the evaluated model as one more task.
+"""The task's settings from lm-eval metadata (:class:`MechdiffSettings`), validated when lm-eval builds the task;
+the crosscoder a run may reuse (:func:`resolve_crosscoder`, :func:`check_crosscoder`). Keys: docs/lm-eval.md.
 
-``tasks/mechdiff/mechdiff.yaml`` (directory :data:`TASKS_DIR`, pass it to ``--include_path``) builds
-:class:`MechdiffTask` through ``class: !function llmdiff_eval.lm_eval_task.MechdiffTask``. The documents are the probe
-corpus shipped in the package (``llmdiff_eval/data/probe_corpus/``; chats rendered with a chat template, see
-``chat_template`` below). lm-eval scores each document with ``loglikelihood_rolling``, which gives
-``word_perplexity``, ``byte_perplexity`` and ``bits_per_byte`` of the evaluated model for free. Once per evaluation,
-the task also diffs the evaluated model against its base with the pipeline's own stages (harvest → train → analyze →
-annotate, :func:`llmdiff_eval.pipeline.run_pipeline`) on the same probe documents and reports, per taxonomy class:
-
-* ``n_model_specific`` — latents tagged ``ft_only`` by the analyze stage (present in the evaluated model only).
-* ``n_base_specific`` — latents tagged ``base_only`` (present in the base only: what the fine-tune lost).
-* ``share_<class>`` — percent (0–100) of the evaluated model's annotated model-specific latents that fall in the
-  class (the scorecard's ``share_pct``; 0 when there are none). ``share_uncategorized`` is the rest, so the shares
-  add up to 100 whenever there is at least one model-specific latent.
-* ``firing_<class>`` — percentage points of probe tokens: the mean, over the class's model-specific latents, of the
-  share of probe tokens on which the latent fires with the evaluated model's activations, minus the same share when
-  the evaluated model's activations are replaced by the base model's on the same tokens (the crosscoder sees
-  ``(base, base)`` instead of ``(base, evaluated)``: what it would see if the evaluated model were the base).
-  Positive = these latents fire more because of the fine-tuning; 0 when the class has no model-specific latents or
-  the two models are identical. ``firing_model_specific`` is the same over all model-specific latents.
-
-``<class>`` is the class name in lower case with runs of other characters replaced by ``_`` (:func:`class_slug`);
-for the paper's taxonomy: ``safety_content_moderation``, ``linguistic_capabilities``, ``information_processing``,
-``user_interaction_management``, ``format_structure_control``, ``error_handling_quality_control``,
-``specialized_capabilities``. ``higher_is_better`` is unset (``None``) for the mechanistic metrics: a shift is neither
-good nor bad by itself; the perplexities keep lm-eval's ``False``.
-
-**Settings.** The evaluated model is ``pretrained`` (the lm_eval CLI merges ``--model_args`` into every task's
-metadata; the model arguments ``peft``, ``revision``, ``gguf_file``, ``tokenizer`` and ``trust_remote_code`` carry
-over too). Everything else comes from ``--metadata`` (JSON) or ``simple_evaluate(metadata=...)``:
-
-=====================  ======================================================================================
-key                    meaning (default)
-=====================  ======================================================================================
-``base_model``         **required**: hub id, local directory, ``.gguf`` file or ``packaged:<name>`` of the base
-                       model, or a dict of :class:`~llmdiff_eval.models.ModelSpec` fields (``path``, ``adapter``…)
-``evaluated_model``    overrides ``pretrained`` (same forms as ``base_model``), e.g. for ``simple_evaluate`` with
-                       an already loaded model object
-``layer``              0-based decoder layer (default: the crosscoder's layer if one is given, else
-                       ``num_hidden_layers // 2`` of the evaluated model)
-``crosscoder``         a trained crosscoder directory (``cfg.json``), or a run directory (with ``pair``); default:
-                       train one on the probe corpus (preset ``crosscoder_preset``)
-``pair``               the pair inside a run directory given as ``crosscoder`` (default: its only pair)
-``crosscoder_preset``  preset of the crosscoder trained here (``"cpu-small"``); ``crosscoder_config``: a dict
-                       of :class:`~llmdiff_eval.crosscoder.CrosscoderConfig` overrides
-``device``             device of the task's own work, not lm-eval's (``"auto"``: CUDA when available)
-``dtype``              compute dtype of the harvest (``"auto"``: the checkpoint's; ``--model_args dtype=`` sets it)
-``annotator``          ``"offline"`` (sentence embeddings, no API key), ``"claude"`` or ``"auto"``
-``taxonomy``           shipped taxonomy name or YAML path (``"paper"``)
-``max_tokens``         cap on harvested probe tokens per model (no cap); ``context_length`` (harvest default)
-``harvest_batch_size`` documents per harvest forward pass (8)
-``corpus``             a local JSONL/Parquet/text file or directory to probe instead of the shipped corpus
-``chat_template``      chat template for chat records (default: the base tokenizer's, else the evaluated
-                       model's, else :data:`PLAIN_CHAT_TEMPLATE`)
-``cache_dir``          where run directories are kept (``$LLMDIFF_EVAL_CACHE/lm_eval`` or
-                       ``~/.cache/llmdiff-eval/lm_eval``)
-=====================  ======================================================================================
-
-Missing or wrong settings stop the task when lm-eval builds it (before any model is evaluated) with a
-:class:`MechdiffConfigError` naming the key to set: no ``base_model``; a tokenizer that differs from the evaluated
-model's; a ``layer`` the model does not have; a crosscoder trained for another model pair, layer or width.
-
-**When the heavy work runs.** At the first aggregation of a mechanistic metric — after lm-eval has run every request,
-once per evaluation (on rank 0 only), never per document; :meth:`MechdiffTask.mechdiff_results` memoises it, and its
-run directory under ``cache_dir`` (keyed by every input that changes the result) makes a rerun free. lm-eval gives a
-task no access to its LM object, so the task loads both models itself through :mod:`llmdiff_eval.models` (one at a
-time, stopping the forward pass at ``layer``) while lm-eval's own copy of the evaluated model is still loaded. The
-probe documents are the ones lm-eval evaluates: ``--limit N`` restricts both to the first N documents. The run
-directory is an ordinary llmdiff-eval run (``activations/``, ``crosscoders/base__model/``, ``latents/``,
-``annotations/``; models ``base`` and ``model``) and its path is recorded in the results under
-``configs.mechdiff.metadata.mechdiff_run``.
-"""
+Models, corpus and config modules are imported inside the functions that need them, so that importing the task
+module (which lm-eval does for every task it lists) does not load torch or transformers."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib.resources
 import logging
-import math
 import os
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import datasets
-import numpy as np
-from lm_eval.api.task import ConfigurableTask
+from typing import Any
 
 from llmdiff_eval import TASKS_DIR
+from llmdiff_eval.config import (
+    AnalyzeConfig,
+    AnnotateConfig,
+    CorpusConfig,
+    CorpusSource,
+    CrosscoderConfig,
+    HarvestConfig,
+    ModelSpec,
+    RunConfig,
+)
+from llmdiff_eval.errors import CrosscoderError
+from llmdiff_eval.rundir import RunDir
+from llmdiff_eval.rundir.activations import INDEX_FILE
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
-from llmdiff_eval.utils import atomic_write_json, pair_name, slugify, stable_hash
-
-if TYPE_CHECKING:  # torch and transformers are imported when the task is built, not with this module
-    from llmdiff_eval.models import ModelSpec
+from llmdiff_eval.utils import slugify, stable_hash
 
 TASK_YAML: str = str(Path(TASKS_DIR) / "mechdiff" / "mechdiff.yaml")
 PROBE_CORPUS: str = str(importlib.resources.files("llmdiff_eval.data") / "probe_corpus")
@@ -279,7 +213,6 @@ class MechdiffSettings:
     def corpus_config(self, max_docs: int | None = None):
         """The probe corpus: one source per JSONL/Parquet/text file, mixed with equal weights (seeded), so that the
         first documents (``--limit``) already mix web text and chats."""
-        from llmdiff_eval.corpus import CorpusConfig, CorpusSource
 
         root = Path(self.corpus)
         files = (
@@ -301,11 +234,6 @@ class MechdiffSettings:
 
     def run_config(self, max_docs: int | None):
         """The :class:`~llmdiff_eval.config.RunConfig` of this evaluation (base ``base``, fine-tune ``model``)."""
-        from llmdiff_eval.analyze import AnalyzeConfig
-        from llmdiff_eval.annotate import AnnotateConfig
-        from llmdiff_eval.config import RunConfig
-        from llmdiff_eval.crosscoder import CrosscoderConfig, CrosscoderError
-        from llmdiff_eval.harvest import HarvestConfig
         from llmdiff_eval.models import resolve_device
 
         device = str(resolve_device(self.device))
@@ -379,7 +307,6 @@ def _files_fingerprint(path: str | None) -> list[list[Any]] | None:
 def _model_spec(value: Any, name: str, key: str) -> ModelSpec:
     """A :class:`ModelSpec` from a metadata value (a path string or a dict of spec fields); local paths made
     absolute so that the cache key does not depend on the working directory."""
-    from llmdiff_eval.models import ModelSpec
 
     if isinstance(value, dict):
         try:
@@ -519,10 +446,10 @@ def resolve_crosscoder(value: Any, pair: Any = None) -> CrosscoderSource:
     path = Path(str(value)).expanduser().resolve()
     if (path / "cfg.json").is_file():
         cc_dir = path
-        run_dir = path.parent.parent if path.parent.name == "crosscoders" else None
-    elif (path / "crosscoders").is_dir():
+        run_dir = path.parent.parent if path.parent == RunDir(path.parent.parent).crosscoders_root else None
+    elif RunDir(path).crosscoders_root.is_dir():
         run_dir = path
-        pairs = sorted(p.name for p in (path / "crosscoders").iterdir() if (p / "cfg.json").is_file())
+        pairs = sorted(p.name for p in RunDir(path).crosscoders_root.iterdir() if (p / "cfg.json").is_file())
         if pair is None:
             if len(pairs) != 1:
                 raise MechdiffConfigError(
@@ -534,7 +461,7 @@ def resolve_crosscoder(value: Any, pair: Any = None) -> CrosscoderSource:
             raise MechdiffConfigError(
                 f"no crosscoder for pair {pair!r} in {path}/crosscoders (found {pairs}): {_hint('pair')}"
             )
-        cc_dir = path / "crosscoders" / str(pair)
+        cc_dir = RunDir(path).crosscoders_root / str(pair)
     else:
         raise MechdiffConfigError(
             f'--metadata "crosscoder" = {path} is neither a crosscoder directory (with cfg.json) nor a run '
@@ -553,7 +480,7 @@ def resolve_crosscoder(value: Any, pair: Any = None) -> CrosscoderSource:
     names = facts.get("pair") or {}
     if run_dir is not None and names.get("base") and names.get("ft"):
         for role in ("base", "ft"):
-            index = run_dir / "activations" / names[role] / "index.json"
+            index = RunDir(run_dir).activations(names[role]) / INDEX_FILE
             if index.is_file():
                 recorded = json.loads(index.read_text(encoding="utf-8"))
                 source.recorded[role] = recorded.get("model")
@@ -614,237 +541,3 @@ def check_crosscoder(
             source.path,
             recorded.get("d_model"),
         )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The heavy work: once per evaluation
-
-
-def probe_documents(settings: MechdiffSettings) -> list[dict[str, Any]]:
-    """The probe corpus as lm-eval documents ``{"doc_id", "source", "text"}``, in the harvest's order; chats are
-    rendered with the chat template the harvest uses (a leading BOS string is dropped: lm-eval adds its own)."""
-    from llmdiff_eval.corpus import iter_documents, render, resolve_chat_template
-    from llmdiff_eval.models import load_tokenizer
-
-    tokenizer = load_tokenizer(settings.base)
-    corpus = settings.corpus_config()
-    template = resolve_chat_template(corpus.chat_template, tokenizer)
-    bos = tokenizer.bos_token or ""
-    docs = []
-    for document in iter_documents(corpus):
-        text = render(document, tokenizer, template)
-        if bos and text.startswith(bos):
-            text = text[len(bos) :]
-        docs.append({"doc_id": document.doc_id, "source": document.source, "text": text})
-    return docs
-
-
-def firing_rates(
-    crosscoder, acts, latent_ids: np.ndarray, batch_size: int = 4096
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per latent of ``latent_ids``: the fraction of tokens on which it fires (``encode(normalize(x)) > 0``) with the
-    real pair ``(base, evaluated)``, and with the evaluated model's activations replaced by the base's ``(base,
-    base)``. Both in [0, 1], shape ``(len(latent_ids),)``. ``acts``: a ``(base_cache_dir, model_cache_dir)`` pair of
-    harvest caches or a raw ``(N, 2, d)`` tensor (index 0 = base), read once."""
-    import torch
-
-    from llmdiff_eval.analyze import iter_batches
-
-    device, dtype = crosscoder.W_dec.device, crosscoder.W_dec.dtype
-    ids = torch.as_tensor(latent_ids, dtype=torch.long, device=device)
-    fired = torch.zeros(2, len(ids), dtype=torch.float64)
-    n_tokens = 0
-    with torch.no_grad():
-        for raw in iter_batches(acts, batch_size):
-            raw = raw.to(device=device, dtype=dtype)
-            substituted = torch.stack([raw[:, 0], raw[:, 0]], dim=1)
-            for row, pair in enumerate((raw, substituted)):
-                f = crosscoder.encode(crosscoder.normalize(pair))[:, ids]
-                fired[row] += (f > 0).sum(dim=0).double().cpu()
-            n_tokens += raw.shape[0]
-    rates = (fired / max(n_tokens, 1)).numpy()
-    return rates[0], rates[1]
-
-
-@dataclass
-class MechdiffResult:
-    """The mechanistic metrics of one evaluation (``metrics``) and where they came from (``provenance``)."""
-
-    metrics: dict[str, float]
-    provenance: dict[str, Any]
-
-
-def compute_metrics(
-    latents, annotations, taxonomy: Taxonomy, rates: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-) -> dict[str, float]:
-    """The metrics (module docstring) from the latent table, the annotations of its model-specific latents and
-    ``rates(latent_ids) -> (fraction fired with the evaluated model, with the base substituted)``."""
-    from llmdiff_eval.scorecard import counts_from_annotations, share_pct
-
-    counts = counts_from_annotations(annotations, taxonomy, where="mechdiff annotations")
-    metrics: dict[str, float] = {
-        "n_model_specific": float((latents["tag"] == "ft_only").sum()),
-        "n_base_specific": float((latents["tag"] == "base_only").sum()),
-    }
-    for name in taxonomy.class_names:
-        metrics[f"share_{class_slug(name)}"] = share_pct(counts.classes.get(name, 0), counts.total) or 0.0
-    metrics["share_uncategorized"] = share_pct(counts.uncategorized, counts.total) or 0.0
-
-    specific = latents.index[latents["tag"] == "ft_only"].to_numpy()
-    class_of = {int(latent): _class_name(row, taxonomy) for latent, row in annotations.iterrows()}
-    with_model, with_base = rates(specific) if len(specific) else (np.zeros(0), np.zeros(0))
-    shift = dict(zip((int(i) for i in specific), (with_model - with_base) * 100.0, strict=True))
-    for name in taxonomy.class_names:
-        members = [shift[i] for i in specific if class_of.get(int(i)) == name]
-        metrics[f"firing_{class_slug(name)}"] = float(np.mean(members)) if members else 0.0
-    metrics["firing_model_specific"] = float(np.mean(list(shift.values()))) if shift else 0.0
-    return metrics
-
-
-def _class_name(row, taxonomy: Taxonomy) -> str | None:
-    code = row.get("category")
-    if isinstance(code, str) and code:
-        return taxonomy.class_of(code).name
-    name = row.get("class_name")
-    return name if isinstance(name, str) and name else None
-
-
-_MEMO: dict[Path, MechdiffResult] = {}
-
-
-def run_mechdiff(settings: MechdiffSettings, max_docs: int | None = None) -> MechdiffResult:
-    """Diff the evaluated model against the base on the first ``max_docs`` probe documents (all if None) and return
-    the metrics; memoised in memory and in ``<run dir>/lm_eval_mechdiff.json``."""
-    import json
-
-    run_dir = settings.run_dir(max_docs)
-    if run_dir in _MEMO:
-        return _MEMO[run_dir]
-    results_path = run_dir / RESULTS_FILE
-    if results_path.is_file():
-        stored = json.loads(results_path.read_text(encoding="utf-8"))
-        _MEMO[run_dir] = MechdiffResult(stored["metrics"], stored["provenance"])
-        return _MEMO[run_dir]
-
-    from llmdiff_eval.crosscoder import load_crosscoder
-    from llmdiff_eval.harvest import ActivationCache
-    from llmdiff_eval.pipeline import run_pipeline
-
-    start = time.perf_counter()
-    config = settings.run_config(max_docs)
-    pair = pair_name(BASE_NAME, MODEL_NAME)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log.info(
-        "mechdiff: diffing %s against %s at layer %d in %s",
-        settings.model.path,
-        settings.base.path,
-        settings.layer,
-        run_dir,
-    )
-    run_pipeline(config, run_dir, stages=["harvest"], log=log.info)
-    n_tokens = ActivationCache(run_dir / "activations" / BASE_NAME).n_tokens
-    if settings.crosscoder is None:
-        if n_tokens < config.crosscoder.batch_size:
-            raise MechdiffConfigError(
-                f"the probe harvest holds only {n_tokens} tokens per model, fewer than one crosscoder batch "
-                f'({config.crosscoder.batch_size}): raise --limit / --metadata "max_tokens", or lower the batch '
-                'with --metadata \'{"crosscoder_config": {"batch_size": ...}}\''
-            )
-        stages = ["train", "analyze", "annotate"]
-    else:
-        link = run_dir / "crosscoders" / pair
-        if not link.exists():
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(settings.crosscoder.path, target_is_directory=True)
-        stages = ["analyze", "annotate"]
-    run_pipeline(config, run_dir, stages=stages, log=log.info)
-
-    import pandas as pd
-
-    latents = pd.read_parquet(run_dir / "latents" / f"{pair}.parquet")
-    annotations = pd.read_parquet(run_dir / "annotations" / f"{pair}.parquet")
-    crosscoder = load_crosscoder(run_dir / "crosscoders" / pair, device=config.analyze.device or "cpu")
-    caches = (run_dir / "activations" / BASE_NAME, run_dir / "activations" / MODEL_NAME)
-    metrics = compute_metrics(
-        latents,
-        annotations,
-        load_taxonomy(settings.taxonomy),
-        lambda ids: firing_rates(crosscoder, caches, ids),
-    )
-    provenance = {
-        "run_dir": str(run_dir),
-        "pair": pair,
-        "base_model": settings.base.to_dict(),
-        "evaluated_model": settings.model.to_dict(),
-        "layer": settings.layer,
-        "probe_corpus": settings.corpus,
-        "max_docs": max_docs,
-        "n_tokens_per_model": n_tokens,
-        "chat_template": settings.chat_template_source,
-        "crosscoder": str(settings.crosscoder.path)
-        if settings.crosscoder
-        else f"trained here ({settings.crosscoder_preset})",
-        "crosscoder_verified": settings.crosscoder.verified if settings.crosscoder else True,
-        "annotator": settings.annotator,
-        "taxonomy": settings.taxonomy,
-        "seconds": round(time.perf_counter() - start, 2),
-    }
-    metrics = {k: (v if math.isfinite(v) else 0.0) for k, v in metrics.items()}
-    atomic_write_json(results_path, {"metrics": metrics, "provenance": provenance})
-    _MEMO[run_dir] = MechdiffResult(metrics, provenance)
-    return _MEMO[run_dir]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The task
-
-
-class MechdiffTask(ConfigurableTask):
-    """lm-eval task ``mechdiff`` (see the module docstring): probe-corpus perplexity from ``loglikelihood_rolling``
-    plus the mechanistic metrics of :func:`run_mechdiff`, computed once and reported through their aggregations."""
-
-    def __init__(self, config: dict[str, Any] | None = None) -> None:
-        config = dict(config or {})
-        config.pop("class", None)
-        self.settings = MechdiffSettings.from_metadata(config.get("metadata") or {})
-        self.taxonomy = load_taxonomy(self.settings.taxonomy)
-        self._max_docs: int | None = None
-        self._result: MechdiffResult | None = None
-        super().__init__(config=config)
-        for name in metric_names(self.taxonomy):
-            self._metric_fn_list[name] = None
-            self._aggregation_list[name] = functools.partial(self._aggregate, name)
-            self._higher_is_better[name] = None
-
-    def download(self, dataset_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        """The packaged probe corpus as the ``test`` split (no ``datasets.load_dataset``, no network)."""
-        self.dataset = datasets.DatasetDict(
-            {"test": datasets.Dataset.from_list(probe_documents(self.settings))}
-        )
-
-    def build_all_requests(
-        self, *, limit: int | None = None, samples: list[int] | None = None, **kwargs: Any
-    ) -> None:
-        """Remember how many documents lm-eval evaluates (``--limit`` / ``--samples``): the heavy work harvests the
-        same first documents."""
-        if samples:
-            self._max_docs = max(samples) + 1
-        elif limit is not None:
-            self._max_docs = int(limit)
-        super().build_all_requests(limit=limit, samples=samples, **kwargs)
-
-    def process_results(self, doc: dict[str, Any], results: list[Any]) -> dict[str, Any]:
-        """lm-eval's perplexity entries of the document, plus a placeholder for each mechanistic metric (their
-        aggregation ignores the per-document values and returns the once-computed value)."""
-        return {**super().process_results(doc, results), **dict.fromkeys(metric_names(self.taxonomy))}
-
-    def mechdiff_results(self) -> MechdiffResult:
-        """Run (once) the diff of this evaluation; records its provenance in the task metadata, which lm-eval
-        copies into ``results["configs"]["mechdiff"]["metadata"]["mechdiff_run"]``."""
-        if self._result is None:
-            self._result = run_mechdiff(self.settings, self._max_docs)
-            self.config.metadata["mechdiff_run"] = self._result.provenance
-        return self._result
-
-    def _aggregate(self, name: str, items: list[Any]) -> float:
-        return self.mechdiff_results().metrics[name]

@@ -9,27 +9,19 @@ Markdown sections with the breakdown tables. :func:`validate_model_card` parses 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from llmdiff_eval.report import fmt_change, fmt_diff, fmt_elo, fmt_share, fmt_value
+from llmdiff_eval.render.text import fmt_change, fmt_diff, fmt_elo, fmt_share, fmt_value
 from llmdiff_eval.scorecard import (
-    BenchmarkResults,
     LatentCounts,
-    ScorecardError,
-    benchmark_rows,
-    load_counts,
-    run_models,
     share_pct,
 )
-from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
-from llmdiff_eval.utils import atomic_write_text
+from llmdiff_eval.taxonomy import Taxonomy
 
 MECHDIFF_DATASET = "llmdiff-eval/mechdiff"
 ARENA_DATASET = "lmarena-ai/leaderboard-dataset"
@@ -267,74 +259,3 @@ def arena_ratings_for(arena: pd.DataFrame, arena_model: str) -> list[dict[str, A
         }
         out.append({"category": category, "rating": ratings.get(False), "rating_style": ratings.get(True)})
     return out
-
-
-def write_model_card(
-    run_dir: str | os.PathLike,
-    model: str,
-    card: Mapping[str, Any] | None = None,
-    out: str | os.PathLike | None = None,
-    arena: pd.DataFrame | None = None,
-    arena_model: str | None = None,
-    benchmarks: Sequence[BenchmarkResults] = (),
-    taxonomy: str | Taxonomy = "paper",
-    arena_note: str | None = None,
-) -> Path:
-    """Build, validate and write (atomically) the model card of run model ``model``; returns the path.
-
-    ``card`` (a scorecard dict) supplies the comparison with its ``a`` when its ``b`` is ``model``, and — if no
-    ``arena`` is passed — that model's Arena ratings from its ``arena`` block. Default output:
-    ``run_dir/model_card.md``.
-    """
-    run_dir = Path(run_dir)
-    taxonomy = load_taxonomy(taxonomy)
-    run = run_models(run_dir)
-    if model not in run.finetunes:
-        raise ScorecardError(f"{model!r} is not a fine-tune of this run; fine-tunes: {run.finetunes}")
-    counts, _ = load_counts(run_dir, run.base, model, taxonomy)
-    arena_rows: list[dict[str, Any]] = []
-    arena_info: dict[str, Any] = {}
-    if arena is not None and arena_model:
-        arena_rows = arena_ratings_for(arena, arena_model)
-        arena_info = {**arena.attrs.get("provenance", {}), "arena_model": arena_model, "note": arena_note}
-    elif card is not None and card["arena"] and model in (card["models"]["a"], card["models"]["b"]):
-        side = "b" if card["models"]["b"] == model else "a"
-        arena_rows = [
-            {
-                "category": r["category"],
-                "rating": r[f"rating_{side}"],
-                "rating_style": r[f"rating_{side}_style"],
-            }
-            for r in card["arena"]
-        ]
-        arena_info = {
-            **(card["provenance"].get("arena") or {}),
-            "arena_model": card["models"][f"arena_{side}"],
-            "note": card["provenance"].get("arena_note"),
-        }
-    rows = benchmark_rows(benchmarks)
-    bench = [
-        {"task": r["task"], "metric": r["metric"], "value": r["values"].get(model, _only(r["values"]))}
-        for r in rows
-    ]
-    text = model_card(
-        run.hub_ids.get(model, model),
-        counts,
-        taxonomy,
-        run.base,
-        base_model=run.hub_ids.get(run.base),
-        arena_ratings=arena_rows,
-        arena_info=arena_info,
-        benchmarks=bench,
-        comparison=card if card is not None and card["models"]["b"] == model else None,
-        dataset_name=f"{run_dir.name} probe corpus",
-    )
-    validate_model_card(text)
-    out = Path(out) if out is not None else run_dir / "model_card.md"
-    atomic_write_text(out, text)
-    return out
-
-
-def _only(values: Mapping[str, Any]) -> Any:
-    """The single value of a one-file benchmark row (a results file not labelled with the model), else None."""
-    return next(iter(values.values())) if len(values) == 1 else None

@@ -1,0 +1,48 @@
+"""Analyze: per-latent Δnorm, decoder cosine, latent scaling (ν^ε, ν^r), tags, max-activating examples and plots.
+
+* ``latent_table.py`` — decoder geometry, the one-pass latent-scaling accumulation and the tag rules
+  (:func:`latent_table`);
+* ``examples.py`` — contexts per tagged latent (:func:`collect_examples`);
+* ``plots.py`` — the Δnorm histogram and the ν scatter.
+
+Orientation: model 0 is the base, 1 the fine-tune; Δnorm = 1 means "only in the fine-tune", 0 "only in the base".
+The stage that runs this on a run directory is ``llmdiff_eval/stages/analyze.py``. Reference: docs/analyze.md,
+docs/concepts.md.
+"""
+
+from __future__ import annotations
+
+from llmdiff_eval.analyze.examples import TokenInfo, collect_examples
+from llmdiff_eval.analyze.latent_table import (
+    Activations,
+    LatentSums,
+    accumulate_latent_sums,
+    assign_tags,
+    decoder_geometry,
+    delta_norm_cutoffs,
+    iter_batches,
+    latent_scaling_betas,
+    latent_table,
+)
+from llmdiff_eval.analyze.plots import plot_delta_norm, plot_nu_scatter
+from llmdiff_eval.config.analyze import PROBES, SELECTIONS, TAGS, AnalyzeConfig
+
+__all__ = [
+    "PROBES",
+    "SELECTIONS",
+    "TAGS",
+    "Activations",
+    "AnalyzeConfig",
+    "LatentSums",
+    "TokenInfo",
+    "accumulate_latent_sums",
+    "assign_tags",
+    "collect_examples",
+    "decoder_geometry",
+    "delta_norm_cutoffs",
+    "iter_batches",
+    "latent_scaling_betas",
+    "latent_table",
+    "plot_delta_norm",
+    "plot_nu_scatter",
+]

@@ -1,0 +1,396 @@
+"""Scorecards and compare reports as tables: the sections, and their terminal / Markdown / JSON / CSV rendering.
+
+Numbers are rounded here only, for display: shares and diffs to 2 decimals (percent / percentage points), changes
+to 1 decimal (percent), Elo to integers unless fractional. Reference: docs/scorecard.md."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tabulate import tabulate
+
+FORMATS = ("table", "md", "json", "csv", "html")
+DASH = "—"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# number formatting (display only)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def fmt_share(value: float | None) -> str:
+    """A share in percent, 2 decimals (``6.25``)."""
+    return DASH if value is None else f"{value:.2f}"
+
+
+def fmt_diff(value: float | None, decimals: int = 2) -> str:
+    """A signed difference (``+2.74``, ``-1.93``)."""
+    if value is None:
+        return DASH
+    text = f"{value:+.{decimals}f}"
+    return text[1:] if float(text) == 0 else text  # no sign on a zero
+
+
+def fmt_change(row: Mapping[str, Any]) -> str:
+    """``change_pct`` as ``+43.8%``; ``new`` when A has none and B has some, ``—`` when undefined."""
+    if row.get("change_pct") is not None:
+        return f"{row['change_pct']:+.1f}%"
+    if row.get("share_a") == 0 and (row.get("share_b") or 0) > 0:
+        return "new"
+    return DASH
+
+
+def fmt_elo(value: float | None, signed: bool = False) -> str:
+    """Elo (or an Elo delta): integer when whole, else 1 decimal."""
+    if value is None:
+        return DASH
+    decimals = 0 if float(value).is_integer() else 1
+    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+
+
+def fmt_value(value: float | None) -> str:
+    """A benchmark metric value, 4 significant decimals."""
+    return DASH if value is None else f"{value:.4g}"
+
+
+def fmt_pct(value: float | None) -> str:
+    return DASH if value is None else f"{value:.1f}%"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# sections: the tables every renderer shows
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """One rendered table: title, column headers, rows of display strings, and notes printed under it."""
+
+    key: str
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+
+
+def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) -> list[Section]:
+    """The scorecard's tables as display strings (shared by the table, Markdown and HTML renderers).
+
+    Categories with no latents in either model are left out unless ``all_categories``.
+    """
+    models, totals = card["models"], card["totals"]
+    a, b = models["a"], models["b"]
+    share_headers = [f"{a} n", f"{b} n", f"{a} %", f"{b} %", "diff (pp)", "change"]
+
+    def share_cells(row: Mapping[str, Any]) -> list[str]:
+        return [
+            str(row["count_a"]),
+            str(row["count_b"]),
+            fmt_share(row["share_a"]),
+            fmt_share(row["share_b"]),
+            fmt_diff(row["diff"]),
+            fmt_change(row),
+        ]
+
+    sections = [
+        Section(
+            "classes",
+            f"Capability classes: share of model-specific latents, {b} vs {a} (each diffed against {models['base']})",
+            ["class", *share_headers],
+            [[row["name"], *share_cells(row)] for row in card["classes"]],
+            [
+                f"Totals: {a} {totals['a']} latents ({totals['uncategorized_a']} uncategorized), "
+                f"{b} {totals['b']} ({totals['uncategorized_b']} uncategorized); shares are of these totals.",
+                "diff = share_b − share_a (percentage points); change = diff / share_a.",
+            ],
+        )
+    ]
+    categories = [row for row in card["categories"] if all_categories or row["count_a"] or row["count_b"]]
+    hidden = len(card["categories"]) - len(categories)
+    sections.append(
+        Section(
+            "categories",
+            "Capability categories",
+            ["code", "category", "class", *share_headers],
+            [[row["code"], row["name"], row["class_name"], *share_cells(row)] for row in categories],
+            [f"{hidden} categories with no latents in either model not shown."] if hidden else [],
+        )
+    )
+    arena_a, arena_b = models.get("arena_a"), models.get("arena_b")
+    if card["arena"]:
+        notes = [
+            f"Arena columns are LMArena ratings of {arena_a} (A) and {arena_b} (B)."
+            + (f" {card['provenance']['arena_note']}" if card["provenance"].get("arena_note") else "")
+        ]
+        arena_prov = card["provenance"].get("arena") or {}
+        if arena_prov:
+            notes.append(
+                f"Source: {arena_prov.get('source', '?')}, snapshot {arena_prov.get('snapshot_date', '?')}."
+                + (
+                    " Fallback: the preferred sources failed (see provenance)."
+                    if arena_prov.get("fallback")
+                    else ""
+                )
+            )
+        if card.get("style"):
+            style = card["style"]
+            notes.append(
+                f"Style explains {fmt_pct(style['style_share_pct'])} of the overall Elo gain "
+                f"(Δ {fmt_elo(style['delta'], True)} → Δ_style {fmt_elo(style['delta_style'], True)})."
+            )
+        sections.append(
+            Section(
+                "arena",
+                f"LMArena Elo: {arena_b} (B) vs {arena_a} (A), without and with style control",
+                [
+                    "category",
+                    f"Elo {arena_a}",
+                    f"Elo {arena_b}",
+                    "Δ",
+                    f"Elo {arena_a} (style)",
+                    f"Elo {arena_b} (style)",
+                    "Δ style",
+                    "style diff",
+                    "style share",
+                ],
+                [
+                    [
+                        arena_display_name(row["category"]),
+                        fmt_elo(row["rating_a"]),
+                        fmt_elo(row["rating_b"]),
+                        fmt_elo(row["delta"], True),
+                        fmt_elo(row["rating_a_style"]),
+                        fmt_elo(row["rating_b_style"]),
+                        fmt_elo(row["delta_style"], True),
+                        fmt_elo(row["style_diff"], True),
+                        fmt_pct(row["style_share_pct"]),
+                    ]
+                    for row in card["arena"]
+                ],
+                notes,
+            )
+        )
+    join_notes = [
+        "latent diff = Σ share_b − Σ share_a over the mapped taxonomy categories (percentage points); "
+        "agree: signs of Arena Δ and latent diff (zero = one is 0, missing = one is unknown)."
+    ]
+    if card["arena"]:
+        join_notes.append(f"Arena Δ is {arena_b} − {arena_a}; latent diff is {b} − {a}.")
+    else:
+        reason = card["provenance"].get("arena_note") or "pass --arena-models A,B to add them"
+        join_notes.append(f"No Arena ratings in this scorecard ({reason}): latent side only.")
+    sections.append(
+        Section(
+            "joined",
+            "Arena categories beside the latent shift of their capabilities",
+            [
+                "Arena category",
+                "Δ",
+                "Δ style",
+                "mapped categories",
+                "latent diff (pp)",
+                "agree",
+                "agree (style)",
+            ],
+            [
+                [
+                    arena_display_name(row["arena_category"]),
+                    fmt_elo(row["delta"], True),
+                    fmt_elo(row["delta_style"], True),
+                    _mapped_text(row),
+                    fmt_diff(row["latent_diff"]),
+                    row["agree"],
+                    row["agree_style"],
+                ]
+                for row in card["joined"]
+            ],
+            join_notes,
+        )
+    )
+    if card["benchmarks"]:
+        sections.append(benchmark_section(card["benchmarks"], a, b))
+    return sections
+
+
+def benchmark_section(rows: Sequence[Mapping[str, Any]], a: str | None, b: str | None) -> Section:
+    """Benchmark rows: one column per results-file label (A and B first), then Δ = B − A."""
+    labels = list(dict.fromkeys(label for row in rows for label in row["values"]))
+    ordered = [label for label in (a, b) if label in labels] + [name for name in labels if name not in (a, b)]
+    has_delta = any(row["delta"] is not None for row in rows)
+    headers = ["task", "metric", *ordered] + ([f"Δ ({b} − {a})"] if has_delta else [])
+    table = []
+    for row in rows:
+        cells = [row["task"], row["metric"]]
+        for label in ordered:
+            value, stderr = row["values"].get(label), row["stderrs"].get(label)
+            cells.append(fmt_value(value) + (f" ± {stderr:.2g}" if value is not None and stderr else ""))
+        if has_delta:
+            cells.append(DASH if row["delta"] is None else f"{row['delta']:+.4g}")
+        table.append(cells)
+    return Section("benchmarks", "Benchmarks (lm-eval)", headers, table)
+
+
+def paper_check_section(checks: Sequence[Mapping[str, Any]]) -> Section:
+    """Per paper table: printed cells, how many the rebuild reproduces at printed precision, explained errata."""
+    tables = list(dict.fromkeys(check["table"] for check in checks))
+    rows = []
+    for table in tables:
+        subset = [check for check in checks if check["table"] == table]
+        rows.append(
+            [
+                table,
+                str(len(subset)),
+                str(sum(check["match"] for check in subset)),
+                str(sum(1 for check in subset if not check["match"] and check["erratum"])),
+                str(sum(1 for check in subset if not check["match"] and not check["erratum"])),
+            ]
+        )
+    notes = [
+        f"{check['table']}, {check['row']}, {check['column']}: printed {check['printed']}, computed "
+        f"{check['computed']:.4f} — {check['erratum'] or 'NOT REPRODUCED'}"
+        for check in checks
+        if not check["match"]
+    ]
+    return Section(
+        "paper_checks",
+        "Reproduction of the paper's printed values",
+        ["table", "printed cells", "reproduced", "paper errata", "not reproduced"],
+        rows,
+        notes,
+    )
+
+
+def arena_display_name(category: str) -> str:
+    from llmdiff_eval.arena import display_name
+
+    return display_name(category)
+
+
+def _mapped_text(row: Mapping[str, Any]) -> str:
+    if not row["codes"]:
+        return DASH
+    text = ", ".join(row["codes"])
+    if row["missing_codes"]:
+        text += f" (no data: {', '.join(row['missing_codes'])})"
+    return text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# text renderers
+# --------------------------------------------------------------------------------------------------------------
+
+
+def render_sections(sections: Iterable[Section], fmt: str, title: str | None = None) -> str:
+    """``table`` (terminal, tabulate ``simple``) or ``md`` (GitHub Markdown) rendering of sections."""
+    markdown = fmt == "md"
+    parts = [f"# {title}\n" if markdown else f"{title}\n{'=' * len(title)}\n"] if title else []
+    for section in sections:
+        heading = f"## {section.title}" if markdown else f"{section.title}\n{'-' * len(section.title)}"
+        parts.append(heading + "\n")
+        if section.rows:
+            parts.append(
+                tabulate(
+                    section.rows,
+                    headers=section.headers,
+                    tablefmt="github" if markdown else "simple",
+                    disable_numparse=True,
+                )
+            )
+        else:
+            parts.append("(none)")
+        for note in section.notes:
+            parts.append(("\n" if markdown else "") + note)
+        parts.append("")
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def scorecard_title(card: Mapping[str, Any]) -> str:
+    models = card["models"]
+    return f"Scorecard: {models['b']} vs {models['a']} (each diffed against {models['base']})"
+
+
+def render_json(card: Mapping[str, Any]) -> str:
+    """JSON, numbers unrounded (``NaN`` is never produced: missing values are ``null``)."""
+    return json.dumps(card, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def render_csv(card: Mapping[str, Any]) -> str:
+    """One CSV holding every section in long form: a ``section`` column plus the union of the rows' fields.
+
+    Numbers unrounded; lists are joined with ``;`` and mappings written as JSON.
+    """
+    records = []
+    for section in ("classes", "categories", "arena", "joined", "benchmarks"):
+        for row in card.get(section) or []:
+            records.append({"section": section, **row})
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({key: _csv_cell(record.get(key)) for key in columns})
+    return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return ";".join(str(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# compare report (N fine-tunes)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def compare_sections(report: Mapping[str, Any]) -> list[Section]:
+    """Tables of a :func:`llmdiff_eval.scorecard.compare_from_run` report (share and rank per class and model)."""
+    models = report["models"]
+    sections = [
+        Section(
+            "classes",
+            f"Capability classes: share of model-specific latents (rank), fine-tunes of {report['base']}",
+            ["class", *models, "leader"],
+            [
+                [row["name"]]
+                + [f"{fmt_share(row['shares'][m])} ({row['ranks'][m]})" for m in models]
+                + [", ".join(row["leaders"]) or DASH]
+                for row in report["classes"]
+            ],
+            [
+                "Totals: "
+                + ", ".join(f"{m} {report['totals'][m]}" for m in models)
+                + " model-specific latents; rank 1 = largest share of that class.",
+            ],
+        )
+    ]
+    if report["arena"]:
+        arena_names = report["arena_models"]
+        headers = ["category"] + [f"{m} ({arena_names[m]})" for m in models if m in arena_names]
+        sections.append(
+            Section(
+                "arena",
+                "LMArena Elo (style control in parentheses)",
+                headers,
+                [
+                    [arena_display_name(row["category"])]
+                    + [
+                        f"{fmt_elo(row['ratings'].get(m))} ({fmt_elo(row['ratings_style'].get(m))})"
+                        for m in models
+                        if m in arena_names
+                    ]
+                    for row in report["arena"]
+                ],
+                [report["provenance"]["arena_note"]] if report["provenance"].get("arena_note") else [],
+            )
+        )
+    if report["benchmarks"]:
+        sections.append(benchmark_section(report["benchmarks"], None, None))
+    return sections

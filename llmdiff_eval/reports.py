@@ -1,0 +1,484 @@
+"""Reports of a run directory: the scorecard of two fine-tunes, the model card of one, the due-diligence comparison
+of several. The library behind ``llmdiff-eval scorecard / card / compare`` and the scorecard stage.
+
+Each function reads the run's annotation and latent tables (``llmdiff_eval/rundir/``), resolves which fine-tunes
+and which LMArena names to use — explicit arguments first, then the run config's ``scorecard`` section, then the
+fine-tunes in config order — fetches Arena ratings (a failure leaves the Arena block empty and is recorded in the
+provenance, never stops the report), and computes with the pure functions of ``llmdiff_eval/scorecard.py``.
+Reference: docs/scorecard.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from llmdiff_eval.arena import ArenaError, fetch_arena
+from llmdiff_eval.config import ConfigError, ModelSpec, RunConfig, load_models_section
+from llmdiff_eval.render import render, render_html
+from llmdiff_eval.render.modelcard import arena_ratings_for, model_card, validate_model_card
+from llmdiff_eval.rundir import RunDir
+from llmdiff_eval.scorecard import (
+    UNITS,
+    BenchmarkResults,
+    LatentCounts,
+    ScorecardError,
+    benchmark_rows,
+    build_scorecard,
+    compare_arena_ratings,
+    compare_shares,
+    counts_from_annotations,
+    load_arena_map,
+    parse_results_option,
+)
+from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
+from llmdiff_eval.utils import atomic_write_text, pair_name
+
+
+@dataclass(frozen=True)
+class RunModels:
+    """Model names of a run: the base and its fine-tunes (config order), plus the scorecard settings.
+
+    ``hub_ids`` maps a model name to its Hugging Face repo id when its config ``path`` is one (not a local path,
+    not a packaged model, no adapter on top) — used for model-card metadata.
+    """
+
+    base: str
+    finetunes: list[str]
+    scorecard: dict[str, Any] = field(default_factory=dict)
+    hub_ids: dict[str, str] = field(default_factory=dict)
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _hub_id(spec: ModelSpec) -> str | None:
+    if spec.adapter or not HUB_ID.match(spec.path) or Path(spec.path).exists():
+        return None
+    return spec.path
+
+
+def run_models(run_dir: str | os.PathLike) -> RunModels:
+    """Names of the base and fine-tunes: from ``config.yaml`` if present, else from ``annotations/*.parquet``."""
+    run = RunDir(run_dir)
+    if run.config.is_file():
+        try:
+            base, finetunes, scorecard = load_models_section(run.config)
+        except ConfigError as error:
+            raise ScorecardError(str(error)) from error
+        return RunModels(
+            base=base.name,
+            finetunes=[spec.name for spec in finetunes],
+            scorecard=dataclasses.asdict(scorecard),
+            hub_ids={spec.name: hub for spec in (base, *finetunes) if (hub := _hub_id(spec))},
+        )
+    pairs = run.annotated_pairs()
+    if not pairs:
+        raise ScorecardError(
+            f"{run.root} has no config.yaml and no annotations/*.parquet; run `llmdiff-eval annotate` first"
+        )
+    split = [pair.split("__") for pair in pairs]
+    bases = {parts[0] for parts in split if len(parts) == 2}
+    if len(bases) != 1 or any(len(parts) != 2 for parts in split):
+        raise ScorecardError(
+            f"cannot tell the base model from annotation files {pairs} (expected <base>__<ft>.parquet "
+            "with one base); add a config.yaml"
+        )
+    return RunModels(base=bases.pop(), finetunes=[parts[1] for parts in split])
+
+
+def load_counts(
+    run_dir: str | os.PathLike, base: str, finetune: str, taxonomy: Taxonomy
+) -> tuple[LatentCounts, dict]:
+    """Counts of ``finetune``'s annotated model-specific latents, and provenance (files, ft_only count)."""
+    run = RunDir(run_dir)
+    pair = pair_name(base, finetune)
+    path = run.annotations(pair)
+    if not path.is_file():
+        raise ScorecardError(
+            f"{path} not found; run `llmdiff-eval annotate {run.root}` for pair {pair} first"
+        )
+    annotations = pd.read_parquet(path)
+    counts = counts_from_annotations(annotations, taxonomy, where=str(path))
+    info: dict[str, Any] = {"annotations": str(path), "annotated": counts.total}
+    latents_path = run.latents(pair)
+    if latents_path.is_file():
+        tags = pd.read_parquet(latents_path, columns=["tag"])["tag"]
+        info["ft_only_latents"] = int((tags == "ft_only").sum())
+    return counts, info
+
+
+def choose_pair(models: RunModels, a: str | None, b: str | None) -> tuple[str, str, str | None]:
+    """Resolve A and B: explicit names, else ``scorecard.a/b`` from the config, else the first two fine-tunes.
+
+    Returns ``(a, b, note)``; ``note`` says how they were chosen when not explicit.
+    """
+    note = None
+    a = a or models.scorecard.get("a")
+    b = b or models.scorecard.get("b")
+    if not (a and b):
+        remaining = [name for name in models.finetunes if name not in (a, b)]
+        if len(remaining) + bool(a) + bool(b) < 2:
+            raise ScorecardError(
+                f"the scorecard compares two fine-tunes of one base; this run has {models.finetunes}"
+            )
+        a = a or remaining.pop(0)
+        b = b or remaining.pop(0)
+        note = f"a={a}, b={b} chosen by fine-tune order {models.finetunes}; pass --a/--b to choose"
+    for name in (a, b):
+        if name not in models.finetunes:
+            raise ScorecardError(f"{name!r} is not a fine-tune of this run; fine-tunes: {models.finetunes}")
+    if a == b:
+        raise ScorecardError(f"--a and --b must differ (both {a!r})")
+    return a, b, note
+
+
+def scorecard_from_run(
+    run_dir: str | os.PathLike,
+    a: str | None = None,
+    b: str | None = None,
+    arena: pd.DataFrame | None = None,
+    arena_models: tuple[str, str] | None = None,
+    benchmarks: Sequence[BenchmarkResults] = (),
+    taxonomy: str | Taxonomy = "paper",
+    arena_map: str | os.PathLike = "arena_map",
+    arena_note: str | None = None,
+) -> dict[str, Any]:
+    """Build the scorecard of fine-tunes ``a`` vs ``b`` from a run directory (see :func:`build_scorecard`)."""
+    taxonomy = load_taxonomy(taxonomy)
+    models = run_models(run_dir)
+    a, b, note = choose_pair(models, a, b)
+    counts_a, info_a = load_counts(run_dir, models.base, a, taxonomy)
+    counts_b, info_b = load_counts(run_dir, models.base, b, taxonomy)
+    provenance: dict[str, Any] = {"run_dir": str(run_dir), "a": info_a, "b": info_b}
+    if note:
+        provenance["pair_choice"] = note
+    if arena_note:
+        provenance["arena_note"] = arena_note
+    return build_scorecard(
+        counts_a,
+        counts_b,
+        taxonomy,
+        {"base": models.base, "a": a, "b": b},
+        arena=arena,
+        arena_models=arena_models,
+        arena_map=load_arena_map(arena_map, taxonomy),
+        benchmarks=benchmarks,
+        provenance=provenance,
+    )
+
+
+def compare_from_run(
+    run_dir: str | os.PathLike,
+    models: Sequence[str] | None = None,
+    arena: pd.DataFrame | None = None,
+    arena_models: Mapping[str, str] | None = None,
+    benchmarks: Sequence[BenchmarkResults] = (),
+    taxonomy: str | Taxonomy = "paper",
+    arena_note: str | None = None,
+) -> dict[str, Any]:
+    """Due-diligence report for N ≥ 2 fine-tunes of one base: shares and ranks per class, Arena and benchmarks.
+
+    JSON shape: ``base, models [names], totals {model: n}, classes [{name, counts, shares, ranks, leaders}],
+    categories [{code, name, class_name, counts, shares, ranks, leaders}], arena [{category, ratings,
+    ratings_style}], arena_models {model: LMArena name}, benchmarks (see :func:`benchmark_rows`), provenance``.
+    """
+    taxonomy = load_taxonomy(taxonomy)
+    run = run_models(run_dir)
+    names = list(models) if models else list(run.finetunes)
+    unknown = [name for name in names if name not in run.finetunes]
+    if unknown:
+        raise ScorecardError(f"{unknown} are not fine-tunes of this run; fine-tunes: {run.finetunes}")
+    if len(names) < 2:
+        raise ScorecardError(f"compare needs at least two fine-tunes; got {names}")
+    loaded = {name: load_counts(run_dir, run.base, name, taxonomy) for name in names}
+    counts = {name: value[0] for name, value in loaded.items()}
+    provenance: dict[str, Any] = {"run_dir": str(run_dir), "taxonomy": taxonomy.name}
+    provenance.update({name: value[1] for name, value in loaded.items()})
+    arena_rows: list[dict[str, Any]] = []
+    arena_models = {m: n for m, n in (arena_models or {}).items() if m in names}
+    if arena is not None and arena_models:
+        arena_rows = compare_arena_ratings(arena, arena_models)
+        provenance["arena"] = dict(arena.attrs.get("provenance", {}))
+    if arena_note:
+        provenance["arena_note"] = arena_note
+    if benchmarks:
+        provenance["lm_eval_results"] = {result.label: result.path for result in benchmarks}
+    provenance["created_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return {
+        "base": run.base,
+        "models": names,
+        "totals": {name: c.total for name, c in counts.items()},
+        **compare_shares(counts, taxonomy),
+        "arena": arena_rows,
+        "arena_models": arena_models,
+        "benchmarks": benchmark_rows(benchmarks),
+        "units": {
+            "share": UNITS["share"],
+            "rank": "1 = largest share among the compared models; ties share a rank",
+        },
+        "provenance": provenance,
+    }
+
+
+def fetch_run_arena(
+    names: Sequence[str],
+    source: str | None = None,
+    date: str | None = None,
+    offline: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+) -> tuple[pd.DataFrame | None, str | None]:
+    """LMArena ratings for ``names`` via :func:`llmdiff_eval.arena.fetch_arena`; ``(None, error)`` on failure.
+
+    ``source`` None uses fetch_arena's default; ``offline`` and ``cache_dir`` (a run's ``arena/``) are passed
+    through when set. A failure never stops the scorecard: the Arena block stays empty, the error goes into the
+    provenance.
+    """
+    kwargs: dict[str, Any] = {"date": date}
+    if source:
+        kwargs["source"] = source
+    if offline:
+        kwargs["offline"] = True
+    if cache_dir is not None:
+        kwargs["cache_dir"] = cache_dir
+    try:
+        return fetch_arena(list(names), **kwargs), None
+    except ArenaError as error:
+        return None, str(error)
+
+
+def _fetch_arena(
+    run_dir: str | os.PathLike,
+    names: Sequence[str],
+    settings: Mapping[str, Any],
+    source: str | None,
+    offline: bool,
+) -> tuple[pd.DataFrame | None, str | None]:
+    """:func:`fetch_run_arena` with the run's ``scorecard`` settings as defaults and its ``arena/`` cache."""
+    return fetch_run_arena(
+        names,
+        source or settings.get("arena_source"),
+        settings.get("arena_date"),
+        offline=offline,
+        cache_dir=RunDir(run_dir).arena_cache,
+    )
+
+
+def run_scorecard(
+    run_dir: str | os.PathLike,
+    a: str | None = None,
+    b: str | None = None,
+    arena_names: Sequence[str] = (),
+    arena_source: str | None = None,
+    arena_note: str | None = None,
+    offline: bool = False,
+    lm_eval_results: Sequence[str] = (),
+    taxonomy: str | Taxonomy = "paper",
+    arena_map: str | os.PathLike = "arena_map",
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The scorecard of fine-tunes ``a`` vs ``b`` of a run directory, with Arena ratings and benchmarks.
+
+    Each argument left empty falls back to the run's ``scorecard`` settings (``settings``, default: the run's
+    ``config.yaml``): ``a``/``b`` (then the first two fine-tunes), ``arena_names`` (two LMArena names, for A and B;
+    else ``arena_models[a]``, ``arena_models[b]``), ``arena_source``, ``arena_note``, ``lm_eval_results``
+    (``[NAME=]FILE`` specs). An Arena failure leaves the Arena block empty and is recorded as
+    ``provenance.arena_error``.
+    """
+    models = run_models(run_dir)
+    settings = dict(models.scorecard if settings is None else settings)
+    a, b, _ = choose_pair(models, a or settings.get("a"), b or settings.get("b"))
+    names = list(arena_names)
+    if names and len(names) != 2:
+        raise ScorecardError(f"give two LMArena names, for A and B (--arena-models A,B); got {names}")
+    configured = settings.get("arena_models") or {}
+    if not names and a in configured and b in configured:
+        names = [configured[a], configured[b]]
+    arena = error = None
+    if names:
+        arena, error = _fetch_arena(run_dir, names, settings, arena_source, offline)
+    card = scorecard_from_run(
+        run_dir,
+        a,
+        b,
+        arena=arena,
+        arena_models=tuple(names) if arena is not None else None,
+        benchmarks=parse_results_option(lm_eval_results or settings.get("lm_eval_results") or []),
+        taxonomy=taxonomy,
+        arena_map=arena_map,
+        arena_note=arena_note or settings.get("arena_note"),
+    )
+    if error:
+        card["provenance"]["arena_error"] = error
+    return card
+
+
+def run_compare(
+    run_dir: str | os.PathLike,
+    models: Sequence[str] = (),
+    arena_names: Sequence[str] = (),
+    arena_source: str | None = None,
+    arena_note: str | None = None,
+    offline: bool = False,
+    lm_eval_results: Sequence[str] = (),
+    taxonomy: str | Taxonomy = "paper",
+) -> dict[str, Any]:
+    """The due-diligence report of ``models`` (default: every fine-tune of the run), see :func:`compare_from_run`.
+
+    ``arena_names``: one LMArena name per model, in the order of ``models`` (default: the run's
+    ``scorecard.arena_models`` for those models). An Arena failure is recorded as ``provenance.arena_error``.
+    """
+    run = run_models(run_dir)
+    names = list(models) or list(run.finetunes)
+    if arena_names and len(arena_names) != len(names):
+        raise ScorecardError(
+            f"give one LMArena name per model ({len(names)}: {names}) with --arena-models; got {list(arena_names)}"
+        )
+    mapping = (
+        dict(zip(names, arena_names, strict=True))
+        if arena_names
+        else {m: n for m, n in (run.scorecard.get("arena_models") or {}).items() if m in names}
+    )
+    arena = error = None
+    if mapping:
+        arena, error = _fetch_arena(run_dir, list(mapping.values()), run.scorecard, arena_source, offline)
+    report = compare_from_run(
+        run_dir,
+        names,
+        arena=arena,
+        arena_models=mapping if arena is not None else None,
+        benchmarks=parse_results_option(lm_eval_results),
+        taxonomy=taxonomy,
+        arena_note=arena_note or run.scorecard.get("arena_note"),
+    )
+    if error:
+        report["provenance"]["arena_error"] = error
+    return report
+
+
+def run_model_card(
+    run_dir: str | os.PathLike,
+    model: str,
+    out: str | os.PathLike | None = None,
+    arena_name: str | None = None,
+    arena_source: str | None = None,
+    arena_note: str | None = None,
+    offline: bool = False,
+    lm_eval_results: Sequence[str] = (),
+    taxonomy: str | Taxonomy = "paper",
+) -> tuple[Path, str | None]:
+    """Write the model card of fine-tune ``model`` (see :func:`write_model_card`); returns ``(path, arena error)``.
+
+    ``arena_name`` defaults to the run's ``scorecard.arena_models[model]``.
+    """
+    settings = run_models(run_dir).scorecard
+    arena_name = arena_name or (settings.get("arena_models") or {}).get(model)
+    arena = error = None
+    if arena_name:
+        arena, error = _fetch_arena(run_dir, [arena_name], settings, arena_source, offline)
+    path = write_model_card(
+        run_dir,
+        model,
+        out=out,
+        arena=arena,
+        arena_model=arena_name if arena is not None else None,
+        benchmarks=parse_results_option(lm_eval_results),
+        taxonomy=taxonomy,
+        arena_note=arena_note or settings.get("arena_note"),
+    )
+    return path, error
+
+
+def write_scorecard(config: RunConfig | None, run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The scorecard stage's outputs: ``scorecard.json/.md/.csv``, ``report.html`` and ``model_card.md`` (of B).
+
+    ``config`` is the run's :class:`~llmdiff_eval.config.RunConfig`, whose ``scorecard`` section is used; ``None``
+    reads it from ``run_dir/config.yaml``.
+    """
+    run = RunDir(run_dir)
+    settings = dataclasses.asdict(config.scorecard) if config is not None else None
+    card = run_scorecard(run.root, settings=settings)
+    for fmt, name in (("json", "scorecard.json"), ("md", "scorecard.md"), ("csv", "scorecard.csv")):
+        atomic_write_text(run.output(name), render(card, fmt))
+    atomic_write_text(run.output("report.html"), render_html(card, run_dir=run.root))
+    write_model_card(run.root, card["models"]["b"], card=card, out=run.output("model_card.md"))
+    return card
+
+
+def write_model_card(
+    run_dir: str | os.PathLike,
+    model: str,
+    card: Mapping[str, Any] | None = None,
+    out: str | os.PathLike | None = None,
+    arena: pd.DataFrame | None = None,
+    arena_model: str | None = None,
+    benchmarks: Sequence[BenchmarkResults] = (),
+    taxonomy: str | Taxonomy = "paper",
+    arena_note: str | None = None,
+) -> Path:
+    """Build, validate and write (atomically) the model card of run model ``model``; returns the path.
+
+    ``card`` (a scorecard dict) supplies the comparison with its ``a`` when its ``b`` is ``model``, and — if no
+    ``arena`` is passed — that model's Arena ratings from its ``arena`` block. Default output:
+    ``run_dir/model_card.md``.
+    """
+    run_dir = Path(run_dir)
+    taxonomy = load_taxonomy(taxonomy)
+    run = run_models(run_dir)
+    if model not in run.finetunes:
+        raise ScorecardError(f"{model!r} is not a fine-tune of this run; fine-tunes: {run.finetunes}")
+    counts, _ = load_counts(run_dir, run.base, model, taxonomy)
+    arena_rows: list[dict[str, Any]] = []
+    arena_info: dict[str, Any] = {}
+    if arena is not None and arena_model:
+        arena_rows = arena_ratings_for(arena, arena_model)
+        arena_info = {**arena.attrs.get("provenance", {}), "arena_model": arena_model, "note": arena_note}
+    elif card is not None and card["arena"] and model in (card["models"]["a"], card["models"]["b"]):
+        side = "b" if card["models"]["b"] == model else "a"
+        arena_rows = [
+            {
+                "category": r["category"],
+                "rating": r[f"rating_{side}"],
+                "rating_style": r[f"rating_{side}_style"],
+            }
+            for r in card["arena"]
+        ]
+        arena_info = {
+            **(card["provenance"].get("arena") or {}),
+            "arena_model": card["models"][f"arena_{side}"],
+            "note": card["provenance"].get("arena_note"),
+        }
+    rows = benchmark_rows(benchmarks)
+    bench = [
+        {"task": r["task"], "metric": r["metric"], "value": r["values"].get(model, _only(r["values"]))}
+        for r in rows
+    ]
+    text = model_card(
+        run.hub_ids.get(model, model),
+        counts,
+        taxonomy,
+        run.base,
+        base_model=run.hub_ids.get(run.base),
+        arena_ratings=arena_rows,
+        arena_info=arena_info,
+        benchmarks=bench,
+        comparison=card if card is not None and card["models"]["b"] == model else None,
+        dataset_name=f"{run_dir.name} probe corpus",
+    )
+    validate_model_card(text)
+    out = Path(out) if out is not None else RunDir(run_dir).output("model_card.md")
+    atomic_write_text(out, text)
+    return out
+
+
+def _only(values: Mapping[str, Any]) -> Any:
+    """The single value of a one-file benchmark row (a results file not labelled with the model), else None."""
+    return next(iter(values.values())) if len(values) == 1 else None

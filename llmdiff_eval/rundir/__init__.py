@@ -1,0 +1,140 @@
+"""The run-directory contract: the one place that names the paths inside a run directory and its stage markers.
+
+```
+runs/<name>/
+  config.yaml                      the resolved run config
+  .stages/<stage>__<unit>.json     one marker per finished unit of work (its key and wall time)
+  activations/<model>/             harvested cache (index.json, stats.json, shard_*.safetensors, tokenizer/)
+  crosscoders/<base>__<ft>/        SAE-Lens files (cfg.json, sae_weights.safetensors, training_log.jsonl)
+  latents/<base>__<ft>.parquet     one row per latent
+  examples.sqlite                  max-activating / quantile / negative contexts per latent
+  annotations/<base>__<ft>.parquet one row per annotated latent
+  annotations.sqlite               annotation cache
+  arena/                           fetched LMArena records
+  plots/<pair>_<plot>.png
+  scorecard.{json,md,csv}, report.html, model_card.md
+```
+
+:class:`RunDir` builds these paths; the readers and writers of the files with a schema live beside it
+(``activations.py``: the activation cache; ``latents.py``: latent tables; ``examples.py``: ``examples.sqlite``).
+This module imports no torch. Reference: docs/run-directory.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmdiff_eval.utils import atomic_write_json, pair_name
+
+__all__ = ["RunDir", "UnitState", "pair_name"]
+
+UnitState = str
+"""``"done"`` (finished with the same key), ``"stale"`` (finished with another key) or ``"todo"``."""
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths inside one run directory (nothing is created until a stage writes)."""
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    def __fspath__(self) -> str:
+        return str(self.root)
+
+    # -- files of the whole run ------------------------------------------------------------------------------
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def examples_db(self) -> Path:
+        return self.root / "examples.sqlite"
+
+    @property
+    def annotation_cache(self) -> Path:
+        return self.root / "annotations.sqlite"
+
+    @property
+    def arena_cache(self) -> Path:
+        return self.root / "arena"
+
+    @property
+    def markers(self) -> Path:
+        return self.root / ".stages"
+
+    def output(self, name: str) -> Path:
+        """A top-level report file: ``scorecard.json``, ``scorecard.md``, ``report.html``, ``model_card.md``, ..."""
+        return self.root / name
+
+    # -- per model / per pair --------------------------------------------------------------------------------
+    @property
+    def activations_root(self) -> Path:
+        return self.root / "activations"
+
+    def activations(self, model: str) -> Path:
+        return self.activations_root / model
+
+    @property
+    def crosscoders_root(self) -> Path:
+        return self.root / "crosscoders"
+
+    def crosscoder(self, base: str, ft: str) -> Path:
+        return self.crosscoders_root / pair_name(base, ft)
+
+    @property
+    def latents_root(self) -> Path:
+        return self.root / "latents"
+
+    def latents(self, pair: str) -> Path:
+        return self.latents_root / f"{pair}.parquet"
+
+    @property
+    def annotations_root(self) -> Path:
+        return self.root / "annotations"
+
+    def annotations(self, pair: str) -> Path:
+        return self.annotations_root / f"{pair}.parquet"
+
+    def plot(self, pair: str, kind: str) -> Path:
+        """``plots/<pair>_<kind>.png`` (``kind``: ``delta_norm``, ``nu_scatter``)."""
+        return self.root / "plots" / f"{pair}_{kind}.png"
+
+    def annotated_pairs(self) -> list[str]:
+        """Pairs with an annotation table, sorted."""
+        return sorted(path.stem for path in self.annotations_root.glob("*.parquet"))
+
+    def analyzed_pairs(self) -> list[str]:
+        """Pairs with a latent table, sorted."""
+        return sorted(path.stem for path in self.latents_root.glob("*.parquet"))
+
+    # -- stage markers ---------------------------------------------------------------------------------------
+    def marker(self, stage: str, unit: str) -> Path:
+        return self.markers / f"{stage}__{unit}.json"
+
+    def unit_state(self, stage: str, unit: str, key: str) -> UnitState:
+        """``"done"`` if the unit finished with this key, ``"stale"`` if it finished with another, else ``"todo"``."""
+        marker = self.marker(stage, unit)
+        if not marker.exists():
+            return "todo"
+        try:
+            recorded = json.loads(marker.read_text())["key"]
+        except (ValueError, KeyError):
+            return "todo"
+        return "done" if recorded == key else "stale"
+
+    def mark_done(self, stage: str, unit: str, key: str, seconds: float) -> None:
+        """Record that one unit of a stage finished (atomically), with the key of its inputs and its wall time."""
+        atomic_write_json(
+            self.marker(stage, unit),
+            {"stage": stage, "item": unit, "key": key, "seconds": round(seconds, 3), "finished": time.time()},
+        )
+
+    def clear_marker(self, stage: str, unit: str) -> None:
+        self.marker(stage, unit).unlink(missing_ok=True)

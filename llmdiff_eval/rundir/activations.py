@@ -1,0 +1,253 @@
+"""The activation cache of one model (``activations/<model>/``): its file format and its reader.
+
+Format (version :data:`FORMAT`): ``index.json`` (shards, row counts, sha256 and byte size per shard, layer, model spec,
+``complete``), ``stats.json`` (Welford mean / std and mean norm), ``shard_XXXXX.safetensors`` (``acts`` bf16
+(n, d), ``token_ids``, ``doc_ids``, ``positions``), ``tokenizer/``. Written by ``llmdiff_eval/harvest.py``; read here.
+Reference: docs/run-directory.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+
+from llmdiff_eval.errors import CacheError
+from llmdiff_eval.utils import file_sha256
+
+FORMAT = 1
+STORAGE_DTYPE = "bfloat16"
+INDEX_FILE = "index.json"
+STATS_FILE = "stats.json"
+TOKENIZER_DIR = "tokenizer"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading
+
+
+def open_shard(cache_dir: Path, entry: dict):
+    path = cache_dir / entry["file"]
+    if not path.exists():
+        raise _missing(cache_dir, entry)
+    try:
+        return safe_open(str(path), framework="pt")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _corrupt(cache_dir, entry, f"unreadable: {exc}") from exc
+
+
+def _missing(cache_dir: Path, entry: dict) -> CacheError:
+    return CacheError(
+        f"shard {entry['file']} of activation cache {cache_dir} is missing; rerun harvest on this run directory "
+        "to re-create it (the other shards are kept)"
+    )
+
+
+def _corrupt(cache_dir: Path, entry: dict, why: str) -> CacheError:
+    return CacheError(
+        f"shard {entry['file']} of activation cache {cache_dir} is corrupt ({why}); delete that file and rerun "
+        "harvest on this run directory to re-create it (the other shards are kept)"
+    )
+
+
+def verify_shard(cache_dir: Path, entry: dict, full: bool = True) -> None:
+    path = cache_dir / entry["file"]
+    if not path.exists():
+        raise _missing(cache_dir, entry)
+    if "bytes" in entry and path.stat().st_size != entry["bytes"]:
+        raise _corrupt(cache_dir, entry, f"size {path.stat().st_size} bytes, expected {entry['bytes']}")
+    if full and file_sha256(path) != entry["sha256"]:
+        raise _corrupt(cache_dir, entry, "sha256 mismatch")
+
+
+class ActivationCache:
+    """Read side of one model's harvest cache (``activations/<name>/``).
+
+    Attributes: ``index`` (the parsed ``index.json``), ``n_tokens``, ``d_model``, ``layer``, ``model`` (spec dict).
+    Integer tensors ``token_ids`` / ``doc_ids`` / ``positions`` cover all rows in cache order.
+    """
+
+    def __init__(self, path: str | Path, require_complete: bool = True):
+        self.path = Path(path)
+        index_path = self.path / INDEX_FILE
+        if not index_path.exists():
+            raise CacheError(f"no activation cache in {self.path} (index.json missing); run harvest first")
+        try:
+            self.index = json.loads(index_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise CacheError(
+                f"{index_path} is not valid JSON ({exc}); delete {self.path} and harvest again"
+            ) from exc
+        if require_complete and not self.index.get("complete"):
+            raise CacheError(
+                f"the activation cache in {self.path} is incomplete ({len(self.index['shards'])} shards so far); "
+                "rerun harvest on this run directory to finish it"
+            )
+        self.n_tokens: int = self.index["n_tokens"]
+        self.d_model: int = self.index["d_model"]
+        self.layer: int = self.index["layer"]
+        self.model: dict = self.index["model"]
+        self._columns: dict[str, torch.Tensor] = {}
+        self._stats: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"ActivationCache({str(self.path)!r}, n_tokens={self.n_tokens}, d_model={self.d_model}, layer={self.layer})"
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """``{"mean": (d,) float32, "std": (d,) float32, "count": int, "mean_norm": float}`` from stats.json."""
+        if self._stats is None:
+            path = self.path / STATS_FILE
+            if not path.exists():
+                raise CacheError(
+                    f"{path} is missing; rerun harvest on this run directory to finish the cache"
+                )
+            raw = json.loads(path.read_text())
+            self._stats = {
+                "mean": torch.tensor(raw["mean"], dtype=torch.float32),
+                "std": torch.tensor(raw["std"], dtype=torch.float32),
+                "count": int(raw["count"]),
+                "mean_norm": float(raw["mean_norm"]),
+            }
+        return self._stats
+
+    def _column(self, key: str) -> torch.Tensor:
+        if key not in self._columns:
+            parts = []
+            for entry in self.index["shards"]:
+                with open_shard(self.path, entry) as handle:
+                    parts.append(self._get(handle, entry, key))
+            self._columns[key] = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int32)
+        return self._columns[key]
+
+    def _get(self, handle, entry: dict, key: str) -> torch.Tensor:
+        try:
+            tensor = handle.get_tensor(key)
+        except (SafetensorError, KeyError, OSError, ValueError) as exc:
+            raise _corrupt(self.path, entry, f"cannot read {key!r}: {exc}") from exc
+        if tensor.shape[0] != entry["n_tokens"]:
+            raise _corrupt(
+                self.path, entry, f"{key} has {tensor.shape[0]} rows, index says {entry['n_tokens']}"
+            )
+        return tensor
+
+    @property
+    def token_ids(self) -> torch.Tensor:
+        return self._column("token_ids")
+
+    @property
+    def doc_ids(self) -> torch.Tensor:
+        return self._column("doc_ids")
+
+    @property
+    def positions(self) -> torch.Tensor:
+        return self._column("positions")
+
+    def shard_acts(self, shard: int) -> torch.Tensor:
+        """Activations of shard number ``shard`` as stored, ``(n, d)`` bfloat16 (row count checked)."""
+        entry = self.index["shards"][shard]
+        with open_shard(self.path, entry) as handle:
+            return self._get(handle, entry, "acts")
+
+    def iter_shards(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield ``(acts float32 (n, d), token_ids (n,), doc_ids (n,))`` shard by shard, in cache order."""
+        for entry in self.index["shards"]:
+            with open_shard(self.path, entry) as handle:
+                acts = self._get(handle, entry, "acts").float()
+                yield acts, self._get(handle, entry, "token_ids"), self._get(handle, entry, "doc_ids")
+
+    def load(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """All activations as one ``(n_tokens, d_model)`` tensor of ``dtype``."""
+        out = torch.empty(self.n_tokens, self.d_model, dtype=dtype)
+        start = 0
+        for acts, _, _ in self.iter_shards():
+            out[start : start + len(acts)] = acts
+            start += len(acts)
+        return out
+
+    def verify(self) -> None:
+        """Check that every shard exists and matches its recorded sha256; :class:`CacheError` names the first bad
+        shard and the fix."""
+        for entry in self.index["shards"]:
+            verify_shard(self.path, entry, full=True)
+
+    def tokenizer(self):
+        """The tokenizer saved with the cache (decode ``token_ids`` without loading the model)."""
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.path / TOKENIZER_DIR)
+
+
+def check_aligned(a: ActivationCache, b: ActivationCache) -> None:
+    for key in ("token_ids", "doc_ids", "positions"):
+        if a.n_tokens != b.n_tokens or not torch.equal(getattr(a, key), getattr(b, key)):
+            raise CacheError(
+                f"activation caches {a.path} and {b.path} do not hold the same token stream ({key} differ; "
+                f"{a.n_tokens} vs {b.n_tokens} rows): harvest both with the same corpus, context_length, "
+                "max_tokens and tokenizer (llmdiff_eval.harvest.harvest does this for all models of a run)"
+            )
+
+
+def load_paired(base_dir: str | Path, ft_dir: str | Path) -> torch.Tensor:
+    """Paired activations ``(N, 2, d)`` float32: index 0 = base, 1 = fine-tune, row i = the same token in both.
+
+    Raises :class:`CacheError` if the caches are incomplete, corrupt, of different widths or token streams.
+    """
+    base, ft = ActivationCache(base_dir), ActivationCache(ft_dir)
+    check_aligned(base, ft)
+    if base.d_model != ft.d_model:
+        raise CacheError(f"{base.path} has d_model {base.d_model} but {ft.path} has {ft.d_model}")
+    out = torch.empty(base.n_tokens, 2, base.d_model, dtype=torch.float32)
+    for slot, cache in enumerate((base, ft)):
+        start = 0
+        for acts, _, _ in cache.iter_shards():
+            out[start : start + len(acts), slot] = acts
+            start += len(acts)
+    return out
+
+
+def read_rows(cache: ActivationCache, shard_ids: list[int], rows: torch.Tensor) -> torch.Tensor:
+    """Activations ``(len(rows), d)`` float32 of ``cache`` at ``rows`` — indices into the concatenation of shards
+    ``shard_ids`` (in that order) — read through a memory map of each shard, so only those rows' pages are read."""
+    entries = [cache.index["shards"][i] for i in shard_ids]
+    bounds = torch.tensor([0] + [e["n_tokens"] for e in entries]).cumsum(0)
+    rows = rows.long()
+    which = torch.searchsorted(bounds[1:], rows, right=True)
+    out = torch.empty(len(rows), cache.d_model, dtype=torch.float32)
+    for j, entry in enumerate(entries):
+        positions = (which == j).nonzero().squeeze(1)
+        if positions.numel() == 0:
+            continue
+        local = rows[positions] - bounds[j]
+        order = local.argsort()  # ascending offsets: sequential reads
+        acts = _acts_memmap(cache.path, entry)
+        picked = np.ascontiguousarray(acts[local[order].numpy()])
+        out[positions[order]] = torch.from_numpy(picked).view(torch.bfloat16).float()
+    return out
+
+
+def _acts_memmap(cache_dir: Path, entry: dict) -> np.ndarray:
+    """The ``acts`` tensor of one safetensors shard as a read-only ``(n, d)`` uint16 memmap (bf16 bit patterns)."""
+    path = cache_dir / entry["file"]
+    if not path.exists():
+        raise CacheError(f"shard {entry['file']} of activation cache {cache_dir} is missing; rerun harvest")
+    with open(path, "rb") as handle:
+        header_size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(header_size))
+    info = header.get("acts", {})
+    if (
+        info.get("dtype") != "BF16"
+        or len(info.get("shape", ())) != 2
+        or info["shape"][0] != entry["n_tokens"]
+    ):
+        raise CacheError(
+            f"shard {entry['file']} of activation cache {cache_dir} is corrupt (acts header {info}); delete it and "
+            "rerun harvest"
+        )
+    begin = info["data_offsets"][0]
+    return np.memmap(path, dtype="<u2", mode="r", offset=8 + header_size + begin, shape=tuple(info["shape"]))

@@ -1,0 +1,166 @@
+"""``examples.sqlite``: the contexts of each latent (top-activating, quantile-sampled held-out, negative).
+
+Schema (the run contract): ``examples(pair, latent_id, kind, rank, activation, doc_id, token_index, text,
+marked_text)`` with ``kind`` in ``top`` / ``quantile`` / ``negative`` and the activating tokens of ``marked_text``
+as ``<<tok>>``, plus ``examples_complete(pair, n_latents, n_rows, thresholds, config, finished_at)``. Written by the
+analyze stage, read by annotate and the report. All SQL on this file is here. Reference: docs/run-directory.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from llmdiff_eval.config.analyze import AnalyzeConfig
+
+
+@dataclass
+class LatentExamples:
+    """Contexts of one latent: ``top`` and ``heldout`` are marked texts (activating tokens as ``<<tok>>``),
+    ``negative`` are plain texts of windows where the latent never fires."""
+
+    top: list[str] = field(default_factory=list)
+    heldout: list[str] = field(default_factory=list)
+    negative: list[str] = field(default_factory=list)
+
+
+def write_examples(
+    db_path: str | os.PathLike,
+    pair: str,
+    examples: pd.DataFrame,
+    cfg: AnalyzeConfig,
+    thresholds: dict[str, Any] | None = None,
+) -> None:
+    """Replace ``pair``'s rows of ``examples.sqlite`` in one transaction and mark the pair complete.
+
+    Table ``examples(pair, latent_id, kind, rank, activation, doc_id, token_index, text, marked_text)`` (the run
+    contract) plus ``examples_complete(pair, n_latents, n_rows, thresholds, config, finished_at)``; a crash before
+    the commit leaves the previous content untouched, and readers only trust pairs listed as complete.
+    """
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        (
+            pair,
+            int(r.latent_id),
+            r.kind,
+            int(r.rank),
+            float(r.activation),
+            int(r.doc_id),
+            int(r.token_index),
+            r.text,
+            r.marked_text,
+        )
+        for r in examples.itertuples(index=False)
+    ]
+    con = sqlite3.connect(db_path, timeout=60, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS examples(pair TEXT, latent_id INT, kind TEXT, rank INT, activation REAL, "
+            "doc_id INT, token_index INT, text TEXT, marked_text TEXT)"
+        )
+        con.execute("CREATE INDEX IF NOT EXISTS examples_by_latent ON examples(pair, latent_id, kind, rank)")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS examples_complete(pair TEXT PRIMARY KEY, n_latents INT, n_rows INT, "
+            "thresholds TEXT, config TEXT, finished_at TEXT)"
+        )
+        con.execute("DELETE FROM examples WHERE pair = ?", (pair,))
+        con.execute("DELETE FROM examples_complete WHERE pair = ?", (pair,))
+        con.executemany("INSERT INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.execute(
+            "INSERT INTO examples_complete VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                pair,
+                int(examples["latent_id"].nunique()),
+                len(rows),
+                json.dumps(thresholds or cfg.thresholds()),
+                json.dumps(dataclasses.asdict(cfg)),
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            ),
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
+
+
+def load_examples(
+    db_path: str | os.PathLike, pair: str, latent_ids: Iterable[int] | None = None
+) -> dict[int, LatentExamples]:
+    """Examples of ``pair`` per latent id: ``top``/``heldout`` marked texts in rank order, ``negative`` plain texts.
+
+    With ``latent_ids`` every requested id gets an entry (empty lists if it has no examples); without, every latent
+    that has examples. Raises ``FileNotFoundError`` if the pair's examples were never completely written.
+    """
+    db_path = Path(db_path)
+    if not db_path.exists():
+        raise FileNotFoundError(
+            f"{db_path} does not exist: run the analyze stage (`llmdiff-eval analyze`) first"
+        )
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=60)
+    try:
+        tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        complete = (
+            "examples_complete" in tables
+            and con.execute("SELECT 1 FROM examples_complete WHERE pair = ?", (pair,)).fetchone()
+        )
+        if not complete:
+            raise FileNotFoundError(
+                f"{db_path} has no finished examples for pair {pair!r}: run the analyze stage (`llmdiff-eval analyze`)"
+            )
+        query = "SELECT latent_id, kind, text, marked_text FROM examples WHERE pair = ?"
+        params: list[Any] = [pair]
+        wanted = None if latent_ids is None else [int(i) for i in latent_ids]
+        if wanted is not None:
+            con.execute("CREATE TEMP TABLE wanted(latent_id INT PRIMARY KEY)")
+            con.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(i,) for i in wanted])
+            query += " AND latent_id IN (SELECT latent_id FROM wanted)"
+        result: dict[int, LatentExamples] = {i: LatentExamples() for i in wanted or []}
+        for latent_id, kind, text, marked in con.execute(query + " ORDER BY latent_id, kind, rank", params):
+            entry = result.setdefault(latent_id, LatentExamples())
+            if kind == "top":
+                entry.top.append(marked)
+            elif kind == "quantile":
+                entry.heldout.append(marked)
+            else:
+                entry.negative.append(text)
+        return result
+    finally:
+        con.close()
+
+
+def top_contexts(db_path: str | os.PathLike, pair: str, limit: int) -> dict[int, list[str]]:
+    """Up to ``limit`` top-activating marked texts per latent of ``pair``, in rank order; ``{}`` when the database
+    is missing or unreadable (the report then shows latents without contexts)."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        return {}
+    connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = connection.execute(
+            "SELECT latent_id, marked_text FROM examples WHERE pair = ? AND kind = 'top' ORDER BY latent_id, rank",
+            (pair,),
+        ).fetchall()
+    except sqlite3.DatabaseError:
+        return {}
+    finally:
+        connection.close()
+    contexts: dict[int, list[str]] = {}
+    for latent_id, text in rows:
+        bucket = contexts.setdefault(int(latent_id), [])
+        if len(bucket) < limit and text is not None:
+            bucket.append(str(text))
+    return contexts

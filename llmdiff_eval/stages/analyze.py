@@ -1,0 +1,76 @@
+"""Analyze stage: one unit per pair; writes ``latents/<pair>.parquet``, the pair's rows of ``examples.sqlite`` and
+its plots. Result-changing settings: the pair's train key and ``analyze`` minus its ``RESULT_NEUTRAL`` settings.
+Reference: docs/analyze.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pandas as pd
+
+from llmdiff_eval.analyze import TokenInfo, collect_examples, latent_table, plot_delta_norm, plot_nu_scatter
+from llmdiff_eval.config import AnalyzeConfig, RunConfig, result_settings
+from llmdiff_eval.crosscoder import load_crosscoder
+from llmdiff_eval.rundir import RunDir
+from llmdiff_eval.rundir.activations import ActivationCache
+from llmdiff_eval.rundir.examples import write_examples
+from llmdiff_eval.rundir.latents import write_latent_table
+from llmdiff_eval.stages import train
+from llmdiff_eval.stages.base import Stage, Unit, pair_units
+from llmdiff_eval.utils import pair_name, stable_hash
+
+NAME = "analyze"
+log = logging.getLogger(__name__)
+
+
+def unit_key(config: RunConfig, base: str, ft: str) -> str:
+    return stable_hash(
+        {"inputs": train.unit_key(config, base, ft), "analyze": result_settings(config.analyze)}
+    )
+
+
+def analyze(cfg: AnalyzeConfig, run_dir: str | os.PathLike, base: str, ft: str) -> pd.DataFrame:
+    """Analyze one base–fine-tune pair of a run directory.
+
+    Reads ``crosscoders/<pair>/`` and ``activations/<base>/``, ``activations/<ft>/``; writes
+    ``examples.sqlite`` (this pair's rows), ``plots/<pair>_delta_norm.png``, ``plots/<pair>_nu_scatter.png`` and,
+    last, ``latents/<pair>.parquet`` (so the table's presence means the stage finished). Returns the table.
+    """
+    run_dir = RunDir(run_dir)
+    pair = pair_name(base, ft)
+    cc_dir = run_dir.crosscoder(base, ft)
+    if not (cc_dir / "cfg.json").exists():
+        raise FileNotFoundError(
+            f"no trained crosscoder for pair {pair!r} at {cc_dir}: run the train stage first (`llmdiff-eval train`)"
+        )
+    cache_dirs = (run_dir.activations(base), run_dir.activations(ft))
+    for cache_dir in cache_dirs:
+        ActivationCache(cache_dir)  # raises CacheError naming the harvest stage if missing or incomplete
+
+    cc = load_crosscoder(cc_dir)
+    df = latent_table(cc, cache_dirs, cfg)
+    df.attrs.update({"pair": pair, "base": base, "ft": ft})
+    chosen = df.index[df["tag"].isin(cfg.example_tags)].to_numpy()
+    log.info("analyze %s: %s; examples for %d latents", pair, df["tag"].value_counts().to_dict(), len(chosen))
+    tokens = TokenInfo.from_cache(cache_dirs[0])
+    examples = collect_examples(cc, cache_dirs, tokens, chosen, df["max_act"].to_numpy(), cfg)
+    write_examples(run_dir.examples_db, pair, examples, cfg, df.attrs["thresholds"])
+    plot_delta_norm(df, run_dir.plot(pair, "delta_norm"), title=pair)
+    plot_nu_scatter(df, run_dir.plot(pair, "nu_scatter"), title=pair)
+    write_latent_table(df, run_dir.latents(pair))
+    return df
+
+
+def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
+    return pair_units(
+        NAME,
+        config,
+        unit_key,
+        lambda base, ft: analyze(config.analyze, run_dir.root, base, ft),
+        lambda base, ft: [run_dir.latents(pair_name(base, ft))],
+    )
+
+
+STAGE = Stage(NAME, units, summary="Δnorm, latent scaling, tags and examples per latent")

@@ -1,0 +1,31 @@
+"""Annotate stage: one unit per pair; names and categorizes the pair's model-specific latents
+(``annotations/<pair>.parquet``, cache ``annotations.sqlite``). Result-changing settings: the pair's analyze key and
+``annotate`` minus its ``RESULT_NEUTRAL`` settings; ``annotate.max_cost`` applies to each pair. A redo is cheap:
+unchanged latents are served from the cache. Reference: docs/annotate.md.
+"""
+
+from __future__ import annotations
+
+from llmdiff_eval.annotate import annotate
+from llmdiff_eval.config import RunConfig, result_settings
+from llmdiff_eval.rundir import RunDir
+from llmdiff_eval.stages import analyze
+from llmdiff_eval.stages.base import Stage, Unit, pair_units
+from llmdiff_eval.utils import stable_hash
+
+NAME = "annotate"
+
+
+def unit_key(config: RunConfig, base: str, ft: str) -> str:
+    return stable_hash(
+        {"inputs": analyze.unit_key(config, base, ft), "annotate": result_settings(config.annotate)}
+    )
+
+
+def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
+    return pair_units(
+        NAME, config, unit_key, lambda base, ft: annotate(config.annotate, run_dir.root, base, ft)
+    )
+
+
+STAGE = Stage(NAME, units, summary="name and categorize the model-specific latents")

@@ -1,0 +1,74 @@
+"""What a stage is: a name, the units of work it splits into, and how to run each.
+
+A :class:`Unit` is one model (harvest) or one base–fine-tune pair (train, analyze, annotate). Its ``key`` hashes
+everything its output depends on — the stage's result-changing settings (``result_settings`` of its config
+section) and the keys of its inputs — so the pipeline can tell a finished unit (same key) from a stale one. Its
+``outputs`` are what a stale unit's redo clears. Reference: docs/architecture.md ("How to add a stage").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmdiff_eval.config import RunConfig
+from llmdiff_eval.rundir import RunDir
+from llmdiff_eval.utils import pair_name
+
+
+@dataclass
+class Unit:
+    """One unit of work of a stage.
+
+    ``key`` None means the unit is always rerun and leaves no marker (the scorecard: cheap, and its inputs include
+    live Arena data). ``outputs``: files or directories a stale unit's redo removes first.
+    """
+
+    stage: str
+    name: str
+    key: str | None
+    run: Callable[[], Any]
+    outputs: list[Path] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage.
+
+    ``units(config, run_dir)`` lists the stage's units for a run config. ``all_ranks``: under torchrun every process
+    takes part (harvest, train); otherwise rank 0 runs the stage alone. ``when_empty``: why a config can have no
+    unit of this stage (logged when it is skipped).
+    """
+
+    name: str
+    units: Callable[[RunConfig, RunDir], list[Unit]]
+    all_ranks: bool = False
+    summary: str = ""
+    when_empty: str = "nothing to do for this config"
+
+
+def pairs(config: RunConfig) -> list[tuple[str, str]]:
+    """The (base, fine-tune) name pairs of a run, in config order."""
+    return [(config.base.name, ft.name) for ft in config.finetunes]
+
+
+def pair_units(
+    stage: str,
+    config: RunConfig,
+    key: Callable[[RunConfig, str, str], str],
+    run: Callable[[str, str], Any],
+    outputs: Callable[[str, str], list[Path]] = lambda base, ft: [],
+) -> list[Unit]:
+    """One unit per (base, fine-tune) pair: ``key(config, base, ft)``, ``run(base, ft)``, ``outputs(base, ft)``."""
+    return [
+        Unit(
+            stage,
+            pair_name(base, ft),
+            key(config, base, ft),
+            lambda b=base, f=ft: run(b, f),
+            outputs(base, ft),
+        )
+        for base, ft in pairs(config)
+    ]
