@@ -8,8 +8,10 @@ Stable API (imported lazily, so ``import llmdiff_eval`` does not pull in torch):
     df = latent_table(cc, acts)        # one row per latent: delta_norm (1 = only in the fine-tune), cos_sim,
                                        # nu_eps, nu_r, freq, max_act, tag
 
-One module per pipeline stage: ``models``, ``corpus``, ``harvest``, ``crosscoder``, ``analyze``, ``annotate``,
-``arena``, ``scorecard`` / ``report``; ``pipeline`` runs them from a ``config.RunConfig``.
+Layers, bottom up (docs/architecture.md): ``config`` and ``rundir``; the domain libraries (``models``, ``corpus``,
+``harvest``, ``crosscoder``, ``analyze``, ``annotate``, ``arena``, ``scorecard``, ``render``, ``reports``);
+``distributed``; ``stages`` (the registry); ``pipeline`` runs them from a ``config.RunConfig``; ``cli``.
+Reference: docs/python-api.md.
 """
 
 from __future__ import annotations
@@ -24,23 +26,22 @@ TASKS_DIR: str = str(importlib.resources.files("llmdiff_eval.tasks"))
 """Pass to ``lm_eval --include_path``: holds the ``mechdiff`` task (``tasks/mechdiff/mechdiff.yaml``)."""
 
 _EXPORTS: dict[str, str] = {
-    "CrosscoderConfig": "llmdiff_eval.crosscoder",
+    "CrosscoderConfig": "llmdiff_eval.config",
     "train_crosscoder": "llmdiff_eval.crosscoder",
     "load_crosscoder": "llmdiff_eval.crosscoder",
-    "AnalyzeConfig": "llmdiff_eval.analyze",
+    "AnalyzeConfig": "llmdiff_eval.config",
     "latent_table": "llmdiff_eval.analyze",
-    "HarvestConfig": "llmdiff_eval.harvest",
-    "ActivationCache": "llmdiff_eval.harvest",
-    "ModelSpec": "llmdiff_eval.models",
-    "CorpusConfig": "llmdiff_eval.corpus",
-    "CorpusSource": "llmdiff_eval.corpus",
+    "HarvestConfig": "llmdiff_eval.config",
+    "ActivationCache": "llmdiff_eval.rundir.activations",
+    "ModelSpec": "llmdiff_eval.config",
+    "CorpusConfig": "llmdiff_eval.config",
+    "CorpusSource": "llmdiff_eval.config",
     "RunConfig": "llmdiff_eval.config",
     "load_config": "llmdiff_eval.config",
     "run_pipeline": "llmdiff_eval.pipeline",
     "load_taxonomy": "llmdiff_eval.taxonomy",
     "fetch_arena": "llmdiff_eval.arena",
-    "harvest": "llmdiff_eval.harvest",
-    "load_paired": "llmdiff_eval.harvest",
+    "load_paired": "llmdiff_eval.rundir.activations",
     "load_model": "llmdiff_eval.models",
 }
 

@@ -31,3 +31,11 @@ class CrosscoderError(LlmdiffError, ValueError):
 
 class CacheError(LlmdiffError, RuntimeError):
     """An activation cache is missing, incomplete, corrupt or incompatible (message names the file and the fix)."""
+
+
+class DeviceError(LlmdiffError, ValueError):
+    """A device was asked for that this machine's torch cannot use (e.g. ``cuda`` on a CPU-only build)."""
+
+
+class RunDirError(LlmdiffError, ValueError):
+    """The run directory belongs to another run, or cannot hold this one; the message says what to pass."""

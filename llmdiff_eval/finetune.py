@@ -48,6 +48,7 @@ from pathlib import Path
 
 import torch
 
+from llmdiff_eval.errors import LlmdiffError
 from llmdiff_eval.models import ModelSpec, decoder_layers, load_model
 from llmdiff_eval.utils import atomic_write_json, file_sha256
 
@@ -57,7 +58,7 @@ DEFAULT_BASE = "packaged:smollm2"
 DEFAULT_LAST_LAYER = 20
 
 
-class FinetuneDataError(ValueError):
+class FinetuneDataError(LlmdiffError, ValueError):
     """The fine-tuning data file is missing or malformed (message names the file and line)."""
 
 

@@ -5,8 +5,9 @@
 Layer ``L`` is 0-based: the cache holds the output of decoder block ``L`` (``hidden_states[L + 1]``, the raw residual
 even for the last block), read by a forward hook that raises a private exception (:class:`_StopForward`), so the
 later blocks and the LM head never run. Every model is fed the base tokenizer's ids, so row ``i`` of every cache is
-the same token. ``harvest_model(..., rank=r, world_size=w)`` harvests the documents with ``doc_id % w == r``;
-:func:`merge_ranks` joins the per-rank indexes (the seam ``llmdiff_eval/distributed/harvest.py`` uses).
+the same token. ``harvest_model(..., rank=r, world_size=w)`` harvests the documents with ``doc_id % w == r`` into
+``shard_r<r>_XXXXX.safetensors`` and ``index.rank<r>.json``; :func:`merge_ranks` joins the per-rank indexes into
+``index.json`` + ``stats.json`` (the seam ``llmdiff_eval/distributed/harvest.py`` uses).
 
 Reference: docs/harvest.md.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -67,6 +69,8 @@ __all__ = [
 ]
 
 # Settings that must match for a rerun to continue an existing cache.
+log = logging.getLogger(__name__)
+
 _RESUME_KEYS = (
     "format",
     "model",
@@ -98,7 +102,7 @@ def residual_at_layer(
     so later blocks, the final norm and the LM head are never executed.
     """
     blocks = decoder_layers(model)
-    _check_layer(layer, len(blocks), getattr(model, "name_or_path", type(model).__name__))
+    check_layer(layer, len(blocks), getattr(model, "name_or_path", type(model).__name__))
     captured: list[torch.Tensor] = []
 
     def capture(_module, _args, output):
@@ -118,7 +122,7 @@ def residual_at_layer(
     return captured[0]
 
 
-def _check_layer(layer: int, n_layers: int, model_name: str) -> None:
+def check_layer(layer: int, n_layers: int, model_name: str) -> None:
     if not 0 <= layer < n_layers:
         raise HarvestError(
             f"layer {layer} is out of range for model {model_name!r}: it has {n_layers} decoder layers, so valid "
@@ -279,7 +283,7 @@ def stream_activations(
     chat_template = resolve_chat_template(cfg.corpus.chat_template, tokenizer)
     loaded = loaded_models or [load_weights(spec, cfg.device, cfg.dtype) for spec in models]
     for spec, model in zip(models, loaded, strict=True):
-        _check_layer(cfg.layer, len(decoder_layers(model)), spec.name)
+        check_layer(cfg.layer, len(decoder_layers(model)), spec.name)
     remaining = cfg.max_tokens
     documents = (d for d in iter_documents(cfg.corpus) if d.doc_id % world_size == rank)
     for batch in _token_batches(cfg, tokenizer, chat_template, documents):
@@ -409,13 +413,12 @@ class _CacheWriter:
 
     def run(self, model) -> Path:
         index = self._read_existing_index()
-        if index is not None and index["complete"] and self._all_shards_present(index):
-            self._check_shards(index)
+        if index is not None and index["complete"] and not self._damaged_shards(index):
             return self.out_dir
         documents = self._documents()  # raises CorpusError on an empty corpus, before anything is written
         model = model if model is not None else load_weights(self.spec, self.cfg.device, self.cfg.dtype)
         blocks = decoder_layers(model)
-        _check_layer(self.cfg.layer, len(blocks), self.spec.name)
+        check_layer(self.cfg.layer, len(blocks), self.spec.name)
         self.model = model
         d_model = _hidden_size(model)
         if index is None:
@@ -482,17 +485,28 @@ class _CacheWriter:
         except OSError:  # another rank got there first
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _all_shards_present(self, index: dict) -> bool:
-        return all((self.out_dir / entry["file"]).exists() for entry in index["shards"])
+    def _damaged_shards(self, index: dict) -> list[str]:
+        """Why each finished shard that is missing, of another size or (with ``verify_shards``) of other contents
+        cannot be used, e.g. ``"shard shard_00003.safetensors ... is corrupt (sha256 mismatch) ..."``."""
+        problems = []
+        for entry in index["shards"]:
+            try:
+                verify_shard(self.out_dir, entry, full=self.cfg.verify_shards)
+            except CacheError as problem:
+                problems.append(str(problem))
+        return problems
 
     def _check_shards(self, index: dict, repair: bool = False) -> None:
-        """Raise on corrupt shards; re-create missing ones when ``repair`` (the documents are known)."""
-        for entry in index["shards"]:
-            path = self.out_dir / entry["file"]
-            if not path.exists() and repair:
-                self._recreate(entry)
-            else:
+        """Re-create (with ``repair``) every finished shard that is missing or corrupt; the documents it holds are
+        recorded, and the rebuilt shard is byte-identical to the original. Without ``repair``, raise on the first."""
+        for entry in list(index["shards"]):
+            try:
                 verify_shard(self.out_dir, entry, full=self.cfg.verify_shards)
+            except CacheError as problem:
+                if not repair:
+                    raise
+                log.warning("%s; re-creating it", str(problem).split(";")[0])
+                self._recreate(entry)
 
     # -- the token stream ----------------------------------------------------------------------------------------
 
@@ -587,13 +601,13 @@ class _CacheWriter:
         }
 
     def _recreate(self, entry: dict) -> None:
-        """Re-harvest the documents of a missing shard and write it again under the same name."""
+        """Re-harvest the documents of a missing or corrupt shard and write it again under the same name."""
         docs = (d for d in iter_documents(self.cfg.corpus) if d.doc_id % self.world_size == self.rank)
         parts = [self._rows(batch) for batch in self._batches(docs, entry["first_doc"], entry["last_doc"])]
         rows = {k: torch.cat([p[k] for p in parts])[: entry["n_tokens"]] for k in parts[0]} if parts else None
         if rows is None or len(rows["token_ids"]) != entry["n_tokens"]:
             raise CacheError(
-                f"cannot re-create missing shard {entry['file']} of {self.out_dir}: the corpus no longer yields the "
+                f"cannot re-create shard {entry['file']} of {self.out_dir}: the corpus no longer yields the "
                 "same documents; delete the directory and harvest again"
             )
         position = self.index["shards"].index(entry)

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from llmdiff_eval.config.models import PACKAGED_PREFIX, ModelSpec
+from llmdiff_eval.errors import DeviceError, LlmdiffError
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -53,11 +54,11 @@ TOKENIZER_PROBES: tuple[str, ...] = (
 _GGUF_TOKENIZERS: dict[tuple[str, int, int], Any] = {}
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(LlmdiffError, RuntimeError):
     """A model or tokenizer could not be loaded from its spec (message says what to fix)."""
 
 
-class TokenizerMismatchError(ValueError):
+class TokenizerMismatchError(LlmdiffError, ValueError):
     """Two models meant to be diffed do not tokenize identically, so their activations cannot be paired."""
 
 
@@ -191,6 +192,36 @@ def load_tokenizer(spec: ModelSpec):
             raise ModelLoadError(f"tokenizer of model {spec.name!r} has neither a pad nor an eos token")
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def check_device(device: str | torch.device | None) -> None:
+    """Raise :class:`DeviceError` when ``device`` names an accelerator this torch build cannot use."""
+    name = str(device or "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError(
+            f"device {name!r} was asked for, but this torch ({torch.__version__}) sees no CUDA GPU: use --device cpu "
+            "(or `device: cpu` in the config), or install a CUDA build of torch on a machine with a GPU"
+        )
+    if name.startswith("mps") and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise DeviceError(f"device {name!r} was asked for, but MPS is not available here: use --device cpu")
+
+
+def model_shape(spec: ModelSpec) -> tuple[int, int]:
+    """``(number of decoder layers, hidden size)`` of ``spec`` from its config, without loading the weights."""
+    from transformers import AutoConfig
+
+    try:
+        source, gguf_file = resolve_source(spec)
+        kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+        config = AutoConfig.from_pretrained(
+            source, revision=spec.revision, trust_remote_code=spec.trust_remote_code, **kwargs
+        )
+    except (OSError, ValueError) as error:
+        raise _load_error(spec, "model config", spec.path, error) from error
+    text = getattr(config, "text_config", None) or config
+    return int(text.num_hidden_layers), int(text.hidden_size)
 
 
 def resolve_device(device: str | torch.device = "cpu") -> torch.device:

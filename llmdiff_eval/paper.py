@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from llmdiff_eval.errors import LlmdiffError
 from llmdiff_eval.scorecard import LatentCounts, build_scorecard, share_pct
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
 
@@ -26,7 +27,7 @@ COMPARISONS = ("simpo", "dpo")
 CLASS_COLUMNS = ("share_a", "share_b", "diff", "change_pct")
 
 
-class PaperDataError(ValueError):
+class PaperDataError(LlmdiffError, ValueError):
     """The paper's printed numbers cannot be turned into consistent counts (a typo in the data file?)."""
 
 

@@ -12,16 +12,20 @@ process group and the rest on rank 0. Reference: docs/run-directory.md, docs/sca
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+
+import yaml
 
 from llmdiff_eval.config import ConfigError, RunConfig, dump_config, load_config
 from llmdiff_eval.distributed import process_group
-from llmdiff_eval.rundir import RunDir
+from llmdiff_eval.errors import RunDirError
+from llmdiff_eval.rundir import RunDir, manifest, manifest_problems
 from llmdiff_eval.stages import STAGE_NAMES, STAGES, Unit, get_stage
 from llmdiff_eval.utils import atomic_write_text
 
@@ -56,33 +60,112 @@ def _check_stages(stages: Iterable[str]) -> list[str]:
 
 
 def clear_stale(run_dir: RunDir, unit: Unit) -> None:
-    """Remove a stale unit's declared outputs and its marker, so that it is redone from scratch."""
+    """Remove a stale unit's declared outputs and its marker, so that it is redone from scratch (the torchrun
+    variant, where rank 0 clears before the other processes start)."""
     for path in unit.outputs:
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+        _remove(path)
     run_dir.clear_marker(unit.stage, unit.name)
 
 
-def _run_unit(run_dir: RunDir, unit: Unit, force: bool, log: Log) -> UnitResult:
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextlib.contextmanager
+def _replacing(outputs: Iterable[Path]) -> Iterator[None]:
+    """Set ``outputs`` aside while the block rebuilds them; put them back if it fails, drop them if it succeeds.
+
+    So a redo that fails (a bad setting found late, a full disk, Ctrl-C) leaves the finished outputs exactly as
+    they were, and their marker still describes them."""
+    aside = []
+    for path in outputs:
+        if path.exists():
+            spare = path.with_name(f".{path.name}.replaced")
+            _remove(spare)
+            path.rename(spare)
+            aside.append((path, spare))
+    try:
+        yield
+    except BaseException:
+        for path, spare in aside:
+            _remove(path)
+            spare.rename(path)
+        raise
+    for _, spare in aside:
+        _remove(spare)
+
+
+@dataclasses.dataclass
+class _Planned:
+    unit: Unit
+    state: str  # todo, done, stale, damaged, forced
+    problems: list[str]
+
+
+def _plan(run: RunDir, unit: Unit, force: bool) -> _Planned:
+    """What to do with ``unit``: a finished unit is only "done" when its outputs still match what it wrote."""
+    if unit.key is None:
+        return _Planned(unit, "todo", [])
+    state = run.unit_state(unit.stage, unit.name, unit.key)
+    if force and state != "todo":
+        return _Planned(unit, "forced", [])
+    if state != "done":
+        return _Planned(unit, state, [])
+    problems = (
+        unit.verify()
+        if unit.verify
+        else manifest_problems(run.recorded_outputs(unit.stage, unit.name), run.root)
+    )
+    return _Planned(unit, "damaged" if problems else "done", problems)
+
+
+def _run_unit(run: RunDir, planned: _Planned, log: Log) -> UnitResult:
+    unit, state = planned.unit, planned.state
     tag = f"[{unit.stage}] {unit.name}"
-    state = "todo" if force or unit.key is None else run_dir.unit_state(unit.stage, unit.name, unit.key)
     if state == "done":
         log(f"{tag}: done already, skipping")
         return UnitResult(unit.stage, unit.name, "skipped", 0.0)
+    rebuild = state in ("stale", "forced") or (state == "damaged" and not unit.repair_in_place)
     if state == "stale":
         log(f"{tag}: config changed since it ran; redoing it")
-        clear_stale(run_dir, unit)
-    if unit.key is not None:
+    elif state == "forced":
+        log(f"{tag}: --force: redoing it")
+    elif state == "damaged":
+        action = "repairing" if unit.repair_in_place else "redoing"
+        log(f"{tag}: its finished output is damaged ({'; '.join(planned.problems[:3])}); {action} it")
+    elif unit.key is not None:
         log(f"{tag}: running")
     start = time.perf_counter()
-    unit.run()
-    seconds = time.perf_counter() - start
+    with _replacing(unit.outputs if rebuild else []):
+        unit.run()
+        seconds = time.perf_counter() - start
+        if unit.key is not None:
+            outputs = {} if unit.verify else manifest(unit.outputs, run.root)
+            run.mark_done(unit.stage, unit.name, unit.key, seconds, outputs)
     if unit.key is not None:
-        run_dir.mark_done(unit.stage, unit.name, unit.key, seconds)
         log(f"{tag}: finished in {seconds:.1f} s")
-    return UnitResult(unit.stage, unit.name, "redone" if state == "stale" else "ran", seconds)
+    return UnitResult(unit.stage, unit.name, "ran" if state == "todo" else "redone", seconds)
+
+
+def _claim(run: RunDir, config: RunConfig, force: bool) -> str | None:
+    """Refuse a run directory that holds another run (its ``config.yaml`` names another run) unless ``force``;
+    returns the previous ``config.yaml`` text (None if there was none)."""
+    if not run.config.is_file():
+        return None
+    previous = run.config.read_text(encoding="utf-8")
+    try:
+        name = (yaml.safe_load(previous) or {}).get("name")
+    except yaml.YAMLError:
+        name = None
+    if name != config.name and not force:
+        raise RunDirError(
+            f"{run.root} holds the run {name!r} (its config.yaml), not {config.name!r}: pass another run directory "
+            "(--run-dir / --out), or --force to replace that run's outputs with this one's"
+        )
+    return previous
 
 
 def load_run(
@@ -120,16 +203,25 @@ def run_pipeline(
     """
     wanted = set(_check_stages(stages))
     run = RunDir(run_dir)
+    previous = _claim(run, config, force)
+    plans = {stage.name: [_plan(run, unit, force) for unit in stage.units(config, run)] for stage in STAGES}
+    for stage in STAGES:  # validate what can be validated before anything is written
+        if stage.name in wanted and stage.check and any(p.state != "done" for p in plans[stage.name]):
+            stage.check(config)
     run.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run.config, dump_config(config))
-    results = []
-    for stage in STAGES:
-        if stage.name not in wanted:
-            continue
-        units = stage.units(config, run)
-        if not units:
-            log(f"[{stage.name}] {stage.when_empty}; skipping")
-        results += [_run_unit(run, unit, force, log) for unit in units]
+    results: list[UnitResult] = []
+    try:
+        for stage in STAGES:
+            if stage.name not in wanted:
+                continue
+            if not plans[stage.name]:
+                log(f"[{stage.name}] {stage.when_empty}; skipping")
+            results += [_run_unit(run, planned, log) for planned in plans[stage.name]]
+    except BaseException:
+        if previous is not None and all(result.status == "skipped" for result in results):
+            atomic_write_text(run.config, previous)  # nothing ran: the directory is as it was
+        raise
     return results
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from llmdiff_eval.errors import LlmdiffError
 from llmdiff_eval.taxonomy import Taxonomy
 from llmdiff_eval.utils import atomic_write_json
 
@@ -35,7 +36,7 @@ ZERO_TOLERANCE = (
 )
 
 
-class ScorecardError(ValueError):
+class ScorecardError(LlmdiffError, ValueError):
     """Inputs of the scorecard are missing or inconsistent; the message says what to do."""
 
 

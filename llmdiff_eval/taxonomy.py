@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from llmdiff_eval.errors import LlmdiffError
 from llmdiff_eval.utils import stable_hash
 
 CODE_PATTERN = re.compile(r"^([A-Z])\.([1-9][0-9]*)$")
@@ -26,7 +27,7 @@ _CLASS_KEYS = {"letter", "name", "description"}
 _CATEGORY_KEYS = {"code", "name", "class", "description", "aliases", "examples"}
 
 
-class TaxonomyError(ValueError):
+class TaxonomyError(LlmdiffError, ValueError):
     """A taxonomy file or dict is malformed; the message says what to fix."""
 
 

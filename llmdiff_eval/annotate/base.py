@@ -16,12 +16,13 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from llmdiff_eval.errors import LlmdiffError
 from llmdiff_eval.taxonomy import Taxonomy
 
 CONFIDENCE_LEVELS = ("low", "medium", "high")
 
 
-class AnnotationError(RuntimeError):
+class AnnotationError(LlmdiffError, RuntimeError):
     """One latent could not be annotated or scored (bad answers after the corrective retry, API error, budget)."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from llmdiff_eval.errors import LlmdiffError
 
-class ArenaError(RuntimeError):
+
+class ArenaError(LlmdiffError, RuntimeError):
     """Arena ratings could not be fetched or interpreted."""
 
 

@@ -7,8 +7,11 @@ Each sub-command lives in its own module under ``llmdiff_eval/cli/`` and is impo
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
+
+from llmdiff_eval.cli.errors import run_guarded
 
 # command name -> "module:attribute" of its click command (imported lazily)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -61,6 +64,9 @@ class LazyGroup(click.Group):
             raise
         return getattr(module, attribute)
 
+    def invoke(self, ctx: click.Context):
+        return run_guarded(super().invoke, ctx)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_text) for name, (_, help_text) in COMMANDS.items()]
         with formatter.section("Commands"):
@@ -69,7 +75,8 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="llmdiff-eval")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show Python tracebacks instead of one-paragraph error messages.")
+def main(debug: bool) -> None:
     """Explain why one fine-tuned LLM beats another.
 
     Diff each fine-tune against its base with a crosscoder, name the model-specific latents, place them in a
@@ -81,5 +88,7 @@ def main() -> None:
       llmdiff-eval demo --quick
     A full run from a config file (examples in configs/, reference in docs/config.md):
       llmdiff-eval run configs/small-local-pair.yaml
-    Every command: llmdiff-eval COMMAND --help, or docs/cli.md.
+    Every command: llmdiff-eval COMMAND --help, or docs/cli.md. When something fails: docs/troubleshooting.md.
     """
+    if debug:
+        os.environ["LLMDIFF_DEBUG"] = "1"

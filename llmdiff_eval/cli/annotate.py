@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from llmdiff_eval.cli.common import fail_cleanly
-
 
 def _money(value: float) -> str:
     return f"${value:,.4f}"
@@ -44,7 +42,6 @@ def _money(value: float) -> str:
 )
 @click.option("--tag", "tags", multiple=True, help="Latent tags to annotate (repeatable; default: ft_only).")
 @click.option("--no-score", is_flag=True, help="Skip detection scoring.")
-@fail_cleanly
 def annotate(
     run_dir: Path,
     pairs: tuple[str, ...],

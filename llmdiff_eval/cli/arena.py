@@ -13,8 +13,6 @@ from typing import Any
 
 import click
 
-from llmdiff_eval.cli.common import fail_cleanly
-
 FORMATS = click.Choice(["table", "json", "csv", "md"])
 
 
@@ -126,7 +124,6 @@ def arena() -> None:
     help="Also save ratings.csv + provenance.json here.",
 )
 @_source_options
-@fail_cleanly
 def fetch(models: str, categories: str | None, out: Path | None, fmt: str, **options: Any) -> None:
     """Ratings of MODELS per category, with (style_control=True) and without style control."""
     df = _fetch(_split(models) or [], _split(categories), options)
@@ -144,7 +141,6 @@ def fetch(models: str, categories: str | None, out: Path | None, fmt: str, **opt
 @click.argument("model_b")
 @click.option("--ratings", is_flag=True, help="Also show both models' ratings (the paper's Table 3 layout).")
 @_source_options
-@fail_cleanly
 def compare(model_a: str, model_b: str, ratings: bool, fmt: str, **options: Any) -> None:
     """Elo of MODEL_B minus MODEL_A per category: Δ, Δ with style control, Diff = Δ_style − Δ (paper Table 1)."""
     from llmdiff_eval.arena import compare_arena, display_name

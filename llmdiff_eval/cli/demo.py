@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from llmdiff_eval.cli.common import fail_cleanly
-
 
 @click.command()
 @click.option(
@@ -34,7 +32,6 @@ from llmdiff_eval.cli.common import fail_cleanly
 )
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, mps.")
 @click.option("--force", is_flag=True, help="Redo every stage even if it finished before.")
-@fail_cleanly
 def demo(out_dir: str | None, quick: bool, seed: int, annotator: str, device: str, force: bool) -> None:
     """Run the offline demo end to end: base vs fine-tune a (safety LoRA) and base vs b (multilingual LoRA).
 

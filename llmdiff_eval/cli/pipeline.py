@@ -7,8 +7,6 @@ import shlex
 
 import click
 
-from llmdiff_eval.cli.common import fail_cleanly
-
 
 def _torchrun_lines(argv: list[str]) -> str:
     """The torchrun commands that run ``llmdiff-eval <argv>`` as several processes (see llmdiff_eval/distributed.py)."""
@@ -48,7 +46,6 @@ def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Co
         is_flag=True,
         help="Print the torchrun commands that run this on several GPUs or machines, and exit.",
     )
-    @fail_cleanly
     def command(
         target: str,
         run_dir: str | None,

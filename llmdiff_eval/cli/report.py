@@ -8,8 +8,6 @@ from typing import Any
 
 import click
 
-from llmdiff_eval.cli.common import fail_cleanly
-
 FORMAT = click.Choice(["table", "md", "json", "csv", "html"])
 
 _lm_eval_option = click.option(
@@ -73,7 +71,6 @@ def _split(value: str | None) -> list[str]:
 @click.option(
     "--arena-map", default="arena_map", show_default=True, help="Arena→taxonomy map name or YAML path."
 )
-@fail_cleanly
 def scorecard(
     run_dir: Path,
     model_a: str | None,
@@ -122,7 +119,6 @@ def scorecard(
 @_offline_option
 @_lm_eval_option
 @_taxonomy_option
-@fail_cleanly
 def card(
     run_dir: Path,
     model: str,
@@ -168,7 +164,6 @@ def card(
 @_offline_option
 @_lm_eval_option
 @_taxonomy_option
-@fail_cleanly
 def compare(
     run_dir: Path,
     models: str | None,
@@ -205,7 +200,6 @@ def compare(
 )
 @click.option("--format", "fmt", type=FORMAT, default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to FILE instead of standard output.")
-@fail_cleanly
 def paper(comparison: str, fmt: str, out: str | None) -> None:
     """Rebuild the paper's scorecard (gemma-2-9b-it vs SimPO or DPO) from its published tables.
 

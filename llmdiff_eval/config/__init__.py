@@ -120,37 +120,60 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "config") -> Any:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    if cls is CrosscoderConfig and "preset" in data:
-        overrides = {key: value for key, value in data.items() if key != "preset"}
-        reject_unknown_keys(cls, overrides, f"{where}: unknown key(s)", ConfigError)
-        return CrosscoderConfig.preset(data["preset"], **overrides)
-    reject_unknown_keys(cls, data, f"{where}: unknown key(s)", ConfigError)
+    preset = data.get("preset") if cls is CrosscoderConfig else None
+    fields = {key: value for key, value in data.items() if not (preset is not None and key == "preset")}
+    reject_unknown_keys(cls, fields, f"{where}: unknown key(s)", ConfigError)
     hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in data.items():
-        kwargs[key] = _convert(hints[key], value, f"{where}.{key}")
+    kwargs = {key: _convert(hints[key], value, f"{where}.{key}") for key, value in fields.items()}
     try:
-        return cls(**kwargs)
+        return CrosscoderConfig.preset(preset, **kwargs) if preset is not None else cls(**kwargs)
     except TypeError as error:
         raise ConfigError(f"{where}: {error}") from error
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
+    """``value`` checked against the type ``hint`` of its field (recursing into dataclasses and lists), so that a
+    wrong type is a :class:`ConfigError` naming the key before any model is loaded."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
         if value is None:
             return None
-        hint = options[0] if len(options) == 1 else hint
+        if len(options) != 1:
+            return value  # e.g. ``str | list[str]``: the section's own check decides
+        hint = options[0]
         origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint) and isinstance(value, dict):
         return from_dict(hint, value, where)
     if origin is list and value is not None:
         (item_hint,) = typing.get_args(hint) or (Any,)
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
         return [_convert(item_hint, item, f"{where}[{i}]") for i, item in enumerate(value)]
+    return _scalar(hint, value, where)
+
+
+def _scalar(hint: Any, value: Any, where: str) -> Any:
+    if value is None and hint in (int, float, bool, str):
+        raise ConfigError(f"{where}: a value is required here, got null")
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(
+            f"{where}: expected a whole number, got {value!r} (e.g. `{where.rsplit('.', 1)[-1]}: 20`)"
+        )
+    if hint is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        try:  # YAML 1.1 reads 1e-4 (no dot) as a string
+            return float(value) if isinstance(value, str) else _bad_number(value, where)
+        except ValueError:
+            return _bad_number(value, where)
+    if hint is str and isinstance(value, (dict, list)):
+        raise ConfigError(f"{where}: expected a string, got {type(value).__name__} {value!r}")
     return value
+
+
+def _bad_number(value: Any, where: str) -> Any:
+    raise ConfigError(f"{where}: expected a number, got {value!r}")
 
 
 def result_settings(section: Any) -> dict[str, Any]:

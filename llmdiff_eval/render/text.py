@@ -351,7 +351,7 @@ def _csv_cell(value: Any) -> Any:
 
 
 def compare_sections(report: Mapping[str, Any]) -> list[Section]:
-    """Tables of a :func:`llmdiff_eval.scorecard.compare_from_run` report (share and rank per class and model)."""
+    """Tables of a :func:`llmdiff_eval.reports.compare_from_run` report (share and rank per class and model)."""
     models = report["models"]
     sections = [
         Section(

@@ -28,9 +28,46 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmdiff_eval.utils import atomic_write_json, pair_name
+from llmdiff_eval.utils import atomic_write_json, file_sha256, pair_name
 
-__all__ = ["RunDir", "UnitState", "pair_name"]
+__all__ = ["HASH_LIMIT_BYTES", "RunDir", "UnitState", "manifest", "manifest_problems", "pair_name"]
+
+HASH_LIMIT_BYTES = 1 << 30
+"""Files up to this size are recorded (and checked) by sha256; larger ones by size only (checking a multi-GB
+crosscoder on every skip would cost seconds per GB)."""
+
+
+def manifest(paths: list[Path], root: Path) -> dict[str, list]:
+    """``{relative path: [size, sha256 or None]}`` of every file under ``paths`` (files or directories).
+
+    Checkpoints and temporary files are left out: they are resumable state, not outputs."""
+    entries: dict[str, list] = {}
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            relative = file.relative_to(root)
+            if not file.exists() or any(
+                part.startswith(".") or part == "checkpoints" for part in relative.parts
+            ):
+                continue
+            size = file.stat().st_size
+            entries[str(relative)] = [size, file_sha256(file) if size <= HASH_LIMIT_BYTES else None]
+    return entries
+
+
+def manifest_problems(recorded: dict[str, list], root: Path) -> list[str]:
+    """What no longer matches a :func:`manifest`: missing files, other sizes, other contents."""
+    problems = []
+    for relative, (size, sha256) in recorded.items():
+        path = root / relative
+        if not path.is_file():
+            problems.append(f"{relative} is missing")
+        elif path.stat().st_size != size:
+            problems.append(f"{relative} has {path.stat().st_size} bytes, {size} when it was written")
+        elif sha256 is not None and file_sha256(path) != sha256:
+            problems.append(f"{relative} was changed after it was written (sha256 differs)")
+    return problems
+
 
 UnitState = str
 """``"done"`` (finished with the same key), ``"stale"`` (finished with another key) or ``"todo"``."""
@@ -129,12 +166,29 @@ class RunDir:
             return "todo"
         return "done" if recorded == key else "stale"
 
-    def mark_done(self, stage: str, unit: str, key: str, seconds: float) -> None:
-        """Record that one unit of a stage finished (atomically), with the key of its inputs and its wall time."""
+    def mark_done(
+        self, stage: str, unit: str, key: str, seconds: float, outputs: dict[str, list] | None = None
+    ) -> None:
+        """Record that one unit of a stage finished (atomically): the key of its inputs, its wall time and the
+        :func:`manifest` of its outputs (checked when the unit is skipped later)."""
         atomic_write_json(
             self.marker(stage, unit),
-            {"stage": stage, "item": unit, "key": key, "seconds": round(seconds, 3), "finished": time.time()},
+            {
+                "stage": stage,
+                "item": unit,
+                "key": key,
+                "seconds": round(seconds, 3),
+                "finished": time.time(),
+                "outputs": outputs or {},
+            },
         )
+
+    def recorded_outputs(self, stage: str, unit: str) -> dict[str, list]:
+        """The output manifest a finished unit's marker holds (empty for markers written before manifests)."""
+        try:
+            return dict(json.loads(self.marker(stage, unit).read_text()).get("outputs") or {})
+        except (OSError, ValueError):
+            return {}
 
     def clear_marker(self, stage: str, unit: str) -> None:
         self.marker(stage, unit).unlink(missing_ok=True)

@@ -50,8 +50,8 @@ def _missing(cache_dir: Path, entry: dict) -> CacheError:
 
 def _corrupt(cache_dir: Path, entry: dict, why: str) -> CacheError:
     return CacheError(
-        f"shard {entry['file']} of activation cache {cache_dir} is corrupt ({why}); delete that file and rerun "
-        "harvest on this run directory to re-create it (the other shards are kept)"
+        f"shard {entry['file']} of activation cache {cache_dir} is corrupt ({why}); rerun harvest on this run "
+        "directory: it re-creates that shard from its recorded documents (the other shards are kept)"
     )
 
 
@@ -169,6 +169,19 @@ class ActivationCache:
             out[start : start + len(acts)] = acts
             start += len(acts)
         return out
+
+    def problems(self, full: bool = True) -> list[str]:
+        """Why the cache cannot be used as it is: incomplete, a shard missing, of another size, or (``full``) of
+        other contents than its recorded sha256. Empty when it is fine."""
+        if not self.index.get("complete"):
+            return [f"the activation cache in {self.path} is incomplete"]
+        found = []
+        for entry in self.index["shards"]:
+            try:
+                verify_shard(self.path, entry, full=full)
+            except CacheError as problem:
+                found.append(str(problem).split(";")[0])
+        return found
 
     def verify(self) -> None:
         """Check that every shard exists and matches its recorded sha256; :class:`CacheError` names the first bad

@@ -13,6 +13,7 @@ import pandas as pd
 from llmdiff_eval.analyze import TokenInfo, collect_examples, latent_table, plot_delta_norm, plot_nu_scatter
 from llmdiff_eval.config import AnalyzeConfig, RunConfig, result_settings
 from llmdiff_eval.crosscoder import load_crosscoder
+from llmdiff_eval.models import check_device
 from llmdiff_eval.rundir import RunDir
 from llmdiff_eval.rundir.activations import ActivationCache
 from llmdiff_eval.rundir.examples import write_examples
@@ -73,4 +74,8 @@ def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
     )
 
 
-STAGE = Stage(NAME, units, summary="Δnorm, latent scaling, tags and examples per latent")
+def check(config: RunConfig) -> None:
+    check_device(config.analyze.device)
+
+
+STAGE = Stage(NAME, units, summary="Δnorm, latent scaling, tags and examples per latent", check=check)

@@ -23,7 +23,11 @@ class Unit:
     """One unit of work of a stage.
 
     ``key`` None means the unit is always rerun and leaves no marker (the scorecard: cheap, and its inputs include
-    live Arena data). ``outputs``: files or directories a stale unit's redo removes first.
+    live Arena data). ``outputs``: the files or directories the unit writes; a stale unit's are set aside while it is
+    redone (and put back if the redo fails), and their manifest (sizes, sha256) goes into the marker so that a
+    skipped unit is checked first. ``verify`` replaces that check with the unit's own (the activation cache checks
+    its shards against its index); ``repair_in_place``: a damaged output is repaired by running the unit again over
+    it (the harvest re-creates missing or corrupt shards) instead of being rebuilt from nothing.
     """
 
     stage: str
@@ -31,15 +35,18 @@ class Unit:
     key: str | None
     run: Callable[[], Any]
     outputs: list[Path] = field(default_factory=list)
+    verify: Callable[[], list[str]] | None = None
+    repair_in_place: bool = False
 
 
 @dataclass(frozen=True)
 class Stage:
     """One pipeline stage.
 
-    ``units(config, run_dir)`` lists the stage's units for a run config. ``all_ranks``: under torchrun every process
-    takes part (harvest, train); otherwise rank 0 runs the stage alone. ``when_empty``: why a config can have no
-    unit of this stage (logged when it is skipped).
+    ``units(config, run_dir)`` lists the stage's units for a run config. ``check(config)`` validates the settings
+    that can be validated without running (a layer the model has, a device that exists) before anything is written.
+    ``all_ranks``: under torchrun every process takes part (harvest, train); otherwise rank 0 runs the stage alone.
+    ``when_empty``: why a config can have no unit of this stage (logged when it is skipped).
     """
 
     name: str
@@ -47,6 +54,7 @@ class Stage:
     all_ranks: bool = False
     summary: str = ""
     when_empty: str = "nothing to do for this config"
+    check: Callable[[RunConfig], None] | None = None
 
 
 def pairs(config: RunConfig) -> list[tuple[str, str]]:

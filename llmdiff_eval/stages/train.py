@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from llmdiff_eval.config import CrosscoderConfig, RunConfig, load_config, result_settings
-from llmdiff_eval.crosscoder import train_crosscoder
+from llmdiff_eval.crosscoder import train_crosscoder, training_device
 from llmdiff_eval.distributed import StreamingSource, data_parallel
 from llmdiff_eval.errors import CrosscoderError
+from llmdiff_eval.models import check_device
 from llmdiff_eval.rundir import RunDir
 from llmdiff_eval.rundir.activations import INDEX_FILE
 from llmdiff_eval.stages import harvest
@@ -99,4 +100,10 @@ def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
     )
 
 
-STAGE = Stage(NAME, units, all_ranks=True, summary="one BatchTopK crosscoder per base–fine-tune pair")
+def check(config: RunConfig) -> None:
+    check_device(training_device(config.crosscoder))
+
+
+STAGE = Stage(
+    NAME, units, all_ranks=True, summary="one BatchTopK crosscoder per base–fine-tune pair", check=check
+)

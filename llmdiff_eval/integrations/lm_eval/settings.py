@@ -26,7 +26,7 @@ from llmdiff_eval.config import (
     ModelSpec,
     RunConfig,
 )
-from llmdiff_eval.errors import CrosscoderError
+from llmdiff_eval.errors import CrosscoderError, LlmdiffError
 from llmdiff_eval.rundir import RunDir
 from llmdiff_eval.rundir.activations import INDEX_FILE
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
@@ -53,7 +53,7 @@ METADATA_HINT = (
 log = logging.getLogger(__name__)
 
 
-class MechdiffConfigError(ValueError):
+class MechdiffConfigError(LlmdiffError, ValueError):
     """Missing or wrong task metadata; the message names the ``--metadata`` key to set."""
 
 
@@ -102,7 +102,7 @@ class CrosscoderSource:
 
 @dataclass
 class MechdiffSettings:
-    """Validated settings of one evaluation (see the module docstring for every key and its default)."""
+    """Validated settings of one evaluation (every ``--metadata`` key and its default: docs/lm-eval.md)."""
 
     base: ModelSpec
     model: ModelSpec
@@ -355,22 +355,15 @@ def _tokenizer(spec: ModelSpec, key: str):
 
 def model_shape(spec: ModelSpec, key: str) -> tuple[int, int]:
     """``(number of decoder layers, hidden size)`` of ``spec`` from its config (weights are not loaded)."""
-    from transformers import AutoConfig
-
-    from llmdiff_eval.models import ModelLoadError, resolve_source
+    from llmdiff_eval.models import ModelLoadError
+    from llmdiff_eval.models import model_shape as read_shape
 
     try:
-        source, gguf_file = resolve_source(spec)
-        kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-        config = AutoConfig.from_pretrained(
-            source, revision=spec.revision, trust_remote_code=spec.trust_remote_code, **kwargs
-        )
-    except (ModelLoadError, OSError, ValueError) as error:
+        return read_shape(spec)
+    except ModelLoadError as error:
         raise MechdiffConfigError(
             f'cannot read the model config of {spec.path!r}: {error}. Check --metadata "{key}".'
         ) from error
-    text = getattr(config, "text_config", None) or config
-    return int(text.num_hidden_layers), int(text.hidden_size)
 
 
 def _layer(value: Any, n_layers: int, crosscoder: CrosscoderSource | None) -> int:

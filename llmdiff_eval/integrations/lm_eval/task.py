@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # torch and transformers are imported when the task is built,
 
 
 class MechdiffTask(ConfigurableTask):
-    """lm-eval task ``mechdiff`` (see the module docstring): probe-corpus perplexity from ``loglikelihood_rolling``
+    """lm-eval task ``mechdiff`` (docs/lm-eval.md): probe-corpus perplexity from ``loglikelihood_rolling``
     plus the mechanistic metrics of :func:`run_mechdiff`, computed once and reported through their aggregations."""
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
