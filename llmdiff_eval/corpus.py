@@ -135,16 +135,31 @@ def _iter_file_rows(file: Path, source: CorpusSource) -> Iterator[dict[str, Any]
             yield from batch.to_pylist()
         return
     opener = gzip.open if file.name.endswith(".gz") else open
-    with opener(file, "rt", encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusError(
-                    f"{file}:{line_number} is not valid JSON ({exc.msg}); fix or remove it"
-                ) from exc
+    line_number = 0
+    try:
+        with opener(file, "rt", encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise CorpusError(
+                        f"{file}:{line_number} is not valid JSON ({exc.msg}); fix or remove it"
+                    ) from exc
+                if not isinstance(record, dict):
+                    raise CorpusError(
+                        f"{file}:{line_number} is a JSON {type(record).__name__}, not an object; each line of a "
+                        'JSONL corpus must be one object such as {"text": "..."}'
+                    )
+                yield record
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{file} is not UTF-8 text (undecodable bytes after line {line_number}): a JSONL corpus must be UTF-8, "
+            "one JSON object per line; fix or remove the file"
+        ) from exc
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise CorpusError(f"{file} is not a complete gzip file ({exc}); fix or remove it") from exc
 
 
 def _iter_hf_rows(source: CorpusSource) -> Iterator[dict[str, Any]]:

@@ -14,6 +14,7 @@ Reference: docs/harvest.md.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import logging
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 from llmdiff_eval.config.harvest import HarvestConfig
@@ -229,8 +231,9 @@ def harvest(
     run_dir: str | Path,
     models: list[ModelSpec],
     harvest_one: Callable[..., Path] | None = None,
+    only: str | None = None,
 ) -> dict[str, Path]:
-    """Stage function: harvest every model of ``models`` into ``run_dir/activations/<name>/``.
+    """Harvest every model of ``models`` (or only the one named ``only``) into ``run_dir/activations/<name>/``.
 
     The first model is the reference (the base): all tokenizers must equal its tokenizer
     (:class:`TokenizerMismatchError` otherwise, before anything is computed), documents are tokenized with it,
@@ -238,7 +241,9 @@ def harvest(
     interrupted ones are resumed. Returns ``{name: cache directory}``.
 
     ``harvest_one(spec, cfg, out_dir, tokenizer=...)`` harvests one model (default :func:`harvest_model`, this
-    process alone); the harvest stage passes the torchrun-aware one of ``llmdiff_eval/distributed/``.
+    process alone); the harvest stage passes the torchrun-aware one of ``llmdiff_eval/distributed/``. With ``only``
+    (the harvest stage: one unit per model), every tokenizer is still checked, and that model's cache is checked
+    against the reference's, which must then be finished.
     """
     if not models:
         raise HarvestError("harvest needs at least one model")
@@ -251,13 +256,17 @@ def harvest(
         check_same_tokenizer(reference, tokenizers[reference], spec.name, tokenizers[spec.name])
     harvest_one = harvest_one or harvest_model
     run = RunDir(run_dir)
+    if only is not None and only not in names:
+        raise HarvestError(f"no model named {only!r} in {names}")
     out = {
         spec.name: harvest_one(spec, cfg, run.activations(spec.name), tokenizer=tokenizers[reference])
         for spec in models
+        if only in (None, spec.name)
     }
-    first = ActivationCache(out[reference])
-    for name in names[1:]:
-        check_aligned(first, ActivationCache(out[name]))
+    first = ActivationCache(run.activations(reference))
+    for name in out:
+        if name != reference:
+            check_aligned(first, ActivationCache(out[name]))
     return out
 
 
@@ -585,10 +594,14 @@ class _CacheWriter:
             "welford_norm_sum": torch.tensor([moments.norm_sum], dtype=torch.float64),
         }
         path = self.out_dir / name
-        with atomic_path(
-            path
-        ) as tmp:  # one metadata key: safetensors orders several keys non-deterministically
-            save_file(tensors, str(tmp), metadata={"llmdiff_eval_format": str(FORMAT)})
+        # One metadata key: safetensors orders several keys non-deterministically.
+        with atomic_path(path) as tmp:
+            try:
+                save_file(tensors, str(tmp), metadata={"llmdiff_eval_format": str(FORMAT)})
+            except SafetensorError as error:  # an OSError inside the Rust writer arrives as this
+                if "os error 28" in str(error) or "No space left" in str(error):
+                    raise OSError(errno.ENOSPC, "No space left on device", str(path)) from error
+                raise
         doc_ids = rows["doc_ids"]
         return {
             "file": name,

@@ -25,6 +25,7 @@ import copy
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ import torch
 
 from llmdiff_eval.config.models import PACKAGED_PREFIX, ModelSpec
 from llmdiff_eval.errors import DeviceError, LlmdiffError
+
+log = logging.getLogger(__name__)
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -280,6 +283,16 @@ def load_weights(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str
 def _apply_adapter(model, spec: ModelSpec):
     from peft import PeftModel
 
+    named_base = _adapter_base(spec.adapter)
+    if named_base and not _same_source(named_base, spec.path):
+        log.warning(
+            "LoRA adapter %s of model %r names %r as its base, but it is applied to %r; if the shapes differ it "
+            "will not load, and if they match the result may not be the fine-tune you mean",
+            spec.adapter,
+            spec.name,
+            named_base,
+            spec.path,
+        )
     try:
         wrapped = PeftModel.from_pretrained(model, spec.adapter, is_trainable=False)
     except (OSError, ValueError) as exc:
@@ -287,7 +300,34 @@ def _apply_adapter(model, spec: ModelSpec):
             f"could not load LoRA adapter {spec.adapter!r} of model {spec.name!r}: {exc}. The directory must hold "
             "adapter_config.json and adapter_model.safetensors (peft save_pretrained output) made for this base."
         ) from exc
+    except RuntimeError as exc:
+        if "size mismatch" not in str(exc):
+            raise
+        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), "")
+        raise ModelLoadError(
+            f"LoRA adapter {spec.adapter!r} of model {spec.name!r} was trained for a model of another shape than "
+            f"{spec.path!r} (e.g. {first[:160]}); it names {named_base or 'no base'!r} as its base. Set `path:` to "
+            "the base model the adapter was trained on, or use an adapter trained for this base."
+        ) from None
     return wrapped.merge_and_unload() if spec.merge_adapter else wrapped
+
+
+def _adapter_base(adapter: str) -> str | None:
+    """The ``base_model_name_or_path`` a local adapter's ``adapter_config.json`` names, if any."""
+    config = Path(adapter) / "adapter_config.json"
+    try:
+        return json.loads(config.read_text()).get("base_model_name_or_path") or None
+    except (OSError, ValueError):
+        return None
+
+
+def _same_source(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve() and Path(a).exists()
+    except OSError:
+        return False
 
 
 def decoder_layers(model) -> torch.nn.ModuleList:

@@ -109,9 +109,9 @@ def _plan(run: RunDir, unit: Unit, force: bool) -> _Planned:
     """What to do with ``unit``: a finished unit is only "done" when its outputs still match what it wrote."""
     if unit.key is None:
         return _Planned(unit, "todo", [])
-    state = run.unit_state(unit.stage, unit.name, unit.key)
-    if force and state != "todo":
+    if force:  # rebuilt from nothing, also over an interrupted unit's partial outputs
         return _Planned(unit, "forced", [])
+    state = run.unit_state(unit.stage, unit.name, unit.key)
     if state != "done":
         return _Planned(unit, state, [])
     problems = (

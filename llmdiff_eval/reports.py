@@ -107,6 +107,12 @@ def load_counts(
             f"{path} not found; run `llmdiff-eval annotate {run.root}` for pair {pair} first"
         )
     annotations = pd.read_parquet(path)
+    failed = (annotations.attrs.get("usage") or {}).get("failed", 0)
+    if failed:
+        raise ScorecardError(
+            f"{path} was built while {failed} latent(s) failed annotation, which would count as uncategorized; "
+            f"rerun `llmdiff-eval annotate {run.root}` to retry them"
+        )
     counts = counts_from_annotations(annotations, taxonomy, where=str(path))
     info: dict[str, Any] = {"annotations": str(path), "annotated": counts.total}
     latents_path = run.latents(pair)

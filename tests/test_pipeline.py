@@ -10,35 +10,19 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from tiny_models import tiny_run_config
 
 from llmdiff_eval.cli import main
 from llmdiff_eval.config import ConfigError, load_config
 from llmdiff_eval.pipeline import run_pipeline
 
 
-def _config_dict(base: Path, ft: Path, ft2: Path, corpus: Path) -> dict:
-    return {
-        "name": "tiny",
-        "base": {"name": "base", "path": str(base)},
-        "finetunes": [{"name": "a", "path": str(ft)}, {"name": "b", "path": str(ft2)}],
-        "harvest": {
-            "layer": 2,
-            "batch_size": 8,
-            "context_length": 64,
-            "progress": False,
-            "corpus": {"sources": [{"path": str(corpus)}]},
-        },
-        "crosscoder": {"preset": "cpu-tiny", "n_latents": 64, "k": 4, "epochs": 2, "batch_size": 128},
-        "analyze": {"n_top_examples": 5, "n_per_quantile": 2, "n_negative": 5},
-        "annotate": {"annotator": "offline", "n_score": 2},
-        "scorecard": {"a": "a", "b": "b"},
-    }
-
-
 @pytest.fixture
 def config_path(tmp_path, tiny_base_dir, tiny_ft_dir, tiny_ft2_dir, tiny_corpus_path) -> Path:
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(_config_dict(tiny_base_dir, tiny_ft_dir, tiny_ft2_dir, tiny_corpus_path)))
+    path.write_text(
+        yaml.safe_dump(tiny_run_config(tiny_base_dir, tiny_ft_dir, tiny_ft2_dir, tiny_corpus_path))
+    )
     return path
 
 
@@ -132,7 +116,7 @@ def test_weights_replaced_in_place_make_the_harvest_stale(
 
     ft_copy = tmp_path / "ft"
     shutil.copytree(tiny_ft_dir, ft_copy)
-    config = from_dict(RunConfig, _config_dict(tiny_base_dir, ft_copy, tiny_ft2_dir, tiny_corpus_path))
+    config = from_dict(RunConfig, tiny_run_config(tiny_base_dir, ft_copy, tiny_ft2_dir, tiny_corpus_path))
     run_dir = tmp_path / "run"
     first = _statuses(run_pipeline(config, run_dir, stages=("harvest",), log=lambda message: None))
     assert set(first.values()) == {"ran"}

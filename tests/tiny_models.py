@@ -244,3 +244,23 @@ def write_corpus_jsonl(path: str | Path, n_text: int = 24, n_chat: int = 8, *, s
         for record in corpus_records(n_text, n_chat, seed=seed):
             handle.write(json.dumps(record) + "\n")
     return path
+
+
+def tiny_run_config(base: Path, ft: Path, ft2: Path, corpus: Path) -> dict:
+    """A run config (as a dict) for the tiny models: base + fine-tunes ``a`` and ``b``, every stage small and offline."""
+    return {
+        "name": "tiny",
+        "base": {"name": "base", "path": str(base)},
+        "finetunes": [{"name": "a", "path": str(ft)}, {"name": "b", "path": str(ft2)}],
+        "harvest": {
+            "layer": 2,
+            "batch_size": 8,
+            "context_length": 64,
+            "progress": False,
+            "corpus": {"sources": [{"path": str(corpus)}]},
+        },
+        "crosscoder": {"preset": "cpu-tiny", "n_latents": 64, "k": 4, "epochs": 2, "batch_size": 128},
+        "analyze": {"n_top_examples": 5, "n_per_quantile": 2, "n_negative": 5},
+        "annotate": {"annotator": "offline", "n_score": 2},
+        "scorecard": {"a": "a", "b": "b"},
+    }

@@ -3,6 +3,7 @@ offline sentence embeddings; detection scoring; SQLite cache. Reference: docs/an
 
 from llmdiff_eval.annotate.base import (
     AnnotationError,
+    AnnotationIncompleteError,
     AnnotationResult,
     Annotator,
     Budget,
@@ -36,6 +37,7 @@ __all__ = [
     "PROMPT_VERSION",
     "AnnotateConfig",
     "AnnotationError",
+    "AnnotationIncompleteError",
     "AnnotationPlan",
     "AnnotationResult",
     "Annotator",

@@ -26,6 +26,11 @@ class AnnotationError(LlmdiffError, RuntimeError):
     """One latent could not be annotated or scored (bad answers after the corrective retry, API error, budget)."""
 
 
+class AnnotationIncompleteError(AnnotationError):
+    """Some latents of a pair failed (API errors, malformed answers, budget); the pair's table was not written and
+    the next run retries only those (finished ones come from the cache)."""
+
+
 class CategorizationError(AnnotationError):
     """The latent was explained but could not be categorized; ``explanation`` keeps what was paid for."""
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmdiff_eval.annotate.base import AnnotationResult, Explanation, Usage
+from llmdiff_eval.annotate.base import AnnotationError, AnnotationResult, Explanation, Usage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS annotations (
@@ -78,10 +78,18 @@ class AnnotationCache:
         self._db = sqlite3.connect(
             str(self.path) if self.path else ":memory:", check_same_thread=False, timeout=30
         )
-        if self.path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
+        try:
+            if self.path is not None:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+            self._db.commit()
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise AnnotationError(
+                f"{self.path} is corrupt or not an SQLite database ({error}). It is only the cache of finished "
+                f"annotations: move it aside (`mv {self.path} {self.path}.corrupt`) and rerun; the tables in "
+                "annotations/*.parquet are not affected, and latents not in them are annotated again"
+            ) from error
 
     def close(self) -> None:
         with self._lock:

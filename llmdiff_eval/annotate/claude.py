@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -146,8 +147,20 @@ class ClaudeClient:
 
     def send(self, request: ApiRequest) -> ApiReply:
         """One ``messages.create`` call (the SDK retries transient failures)."""
-        message = self._sdk.messages.create(**request.params)
+        try:
+            message = self._sdk.messages.create(**request.params)
+        except json.JSONDecodeError as error:
+            raise self._not_json(error.doc) from error
+        if not hasattr(message, "usage"):  # the SDK hands back the body when the reply is not JSON
+            raise self._not_json(message)
         return ApiReply(message=message, usage=self.usage_of(message))
+
+    def _not_json(self, body: Any) -> AnnotationError:
+        snippet = " ".join(str(body).split())[:120]
+        return AnnotationError(
+            f"the API at {self._sdk.base_url} replied with {snippet!r}, not a JSON message: check the base URL "
+            "(annotate.base_url, --base-url or ANTHROPIC_BASE_URL) and any proxy between you and the API"
+        )
 
     def submit_batch(self, requests: list[tuple[str, ApiRequest]]) -> dict[str, ApiReply | BaseException]:
         """Send ``requests`` as Message Batches (chunked), wait for them, and return replies by ``custom_id``.

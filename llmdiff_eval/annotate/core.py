@@ -21,6 +21,7 @@ import pandas as pd
 
 from llmdiff_eval.annotate.base import (
     AnnotationError,
+    AnnotationIncompleteError,
     AnnotationResult,
     Annotator,
     Budget,
@@ -308,6 +309,8 @@ def _execute(plan: AnnotationPlan, cache: AnnotationCache, budget: Budget, progr
         scores, score_spent = _score(plan, results, usage, cache, budget, progress, errors)
         spent = spent + score_spent
 
+    no_contexts = {latent for latent, contexts in plan.shown.items() if not contexts}
+    failed = sorted(latent for latent in errors if latent not in no_contexts)
     frame = _frame(plan, results, partial, usage, errors, scores)
     total = Usage(**{name: frame[name].sum() for name in _USAGE_FIELDS}) if len(frame) else Usage()
     frame.attrs.update(
@@ -324,7 +327,9 @@ def _execute(plan: AnnotationPlan, cache: AnnotationCache, budget: Budget, progr
                 "cache_hits": len(plan.cached),
                 "annotated_now": len(programs) - sum(latent in errors for latent in programs),
                 "errors": len(errors),
+                "failed": len(failed),
             },
+            "failed_latents": failed,
         }
     )
     return frame
@@ -527,13 +532,28 @@ def annotate_pair(
     frame.attrs["config"] = {
         k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()
     }
-    with atomic_path(run.annotations(pair)) as tmp:
-        frame.to_parquet(tmp)
+    if not frame.attrs["usage"]["failed"]:  # a table built on failures would publish them as "uncategorized"
+        with atomic_path(run.annotations(pair)) as tmp:
+            frame.to_parquet(tmp)
     return frame
 
 
 def annotate(
     cfg: AnnotateConfig, run_dir: str | os.PathLike, base: str, ft: str, progress: bool = False
 ) -> pd.DataFrame:
-    """Stage function: annotate the model-specific latents of ``base`` vs ``ft`` in ``run_dir``."""
-    return annotate_pair(cfg, run_dir, pair_name(base, ft), progress=progress)
+    """Stage function: annotate the model-specific latents of ``base`` vs ``ft`` in ``run_dir``.
+
+    Raises :class:`AnnotationIncompleteError` when some latents failed: their pair's table is then not written (a
+    previous one is kept), the successes are in the cache, and the next run retries only the failed latents."""
+    pair = pair_name(base, ft)
+    frame = annotate_pair(cfg, run_dir, pair, progress=progress)
+    failed = frame.attrs["failed_latents"]
+    if failed:
+        reasons = "; ".join(f"latent {latent}: {frame.at[latent, 'error']}" for latent in failed[:3])
+        raise AnnotationIncompleteError(
+            f"{len(failed)} of {len(frame)} latents of {pair} failed ({reasons}{'; ...' if len(failed) > 3 else ''}); "
+            f"annotations/{pair}.parquet was not written. The {len(frame) - len(failed)} finished ones are cached: "
+            "rerun the same command to retry only the failed ones (see --timeout / --max-retries, or annotate.timeout "
+            "and annotate.max_retries in the config)"
+        )
+    return frame

@@ -13,7 +13,9 @@ one and an interrupted run keeps everything finished so far).
 
 from __future__ import annotations
 
-import concurrent.futures
+import queue
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -45,14 +47,27 @@ class OfflineRunner:
             on_done(key, state[1], Usage())
 
 
+INTERRUPT_GRACE_SECONDS = 2.0
+"""After Ctrl-C, how long programs already running may take to finish (and be handed over) before the driver gives
+up on them: requests in flight are usually a second from done, but a server that never answers must not hold the
+user for minutes."""
+
+
 def run_threaded(
     programs: dict[Any, Program],
     send: Callable[[ApiRequest], ApiReply],
     on_done: OnDone,
     budget: Budget,
     max_concurrency: int,
+    grace_seconds: float = INTERRUPT_GRACE_SECONDS,
 ) -> None:
-    """Run each program in a thread pool of ``max_concurrency`` workers; ``send`` performs one request."""
+    """Run each program in one of ``max_concurrency`` worker threads; ``send`` performs one request.
+
+    ``on_done`` is called in the calling thread, as each program finishes. On an interrupt (Ctrl-C), no new
+    program starts, the ones running get ``grace_seconds`` to finish (those that do are handed to ``on_done``: their
+    answers are paid for), and the interrupt is re-raised. Workers are daemon threads, so a request that never
+    returns cannot keep the process alive.
+    """
 
     def run_one(program: Program) -> tuple[Any, Usage]:
         usage = Usage()
@@ -76,23 +91,50 @@ def run_threaded(
 
     if not programs:
         return
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
-        futures = {pool.submit(run_one, program): key for key, program in programs.items()}
-        handled: set[concurrent.futures.Future] = set()
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                handled.add(future)
-                result, usage = future.result()
-                on_done(futures[future], result, usage)
-        except BaseException:
-            # Interrupted (e.g. Ctrl-C): cancel what has not started, let running requests finish, and hand over
-            # every program that finished -- its answer is paid for and must reach the cache.
-            pool.shutdown(wait=True, cancel_futures=True)
-            for future, key in futures.items():
-                if future not in handled and future.done() and not future.cancelled():
-                    if future.exception() is None:
-                        on_done(key, *future.result())
-            raise
+    todo = iter(list(programs.items()))
+    take = threading.Lock()
+    stop = threading.Event()
+    finished: queue.Queue = queue.Queue()
+
+    def worker() -> None:
+        while not stop.is_set():
+            with take:
+                item = next(todo, None)
+            if item is None:
+                return
+            key, program = item
+            try:
+                outcome = run_one(program)
+            except BaseException as error:  # a bug in a program must not lose the others
+                outcome = (error, Usage())
+            finished.put((key, outcome))
+
+    workers = [
+        threading.Thread(target=worker, name=f"annotate-{i}", daemon=True)
+        for i in range(min(max(1, max_concurrency), len(programs)))
+    ]
+    for thread in workers:
+        thread.start()
+    remaining = len(programs)
+    try:
+        while remaining:
+            try:
+                key, (result, usage) = finished.get(timeout=0.2)  # short waits keep Ctrl-C responsive
+            except queue.Empty:
+                continue
+            remaining -= 1
+            on_done(key, result, usage)
+    except BaseException:
+        stop.set()
+        deadline = time.monotonic() + grace_seconds
+        while remaining and time.monotonic() < deadline and any(t.is_alive() for t in workers):
+            try:
+                key, (result, usage) = finished.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            remaining -= 1
+            on_done(key, result, usage)
+        raise
 
 
 def run_batched(

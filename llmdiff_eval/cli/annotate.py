@@ -40,6 +40,13 @@ def _money(value: float) -> str:
 @click.option(
     "--taxonomy", default=None, help="Shipped taxonomy name or a taxonomy YAML path (default: paper)."
 )
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    help="Seconds to wait for one API reply before retrying [default: 120].",
+)
+@click.option("--max-retries", type=int, default=None, help="Retries of a failed API request [default: 4].")
 @click.option("--tag", "tags", multiple=True, help="Latent tags to annotate (repeatable; default: ft_only).")
 @click.option("--no-score", is_flag=True, help="Skip detection scoring.")
 def annotate(
@@ -52,6 +59,8 @@ def annotate(
     max_cost: float | None,
     max_concurrency: int | None,
     taxonomy: str | None,
+    timeout: float | None,
+    max_retries: int | None,
     tags: tuple[str, ...],
     no_score: bool,
 ) -> None:
@@ -73,6 +82,8 @@ def annotate(
         "batch": batch,
         "max_cost": max_cost,
         "max_concurrency": max_concurrency,
+        "timeout": timeout,
+        "max_retries": max_retries,
         "taxonomy": taxonomy,
         "tags": tuple(tags) or None,
         "score": not no_score,
@@ -155,5 +166,6 @@ def annotate(
     click.echo(f"spent {_money(spent_total)}; annotations in {run_dir / 'annotations'}")
     if failures:
         raise click.ClickException(
-            f"{failures} latent(s) failed (listed above); rerun to retry them, finished ones come from the cache"
+            f"{failures} latent(s) failed (listed above), so the table of each pair with failures was not written "
+            "(a previous one is kept); rerun to retry only them, finished ones come from the cache"
         )

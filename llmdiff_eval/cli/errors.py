@@ -39,12 +39,12 @@ def explain(error: BaseException) -> str:
             f"no space left on the device{where}. Free some space (or pass another --run-dir / --out on a larger "
             "disk) and rerun the same command: finished outputs are intact and the run resumes where it stopped."
         )
-    if isinstance(error, PermissionError):
+    if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return (
-            f"permission denied: {error.filename or error}. Make that path writable (or pass another --run-dir / "
-            "--out) and rerun; nothing finished was changed."
+            f"cannot write {error.filename or 'a file'}: {error.strerror}. Make the run directory writable (or pass "
+            "another --run-dir / --out) and rerun; nothing finished was changed."
         )
-    if isinstance(error, FileNotFoundError) and not error.args[1:]:
+    if isinstance(error, FileNotFoundError) and error.filename is None:
         return str(error)
     if isinstance(error, sqlite3.DatabaseError):
         return (

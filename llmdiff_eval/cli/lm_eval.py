@@ -8,6 +8,7 @@ mechdiff,hellaswag --metadata '{"base_model": "..."}'`` is ``lm_eval`` with the 
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -43,6 +44,26 @@ def lm_eval_argv(args: list[str], tasks_dir: str, task_yaml: str) -> list[str]:
     return out
 
 
+def check_metadata(args: tuple[str, ...]) -> None:
+    """Refuse a ``--metadata`` JSON object that does not parse, before lm-eval starts (and loads the model).
+
+    lm-eval also takes ``key=value`` pairs there (parsed by lm-eval itself); only values that start with ``{``
+    are JSON."""
+    values = [arg.split("=", 1)[1] for arg in args if arg.startswith("--metadata=")]
+    values += [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--metadata"]
+    for value in values:
+        if not value.lstrip().startswith("{"):
+            continue
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as error:
+            raise click.BadParameter(
+                f"{value!r} is not valid JSON ({error.msg} at character {error.pos}); quote it for the shell, e.g. "
+                """--metadata '{"base_model": "google/gemma-2-9b", "layer": 20}'""",
+                param_hint="--metadata",
+            ) from error
+
+
 @click.command(
     "lm-eval",
     context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
@@ -62,6 +83,7 @@ def lm_eval(args: tuple[str, ...]) -> None:
 
     from llmdiff_eval.integrations.lm_eval import TASK_YAML, TASKS_DIR, MechdiffConfigError
 
+    check_metadata(args)
     sys.argv = ["lm_eval", *lm_eval_argv(list(args), TASKS_DIR, TASK_YAML)]
     try:
         cli_evaluate()

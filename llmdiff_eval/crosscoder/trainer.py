@@ -21,6 +21,7 @@ from sae_lens.saes.sae import (
     TrainStepOutput,
 )
 from sae_lens.training.sae_trainer import SAETrainer
+from safetensors import SafetensorError
 
 from llmdiff_eval.config import result_settings
 from llmdiff_eval.config.crosscoder import CrosscoderConfig
@@ -165,8 +166,9 @@ class CrosscoderTrainer(SAETrainer):
         progress = json.loads((checkpoint / PROGRESS_FILE).read_text())
         if progress["fingerprint"] != self.run.fingerprint:
             raise CrosscoderError(
-                f"{checkpoint} belongs to a run with a different config or data; pass resume=False to start over "
-                "or use another out_dir"
+                f"{checkpoint} belongs to an interrupted training with another config or data, so it cannot be "
+                "resumed: rerun with --force to start this training afresh (`llmdiff-eval train CONFIG|RUN_DIR "
+                "--force`; in Python, train_crosscoder(..., resume=False)), or go back to the old settings to resume it"
             )
         self.sae.load_weights_from_checkpoint(checkpoint)
         self.load_trainer_state(checkpoint)
@@ -270,8 +272,9 @@ def train_crosscoder(
             if finished.cfg.metadata.get("llmdiff_eval", {}).get("fingerprint") == fingerprint:
                 return finished
             raise CrosscoderError(
-                f"{run.out_dir} holds a crosscoder trained with another config or data; pass resume=False to "
-                "retrain it, or use another out_dir"
+                f"{run.out_dir} holds a crosscoder trained with another config or data: rerun with --force to "
+                "retrain it (`llmdiff-eval train CONFIG|RUN_DIR --force`; in Python, train_crosscoder(..., "
+                "resume=False)), or use another output directory"
             )
         if not resume and parallel.is_writer:
             for stale in (run.out_dir / CHECKPOINTS, run.out_dir / LOG_FILE, run.out_dir / "cfg.json"):
@@ -394,10 +397,23 @@ def load_crosscoder(path: str | os.PathLike, device: str = "cpu") -> BatchTopKCr
     cfg_path = path / "cfg.json"
     if not cfg_path.exists():
         raise CrosscoderError(f"no crosscoder in {path} (cfg.json missing); run the train stage first")
-    architecture = json.loads(cfg_path.read_text()).get("architecture")
+    redo = (
+        "rerun the train stage on its run directory (`llmdiff-eval run RUN_DIR` notices the damage and retrains "
+        "that pair; `llmdiff-eval train RUN_DIR --force` retrains every pair)"
+    )
+    try:
+        architecture = json.loads(cfg_path.read_text()).get("architecture")
+    except ValueError as error:
+        raise CrosscoderError(f"{cfg_path} is not valid JSON ({error}): {redo}") from error
     if architecture != ARCHITECTURE:
         raise CrosscoderError(f"{path} holds an SAE-Lens {architecture!r} SAE, not a {ARCHITECTURE!r}")
-    crosscoder = SAE.load_from_disk(path, device=device)
+    try:
+        crosscoder = SAE.load_from_disk(path, device=device)
+    except (SafetensorError, OSError, RuntimeError, ValueError, KeyError) as error:
+        raise CrosscoderError(
+            f"the crosscoder weights in {path} (sae_weights.safetensors) are unreadable: {error}. The file is "
+            f"truncated or corrupt: {redo}"
+        ) from error
     log_path = path / LOG_FILE
     crosscoder.training_log = (
         [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]

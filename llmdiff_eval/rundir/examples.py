@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from llmdiff_eval.config.analyze import AnalyzeConfig
+from llmdiff_eval.errors import RunDirError
 
 
 @dataclass
@@ -112,7 +113,13 @@ def load_examples(
         )
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=60)
     try:
-        tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        try:
+            tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as error:
+            raise RunDirError(
+                f"{db_path} is corrupt or not an SQLite database ({error}): rebuild it with "
+                "`llmdiff-eval analyze RUN_DIR --force` (it re-reads the crosscoders and activation caches)"
+            ) from error
         complete = (
             "examples_complete" in tables
             and con.execute("SELECT 1 FROM examples_complete WHERE pair = ?", (pair,)).fetchone()

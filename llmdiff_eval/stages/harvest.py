@@ -54,10 +54,10 @@ def _cache_problems(config: RunConfig, cache_dir) -> list[str]:
         return [str(error).split(";")[0]]
 
 
-def run(config: RunConfig, run_dir: RunDir) -> None:
-    """Harvest every model of the run (all together, so their tokenizers are checked against the base's first);
-    finished caches are skipped and partial ones resumed, by this process alone or by rank under torchrun."""
-    harvest_models(config.harvest, run_dir.root, config.models, harvest_one=harvest_one)
+def run(config: RunConfig, run_dir: RunDir, model: str) -> None:
+    """Harvest model ``model`` (every tokenizer of the run is checked against the base's first); a finished cache
+    is verified and repaired, a partial one resumed, by this process alone or by rank under torchrun."""
+    harvest_models(config.harvest, run_dir.root, config.models, harvest_one=harvest_one, only=model)
 
 
 def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
@@ -66,7 +66,7 @@ def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
             NAME,
             spec.name,
             unit_key(config, spec.name),
-            lambda: run(config, run_dir),
+            lambda name=spec.name: run(config, run_dir, name),
             outputs=[run_dir.activations(spec.name)],
             verify=lambda name=spec.name: _cache_problems(config, run_dir.activations(name)),
             repair_in_place=True,
