@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from llmdiff_eval.config.corpus import CorpusConfig, CorpusSource
+from llmdiff_eval.config.models import ModelSpec
 from llmdiff_eval.errors import CorpusError
+from llmdiff_eval.models import load_tokenizer
 from llmdiff_eval.utils import stable_hash
 
 _SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet", ".txt")
@@ -228,7 +230,6 @@ def resolve_chat_template(spec: str | None, tokenizer) -> str | None:
         return getattr(tokenizer, "chat_template", None)
     if "{%" in spec or "{{" in spec:
         return spec
-    from llmdiff_eval.models import ModelSpec, load_tokenizer
 
     other = load_tokenizer(ModelSpec(name="chat-template", path=spec))
     if not getattr(other, "chat_template", None):

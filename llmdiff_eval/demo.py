@@ -31,6 +31,7 @@ from llmdiff_eval.config import (
 )
 from llmdiff_eval.pipeline import run_pipeline
 from llmdiff_eval.render import render_sections, scorecard_sections, scorecard_title
+from llmdiff_eval.render.text import significance_line
 from llmdiff_eval.rundir import RunDir
 
 DEMO_LAYER = (
@@ -141,6 +142,7 @@ def run_demo(config: RunConfig, run_dir: str | Path, force: bool = False, log=pr
         render_sections(sections, "table", title=scorecard_title(card)),
         "Planted capabilities (a: safety LoRA, b: German/French LoRA):",
         *planted_check(card),
+        significance_line(card),
         "",
         f"Outputs in {run_dir}/: scorecard.md / .json / .csv, report.html, model_card.md, plots/, latents/",
         f"More: llmdiff-eval scorecard {run_dir} --format md   |   open {run_dir}/report.html",

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from llmdiff_eval.arena import fetch_arena
 from llmdiff_eval.errors import LlmdiffError
 from llmdiff_eval.scorecard import LatentCounts, build_scorecard, share_pct
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
@@ -123,8 +124,6 @@ def paper_scorecard(compare: str = "simpo") -> dict[str, Any]:
         + ([spec["categories"]["table"]] if spec.get("categories") else []),
     }
     if spec.get("arena"):
-        from llmdiff_eval.arena import fetch_arena
-
         arena_models = (model_a["arena"], model_b["arena"])
         arena = fetch_arena(list(arena_models), source=spec["arena"]["snapshot"])
     else:
@@ -220,3 +219,19 @@ def _check_consistent(counts: LatentCounts, taxonomy: Taxonomy, where: str) -> N
                 f"{where}: listed categories of {class_name} count {listed} latents, more than the class's "
                 f"{counts.classes.get(class_name, 0)} (category {code}: {count})"
             )
+
+
+def significance_verdict(card: dict[str, Any]) -> str:
+    """One line: how many of the paper's reported class and category changes are statistically significant."""
+    rows = [*card["classes"], *card["categories"]]
+    significant = [row for row in rows if row["significant"]]
+    smallest = min((row for row in rows if row["p_value"] is not None), key=lambda row: row["p_value"])
+    alpha = card["significance"]["alpha"]
+    models = card["models"]
+    return (
+        f"Verdict: {len(significant)} of the paper's {len(rows)} reported class and category changes "
+        f"({models['b']} vs {models['a']}) are statistically significant at q < {alpha:g} (Fisher exact, "
+        f"Benjamini-Hochberg per table); the smallest p-value is {smallest['p_value']:.3g} "
+        f"({smallest.get('code', smallest['name'])}, {smallest['count_a']}/{card['totals']['a']} vs "
+        f"{smallest['count_b']}/{card['totals']['b']} latents)."
+    )

@@ -26,7 +26,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from llmdiff_eval.arena import compare_arena, resolve_model
 from llmdiff_eval.errors import LlmdiffError
+from llmdiff_eval.stats import ALPHA, LEVEL, row_uncertainty
 from llmdiff_eval.taxonomy import Taxonomy
 from llmdiff_eval.utils import atomic_write_json
 
@@ -104,18 +106,27 @@ def compare_counts(
     return pd.DataFrame(rows, columns=["key", *SHARE_COLUMNS]).set_index("key")
 
 
-def class_shares(counts_a: LatentCounts, counts_b: LatentCounts, taxonomy: Taxonomy) -> list[dict[str, Any]]:
-    """Per taxonomy class (taxonomy order): ``name`` + :data:`SHARE_COLUMNS` (paper Tables 2 and 5)."""
+def class_shares(
+    counts_a: LatentCounts, counts_b: LatentCounts, taxonomy: Taxonomy, alpha: float = ALPHA
+) -> list[dict[str, Any]]:
+    """Per taxonomy class (taxonomy order): ``name`` + :data:`SHARE_COLUMNS` (paper Tables 2 and 5) + the
+    uncertainty of ``diff`` (``diff_ci``, ``p_value``, ``q_value``, ``significant``: :mod:`llmdiff_eval.stats`)."""
     table = compare_counts(
         taxonomy.class_names, counts_a.classes, counts_b.classes, counts_a.total, counts_b.total
     )
-    return [{"name": name, **_plain(row)} for name, row in table.iterrows()]
+    rows = [{"name": name, **_plain(row)} for name, row in table.iterrows()]
+    return row_uncertainty(rows, counts_a.total, counts_b.total, alpha=alpha)
 
 
 def category_shares(
-    counts_a: LatentCounts, counts_b: LatentCounts, taxonomy: Taxonomy, codes: Sequence[str] | None = None
+    counts_a: LatentCounts,
+    counts_b: LatentCounts,
+    taxonomy: Taxonomy,
+    codes: Sequence[str] | None = None,
+    alpha: float = ALPHA,
 ) -> list[dict[str, Any]]:
-    """Per category: ``code, name, class_name`` + :data:`SHARE_COLUMNS` (paper Table 4).
+    """Per category: ``code, name, class_name`` + :data:`SHARE_COLUMNS` (paper Table 4) + the uncertainty of
+    ``diff`` as in :func:`class_shares` (q-values over the categories listed).
 
     ``codes`` defaults to every taxonomy category (taxonomy order); the paper passes only the ones it published.
     """
@@ -125,7 +136,7 @@ def category_shares(
     for code, row in table.iterrows():
         category = taxonomy.by_code(code)
         rows.append({"code": code, "name": category.name, "class_name": category.class_name, **_plain(row)})
-    return rows
+    return row_uncertainty(rows, counts_a.total, counts_b.total, alpha=alpha)
 
 
 def counts_from_annotations(
@@ -196,7 +207,6 @@ def arena_block(arena: pd.DataFrame, model_a: str, model_b: str) -> list[dict[st
     ``arena`` is a :func:`llmdiff_eval.arena.fetch_arena` table; ``model_a`` / ``model_b`` are LMArena names.
     Missing ratings are ``None``.
     """
-    from llmdiff_eval.arena import compare_arena
 
     rows = []
     for record in compare_arena(arena, model_a, model_b).to_dict("records"):
@@ -477,14 +487,15 @@ def build_scorecard(
     benchmarks: Sequence[BenchmarkResults] = (),
     category_codes: Sequence[str] | None = None,
     provenance: Mapping[str, Any] | None = None,
+    alpha: float = ALPHA,
 ) -> dict[str, Any]:
     """The scorecard as a JSON-ready dict (the issue's stable shape; numbers unrounded).
 
     ``models`` holds at least ``base``, ``a``, ``b`` (names); ``arena_models`` the LMArena names whose ratings fill
     the Arena columns (recorded as ``models["arena_a"]`` / ``["arena_b"]`` so renderers can label them).
     """
-    classes = class_shares(counts_a, counts_b, taxonomy)
-    categories = category_shares(counts_a, counts_b, taxonomy, category_codes)
+    classes = class_shares(counts_a, counts_b, taxonomy, alpha)
+    categories = category_shares(counts_a, counts_b, taxonomy, category_codes, alpha)
     arena_rows: list[dict[str, Any]] = []
     models = dict(models)
     provenance = dict(provenance or {})
@@ -508,6 +519,7 @@ def build_scorecard(
         },
         "classes": classes,
         "categories": categories,
+        "significance": significance_summary(classes, categories, alpha),
         "arena": arena_rows,
         "style": style_summary(arena_rows),
         "joined": join_arena(arena_rows, categories, arena_map),
@@ -517,10 +529,31 @@ def build_scorecard(
     }
 
 
+def significance_summary(
+    classes: Sequence[Mapping[str, Any]], categories: Sequence[Mapping[str, Any]], alpha: float = ALPHA
+) -> dict[str, Any]:
+    """How many class and category rows differ significantly, and the methods behind ``diff_ci`` / ``q_value``."""
+    return {
+        "alpha": alpha,
+        "level": LEVEL,
+        "interval": "Newcombe hybrid score interval (method 10) for a difference of two proportions",
+        "test": "Fisher exact test, two-sided, on count vs the rest of each model's total",
+        "adjustment": "Benjamini-Hochberg over the rows of each table",
+        "classes": {"significant": sum(bool(r["significant"]) for r in classes), "rows": len(classes)},
+        "categories": {
+            "significant": sum(bool(r["significant"]) for r in categories),
+            "rows": len(categories),
+        },
+    }
+
+
 UNITS = {
     "share": "percent of the model's model-specific latents (count / total x 100; total includes uncategorized)",
     "diff": "share_b - share_a, percentage points",
     "change_pct": "diff / share_a x 100; null when share_a is 0",
+    "diff_ci": "95% confidence interval of diff, percentage points [low, high] (Newcombe hybrid score)",
+    "p_value": "Fisher exact test of equal shares (two-sided)",
+    "q_value": "Benjamini-Hochberg adjusted p-value over the rows of the same table; significant = q < alpha",
     "rating": "LMArena Elo",
     "delta": "rating_b - rating_a, Elo points; *_style: with style control; style_diff = delta_style - delta",
     "style_share_pct": "(delta - delta_style) / delta x 100; null when delta is 0",
@@ -569,7 +602,6 @@ def compare_shares(counts: Mapping[str, LatentCounts], taxonomy: Taxonomy) -> di
 
 def compare_arena_ratings(arena: pd.DataFrame, arena_models: Mapping[str, str]) -> list[dict[str, Any]]:
     """Per Arena category: ``ratings`` / ``ratings_style`` {run model name: Elo} for the models in ``arena_models``."""
-    from llmdiff_eval.arena import resolve_model
 
     available = arena["model"].unique()
     resolved = {

@@ -33,6 +33,7 @@ from llmdiff_eval.scorecard import (
     sign_agreement,
     style_share_pct,
 )
+from llmdiff_eval.stats import diff_interval
 from llmdiff_eval.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy("paper")
@@ -54,7 +55,8 @@ def test_share_diff_change_hand_computed() -> None:
     b = LatentCounts(total=8, classes={SAFETY: 4, LING: 2, SPEC: 1, FORMAT_CLASS: 1}, categories={"A.4": 3})
     rows = {row["name"]: row for row in class_shares(a, b, TAXONOMY)}
     assert list(rows) == TAXONOMY.class_names
-    assert rows[SAFETY] == {
+    uncertainty = ("diff_ci", "p_value", "q_value", "significant")  # checked in tests/test_stats.py
+    assert {key: value for key, value in rows[SAFETY].items() if key not in uncertainty} == {
         "name": SAFETY,
         "count_a": 3,
         "count_b": 4,
@@ -63,6 +65,7 @@ def test_share_diff_change_hand_computed() -> None:
         "diff": pytest.approx(20.0),
         "change_pct": pytest.approx(200 / 3),
     }
+    assert set(uncertainty) <= set(rows[SAFETY])
     assert rows[SPEC]["diff"] == pytest.approx(-17.5) and rows[SPEC]["change_pct"] == pytest.approx(-350 / 6)
     assert rows[UIM]["share_b"] == 0 and rows[UIM]["change_pct"] == pytest.approx(-100.0)
     # absent from A: change undefined (None, never inf); absent from both: diff 0, change None
@@ -265,6 +268,7 @@ def test_scorecard_cli_json_shape_and_benchmarks(run: Path, tmp_path: Path) -> N
         "arena_a": "gemma-2-9b-it",
         "arena_b": "gemma-2-9b-it-simpo",
     }
+    uncertainty = {"diff_ci", "p_value", "q_value", "significant"}
     assert set(card["classes"][0]) == {
         "name",
         "count_a",
@@ -273,10 +277,12 @@ def test_scorecard_cli_json_shape_and_benchmarks(run: Path, tmp_path: Path) -> N
         "share_b",
         "diff",
         "change_pct",
+        *uncertainty,
     }
     assert set(card["categories"][0]) == {
-        "code", "name", "class_name", "count_a", "count_b", "share_a", "share_b", "diff", "change_pct",
+        "code", "name", "class_name", "count_a", "count_b", "share_a", "share_b", "diff", "change_pct", *uncertainty,
     }  # fmt: skip
+    assert card["significance"]["classes"]["rows"] == len(card["classes"])
     assert {"category", "rating_a", "rating_b", "delta", "rating_a_style", "rating_b_style", "delta_style",
             "style_diff"} <= set(card["arena"][0])  # fmt: skip
     safety = next(row for row in card["classes"] if row["name"] == SAFETY)
@@ -293,7 +299,18 @@ def test_scorecard_cli_table_md_csv(run: Path) -> None:
     table = runner.invoke(main, ["scorecard", str(run), "--a", "a", "--b", "b"])
     assert table.exit_code == 0, table.output
     line = next(line for line in table.output.splitlines() if line.startswith(SAFETY))
-    assert line.split()[-6:] == ["3", "4", "30.00", "50.00", "+20.00", "+66.7%"]
+    cells, (low, high) = line.split(), diff_interval(3, 10, 4, 8)
+    assert cells[-9:] == [
+        "3",
+        "4",
+        "30.00",
+        "50.00",
+        "+20.00",
+        f"[{low:+.1f},",
+        f"{high:+.1f}]",
+        cells[-2],
+        "+66.7%",
+    ]
     assert "new" in next(line for line in table.output.splitlines() if line.startswith(FORMAT_CLASS))
     md = runner.invoke(main, ["scorecard", str(run), "--format", "md"])
     assert md.exit_code == 0 and "| Specialized Capabilities" in md.output and "-17.50" in md.output

@@ -207,7 +207,7 @@ def paper(comparison: str, fmt: str, out: str | None) -> None:
     code as a real run, joined with the paper's Table 3 ratings, and every printed cell of Tables 1, 2, 4 and 5 is
     checked. Exit code 1 if a printed value is not reproduced (known errata in the paper are reported, not failed).
     """
-    from llmdiff_eval.paper import check_summary, paper_scorecard
+    from llmdiff_eval.paper import check_summary, paper_scorecard, significance_verdict
     from llmdiff_eval.render import paper_check_section, render, render_sections
 
     card = paper_scorecard(comparison)
@@ -215,6 +215,8 @@ def paper(comparison: str, fmt: str, out: str | None) -> None:
     matched, errata, failures = check_summary(card["paper_checks"])
     if fmt in ("table", "md"):
         text += "\n" + render_sections([paper_check_section(card["paper_checks"])], fmt)
+    if fmt in ("table", "md"):
+        text += "\n" + significance_verdict(card) + "\n"
     _emit(text, out)
     summary = f"paper check: {matched}/{len(card['paper_checks'])} printed values reproduced"
     if errata:

@@ -56,11 +56,18 @@ def class_shift_png(card: Mapping[str, Any]) -> bytes:
 
     def draw(axes: Any) -> None:
         values = [row["diff"] for row in rows]
+        intervals = [row.get("diff_ci") or [row["diff"], row["diff"]] for row in rows]
+        errors = [[v - low for v, (low, _) in zip(values, intervals, strict=True)],
+                  [high - v for v, (_, high) in zip(values, intervals, strict=True)]]  # fmt: skip
         axes.barh(
-            [row["name"] for row in rows], values, color=["#2b83ba" if v >= 0 else "#d7191c" for v in values]
+            [row["name"] + (" *" if row.get("significant") else "") for row in rows],
+            values,
+            color=["#2b83ba" if v >= 0 else "#d7191c" for v in values],
+            xerr=errors,
+            error_kw={"ecolor": "#444444", "capsize": 3, "linewidth": 1},
         )
         axes.axvline(0, color="black", linewidth=0.8)
-        axes.set_xlabel(f"share of model-specific latents (pp):\n{b} − {a}")
+        axes.set_xlabel(f"share of model-specific latents (pp), 95% CI; * = significant:\n{b} − {a}")
         axes.set_title("Capability class shift")
 
     return _png(draw, 0.45 * len(rows) + 1.4)

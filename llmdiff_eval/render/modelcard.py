@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from llmdiff_eval.arena import resolve_model
 from llmdiff_eval.render.text import fmt_change, fmt_diff, fmt_elo, fmt_share, fmt_value
 from llmdiff_eval.scorecard import (
     LatentCounts,
@@ -247,7 +248,6 @@ def validate_model_card(text: str) -> Any:
 
 def arena_ratings_for(arena: pd.DataFrame, arena_model: str) -> list[dict[str, Any]]:
     """One model's ratings per category (``rating``, ``rating_style``) from a :func:`fetch_arena` table."""
-    from llmdiff_eval.arena import resolve_model
 
     name = resolve_model(arena_model, arena["model"].unique(), "the Arena table")
     rows = arena[arena["model"] == name]

@@ -14,6 +14,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from llmdiff_eval.arena import display_name
+
 FORMATS = ("table", "md", "json", "csv", "html")
 DASH = "—"
 
@@ -43,6 +45,39 @@ def fmt_change(row: Mapping[str, Any]) -> str:
     if row.get("share_a") == 0 and (row.get("share_b") or 0) > 0:
         return "new"
     return DASH
+
+
+def fmt_interval(interval: Sequence[float] | None) -> str:
+    """``[-60.1, -20.3]`` (percentage points, 1 decimal), or a dash."""
+    return DASH if not interval else f"[{interval[0]:+.1f}, {interval[1]:+.1f}]"
+
+
+def fmt_q(row: Mapping[str, Any]) -> str:
+    """The row's q-value (3 significant digits), ``*`` when it is significant."""
+    q = row.get("q_value")
+    return DASH if q is None else f"{q:.3g}" + ("*" if row.get("significant") else "")
+
+
+def significance_notes(card: Mapping[str, Any]) -> list[str]:
+    """The methods line and the count of significant rows (empty for a card made before they were computed)."""
+    summary = card.get("significance")
+    if not summary:
+        return []
+    return [
+        f"95% CI of diff: Newcombe hybrid score interval; q: Fisher exact p-values (two-sided), Benjamini-Hochberg "
+        f"adjusted over the rows of each table; * = q < {summary['alpha']:g}.",
+        significance_line(card),
+    ]
+
+
+def significance_line(card: Mapping[str, Any]) -> str:
+    """One line: how many class and category rows differ significantly."""
+    summary = card["significance"]
+    classes, categories = summary["classes"], summary["categories"]
+    return (
+        f"Significant differences (q < {summary['alpha']:g}): {classes['significant']} of {classes['rows']} classes, "
+        f"{categories['significant']} of {categories['rows']} categories."
+    )
 
 
 def fmt_elo(value: float | None, signed: bool = False) -> str:
@@ -85,7 +120,7 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
     """
     models, totals = card["models"], card["totals"]
     a, b = models["a"], models["b"]
-    share_headers = [f"{a} n", f"{b} n", f"{a} %", f"{b} %", "diff (pp)", "change"]
+    share_headers = [f"{a} n", f"{b} n", f"{a} %", f"{b} %", "diff (pp)", "95% CI (pp)", "q", "change"]
 
     def share_cells(row: Mapping[str, Any]) -> list[str]:
         return [
@@ -94,6 +129,8 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
             fmt_share(row["share_a"]),
             fmt_share(row["share_b"]),
             fmt_diff(row["diff"]),
+            fmt_interval(row.get("diff_ci")),
+            fmt_q(row),
             fmt_change(row),
         ]
 
@@ -107,6 +144,7 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
                 f"Totals: {a} {totals['a']} latents ({totals['uncategorized_a']} uncategorized), "
                 f"{b} {totals['b']} ({totals['uncategorized_b']} uncategorized); shares are of these totals.",
                 "diff = share_b − share_a (percentage points); change = diff / share_a.",
+                *significance_notes(card),
             ],
         )
     ]
@@ -266,7 +304,6 @@ def paper_check_section(checks: Sequence[Mapping[str, Any]]) -> Section:
 
 
 def arena_display_name(category: str) -> str:
-    from llmdiff_eval.arena import display_name
 
     return display_name(category)
 

@@ -46,6 +46,19 @@ def run(finished, tmp_path) -> tuple[Path, Path]:
     return tmp_path / "copy" / "tiny.yaml", tmp_path / "copy" / "run"
 
 
+def pair_config(path: Path, base: Path, finetune: dict, corpus: Path, **harvest) -> Path:
+    """Write a one-pair harvest config (layer 1, no progress bars) to ``path``; ``finetune`` is its model spec."""
+    settings = {"layer": 1, "progress": False, "corpus": {"sources": [{"path": str(corpus)}]}, **harvest}
+    config = {
+        "name": "c",
+        "base": {"name": "base", "path": str(base)},
+        "finetunes": [finetune],
+        "harvest": settings,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 def snapshot(root: Path) -> dict[str, str]:
     """sha256 of every file under ``root`` (relative paths)."""
     return {

@@ -10,8 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
-import yaml
-from conftest import assert_clean_failure, cli, mount_tmpfs, remount_read_only, snapshot, unmount
+from conftest import assert_clean_failure, cli, mount_tmpfs, pair_config, remount_read_only, snapshot, unmount
 from tiny_models import save_lora_adapter, save_tiny_base
 
 from llmdiff_eval.config import load_config
@@ -48,21 +47,8 @@ def test_cuda_on_a_cpu_only_torch(run):
 def test_an_adapter_for_another_base(tmp_path, tiny_base_dir, tiny_corpus_path):
     other_base = save_tiny_base(tmp_path / "base32", d_model=32)
     adapter = save_lora_adapter(other_base, tmp_path / "lora32")
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "name": "c",
-                "base": {"name": "base", "path": str(tiny_base_dir)},
-                "finetunes": [{"name": "ft", "path": str(tiny_base_dir), "adapter": str(adapter)}],
-                "harvest": {
-                    "layer": 1,
-                    "progress": False,
-                    "corpus": {"sources": [{"path": str(tiny_corpus_path)}]},
-                },
-            }
-        )
-    )
+    ft = {"name": "ft", "path": str(tiny_base_dir), "adapter": str(adapter)}
+    config = pair_config(tmp_path / "c.yaml", tiny_base_dir, ft, tiny_corpus_path)
     result = cli("harvest", config, "--run-dir", tmp_path / "run")
     assert_clean_failure(result, "lora32", "trained for a model of another shape", "base32")
     assert result.output.count("size mismatch") <= 1  # one example, not 24 lines of them
@@ -73,17 +59,7 @@ def test_random_bytes_in_a_jsonl_corpus_name_the_file(tmp_path, tiny_base_dir, t
     corpus.write_bytes(
         tiny_corpus_path.read_bytes()[:500].rsplit(b"\n", 1)[0] + b"\n" + bytes(range(128, 256)) * 8
     )
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "name": "c",
-                "base": {"name": "base", "path": str(tiny_base_dir)},
-                "finetunes": [{"name": "ft", "path": str(tiny_ft_dir)}],
-                "harvest": {"layer": 1, "progress": False, "corpus": {"sources": [{"path": str(corpus)}]}},
-            }
-        )
-    )
+    config = pair_config(tmp_path / "c.yaml", tiny_base_dir, {"name": "ft", "path": str(tiny_ft_dir)}, corpus)
     result = cli("harvest", config, "--run-dir", tmp_path / "run")
     assert_clean_failure(result, "corpus.jsonl is not UTF-8 text", "fix or remove the file")
 
@@ -119,22 +95,8 @@ def test_a_full_disk_keeps_what_was_written_consistent(
     tmp_path, tiny_base_dir, tiny_ft_dir, tiny_corpus_path
 ):
     mount = mount_tmpfs(tmp_path / "full", "200k")
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "name": "c",
-                "base": {"name": "base", "path": str(tiny_base_dir)},
-                "finetunes": [{"name": "ft", "path": str(tiny_ft_dir)}],
-                "harvest": {
-                    "layer": 1,
-                    "progress": False,
-                    "shard_tokens": 200,
-                    "corpus": {"sources": [{"path": str(tiny_corpus_path)}]},
-                },
-            }  # fmt: skip
-        )
-    )
+    ft = {"name": "ft", "path": str(tiny_ft_dir)}
+    config = pair_config(tmp_path / "c.yaml", tiny_base_dir, ft, tiny_corpus_path, shard_tokens=200)
     try:
         result = cli("harvest", config, "--run-dir", mount / "run")
         assert_clean_failure(result, "no space left on the device", "rerun the same command")

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import yaml
 from anthropic_server import FakeAnthropic, system_text
-from conftest import assert_clean_failure, cli, flip_byte, snapshot
+from conftest import assert_clean_failure, cli, flip_byte, pair_config, snapshot
 
 from llmdiff_eval.crosscoder import load_crosscoder
 from llmdiff_eval.errors import CrosscoderError
@@ -72,21 +72,8 @@ def test_a_corpus_edited_in_place_makes_the_harvest_stale(
 ):
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_bytes(tiny_corpus_path.read_bytes())
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "name": "c",
-                "base": {"name": "base", "path": str(tiny_base_dir)},
-                "finetunes": [{"name": "a", "path": str(tiny_ft_dir)}],
-                "harvest": {
-                    "layer": 1,
-                    "context_length": 32,
-                    "progress": False,
-                    "corpus": {"sources": [{"path": str(corpus)}]},
-                },
-            }  # fmt: skip
-        )
+    config = pair_config(
+        tmp_path / "c.yaml", tiny_base_dir, {"name": "a", "path": str(tiny_ft_dir)}, corpus, context_length=32
     )
     assert cli("harvest", config, "--run-dir", tmp_path / "run").exit_code == 0
     cache = tmp_path / "run" / "activations" / "base" / "index.json"
