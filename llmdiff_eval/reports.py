@@ -478,6 +478,7 @@ def write_model_card(
         benchmarks=bench,
         comparison=card if card is not None and card["models"]["b"] == model else None,
         dataset_name=f"{run_dir.name} probe corpus",
+        thresholds=_thresholds(run_dir, run.base, model),
     )
     validate_model_card(text)
     out = Path(out) if out is not None else RunDir(run_dir).output("model_card.md")
@@ -488,3 +489,9 @@ def write_model_card(
 def _only(values: Mapping[str, Any]) -> Any:
     """The single value of a one-file benchmark row (a results file not labelled with the model), else None."""
     return next(iter(values.values())) if len(values) == 1 else None
+
+
+def _thresholds(run_dir: str | os.PathLike, base: str, model: str) -> dict[str, Any] | None:
+    """The tag rules the analyze stage recorded in the pair's latent table (None when there is no table)."""
+    path = RunDir(run_dir).latents(pair_name(base, model))
+    return pd.read_parquet(path, columns=["tag"]).attrs.get("thresholds") if path.is_file() else None

@@ -19,6 +19,7 @@ from llmdiff_eval.cli import main
 from llmdiff_eval.render import highlight, render_html
 from llmdiff_eval.render.modelcard import validate_model_card
 from llmdiff_eval.reports import scorecard_from_run, write_model_card, write_scorecard
+from llmdiff_eval.stats import diff_interval
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -165,8 +166,23 @@ def test_write_scorecard_stage_and_card_cli(tmp_path: Path) -> None:
     assert saved["models"]["arena_b"] == "gemma-2-9b-it-simpo" and saved["classes"] == card["classes"]
     assert "placeholder: the paper's Gemma pair" in (run / "scorecard.md").read_text()
     model_card = (run / "model_card.md").read_text()
-    assert "| class | latents | share % | a share % | diff (pp) | change |" in model_card
-    assert "| Safety & Content Moderation | 4 | 50.00 | 30.00 | +20.00 | +66.7% |" in model_card
+    assert "| class | latents | share % | a share % | diff (pp) | 95% CI (pp) | q | change |" in model_card
+    assert "Significant differences (q < 0.05):" in model_card
+    safety = next(
+        line for line in model_card.splitlines() if line.startswith("| Safety & Content Moderation |")
+    )
+    cells = [cell.strip() for cell in safety.strip("|").split("|")]
+    low, high = diff_interval(3, 10, 4, 8)  # a: 3 of 10, b: 4 of 8 (tests/test_scorecard_helpers.py)
+    assert cells[:5] + cells[6:] == [
+        "Safety & Content Moderation",
+        "4",
+        "50.00",
+        "30.00",
+        "+20.00",
+        cells[6],
+        "+66.7%",
+    ]
+    assert cells[5] == f"[{low:+.1f}, {high:+.1f}]"
     validate_model_card(model_card)
     out = tmp_path / "card_c.md"
     result = CliRunner().invoke(main, ["card", str(run), "--model", "c", "--out", str(out)])
@@ -177,3 +193,14 @@ def test_write_scorecard_stage_and_card_cli(tmp_path: Path) -> None:
         shares["mechdiff_share_specialized_capabilities"] == 50.0
         and len(meta["model-index"][0]["results"]) == 1
     )
+
+
+def test_the_card_says_how_latents_were_chosen():
+    from llmdiff_eval.config import AnalyzeConfig
+    from llmdiff_eval.render.modelcard import selection_text
+
+    absolute = selection_text(AnalyzeConfig().thresholds())
+    assert "Δnorm ≥ 0.9" in absolute and "latent scaling confirms (ν^ε < 0.2, ν^r < 0.5)" in absolute
+    relative = selection_text(AnalyzeConfig(selection="relative").thresholds((0.61, 0.39)))
+    assert "outlier of this pair (Δnorm ≥ 0.610" in relative and "5 robust standard deviations" in relative
+    assert "confirms" not in relative and "not used to select" in relative

@@ -17,7 +17,16 @@ import pandas as pd
 import yaml
 
 from llmdiff_eval.arena import resolve_model
-from llmdiff_eval.render.text import fmt_change, fmt_diff, fmt_elo, fmt_share, fmt_value
+from llmdiff_eval.render.text import (
+    fmt_change,
+    fmt_diff,
+    fmt_elo,
+    fmt_interval,
+    fmt_q,
+    fmt_share,
+    fmt_value,
+    significance_line,
+)
 from llmdiff_eval.scorecard import (
     LatentCounts,
     share_pct,
@@ -137,13 +146,15 @@ def model_card(
     benchmarks: Sequence[Mapping[str, Any]] = (),
     comparison: Mapping[str, Any] | None = None,
     dataset_name: str = "mechdiff probe corpus",
+    thresholds: Mapping[str, Any] | None = None,
 ) -> str:
     """The model card text (front matter + Markdown).
 
     ``arena_ratings``: rows ``{category, rating, rating_style}`` for this model; ``arena_info``: provenance of
     those ratings (``source``, ``snapshot_date``, ``arena_model``, ``note``); ``benchmarks``: rows ``{task,
     metric, value}``; ``comparison``: a scorecard dict whose ``b`` is this model (the caller checks), adding
-    diff/change columns vs its ``a``. ``base_model`` (a hub id) goes into the metadata when given.
+    diff/change columns vs its ``a``. ``base_model`` (a hub id) goes into the metadata when given. ``thresholds``:
+    the tag rules of the analyze stage (the latent table's ``thresholds``), so the card says how latents were chosen.
     """
     metadata: dict[str, Any] = {}
     if base_model:
@@ -179,9 +190,8 @@ def model_card(
     lines += [
         "## How this card was made",
         "",
-        f"A BatchTopK crosscoder was trained on paired activations of `{base}` and this model; latents whose decoder "
-        "norm lives (almost) only in this model and that latent scaling confirms are this model's *model-specific* "
-        "latents. Each was named from its top-activating contexts and placed in the capability taxonomy "
+        f"A BatchTopK crosscoder was trained on paired activations of `{base}` and this model; "
+        f"{selection_text(thresholds)} are this model's *model-specific* latents. Each was named from its top-activating contexts and placed in the capability taxonomy "
         f"`{taxonomy.name}` (Boughorbel et al. 2025, arXiv 2509.18792). A share is the percent of these latents in a "
         "class; it describes what the fine-tune added relative to its base, not how well the model performs.",
         "",
@@ -204,14 +214,19 @@ def _breakdown(
     if comparison is not None:
         reference = comparison["models"]["a"]
         lines += [
-            f"| class | latents | share % | {reference} share % | diff (pp) | change |",
-            "|---|---|---|---|---|---|",
+            f"| class | latents | share % | {reference} share % | diff (pp) | 95% CI (pp) | q | change |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         lines += [
             f"| {row['name']} | {row['count_b']} | {fmt_share(row['share_b'])} | {fmt_share(row['share_a'])} | "
-            f"{fmt_diff(row['diff'])} | {fmt_change(row)} |"
+            f"{fmt_diff(row['diff'])} | {fmt_interval(row.get('diff_ci'))} | {fmt_q(row)} | {fmt_change(row)} |"
             for row in comparison["classes"]
         ]
+        if comparison.get("significance"):
+            lines += [
+                "",
+                significance_line(comparison) + " (95% CI: Newcombe; q: Fisher exact, Benjamini-Hochberg.)",
+            ]
     else:
         lines += ["| class | latents | share % |", "|---|---|---|"]
         for class_name in taxonomy.class_names:
@@ -228,6 +243,24 @@ def _breakdown(
             )
         lines.append("")
     return lines
+
+
+def selection_text(thresholds: Mapping[str, Any] | None) -> str:
+    """How the analyze stage chose the model-specific latents, in words (its ``thresholds`` block)."""
+    if not thresholds:
+        return "the latents the analyze stage tagged as specific to this model"
+    rule = thresholds.get("ft_only", {})
+    if (thresholds.get("selection") or {}).get("mode") == "relative":
+        z = thresholds["selection"].get("delta_norm_z")
+        return (
+            f"latents whose decoder-norm ratio is an outlier of this pair (Δnorm ≥ {rule.get('delta_norm_min', 0):.3f}: "
+            f"more than {z:g} robust standard deviations above the median; latent scaling was computed but not used "
+            "to select)"
+        )
+    return (
+        f"latents whose decoder norm lives (almost) only in this model (Δnorm ≥ {rule.get('delta_norm_min')}) and "
+        f"that latent scaling confirms (ν^ε < {rule.get('nu_eps_max')}, ν^r < {rule.get('nu_r_max')})"
+    )
 
 
 def validate_model_card(text: str) -> Any:
