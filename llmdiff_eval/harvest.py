@@ -41,17 +41,16 @@ from llmdiff_eval.models import (
     load_weights,
     tokenizer_fingerprint,
 )
-from llmdiff_eval.rundir import RunDir
+from llmdiff_eval.rundir import INDEX_FILE, STATS_FILE, TOKENIZER_DIR, RunDir
 from llmdiff_eval.rundir.activations import (
     FORMAT,
-    INDEX_FILE,
-    STATS_FILE,
     STORAGE_DTYPE,
-    TOKENIZER_DIR,
     ActivationCache,
     check_aligned,
+    finished_elsewhere,
     load_paired,
     open_shard,
+    shard_problems,
     verify_shard,
 )
 from llmdiff_eval.utils import atomic_path, atomic_write_json, file_sha256, stable_hash
@@ -309,53 +308,6 @@ def stream_activations(
                 return
 
 
-def _read_index(path: Path) -> dict | None:
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CacheError(f"{path} is not valid JSON ({exc}); delete {path.parent} and harvest again") from exc
-
-
-def ranked_world_size(out_dir: str | Path) -> int | None:
-    """The number of processes that harvest (or harvested) ``out_dir`` rank by rank (``index.rank*.json``), or
-    None for a single-process cache."""
-    for path in sorted(Path(out_dir).glob("index.rank*.json")):
-        index = _read_index(path)
-        if index is not None:
-            return int(index["world_size"])
-    return None
-
-
-def finished_by_other_process_count(out_dir: str | Path, world_size: int) -> bool:
-    """True when ``out_dir`` holds a cache that a run with another number of processes finished (any run may use
-    it as it is); False when this run of ``world_size`` processes should harvest or resume it. A cache still
-    *being* harvested by ``W'`` processes must be finished by ``W'`` (documents are split by ``doc_id % W'``):
-    :class:`CacheError` says so."""
-    out_dir = Path(out_dir)
-    merged = _read_index(out_dir / INDEX_FILE)
-    ranked = ranked_world_size(out_dir)
-    if merged is not None and ranked is None:  # a single-process cache
-        if world_size == 1:
-            return False
-        if merged.get("complete"):
-            return True
-        raise CacheError(
-            f"the activation cache {out_dir} was started by a single process: finish it with `llmdiff-eval "
-            f"harvest` without torchrun, or delete the directory to harvest it with {world_size} processes"
-        )
-    if ranked is not None and ranked != world_size:
-        if merged is not None and merged.get("complete"):
-            return True
-        raise CacheError(
-            f"the activation cache {out_dir} is being harvested by {ranked} processes (index.rank*.json): finish "
-            f"it with `torchrun --nproc_per_node {ranked} ...` (documents are split by doc_id % {ranked}), or "
-            "delete the directory to start over"
-        )
-    return False
-
-
 def harvest_model(
     spec: ModelSpec,
     cfg: HarvestConfig,
@@ -376,7 +328,7 @@ def harvest_model(
     """
     if not 0 <= rank < world_size:
         raise HarvestError(f"rank must be in 0..{world_size - 1}, got {rank}")
-    if finished_by_other_process_count(out_dir, world_size):
+    if finished_elsewhere(out_dir, world_size, full=cfg.verify_shards):
         return Path(out_dir)
     writer = _CacheWriter(spec, cfg, Path(out_dir), tokenizer or load_tokenizer(spec), rank, world_size)
     return writer.run(model)
@@ -422,7 +374,15 @@ class _CacheWriter:
 
     def run(self, model) -> Path:
         index = self._read_existing_index()
-        if index is not None and index["complete"] and not self._damaged_shards(index):
+        finished = [self.out_dir / TOKENIZER_DIR] + (
+            [self.out_dir / STATS_FILE] if self.world_size == 1 else []
+        )
+        if (
+            index is not None
+            and index["complete"]
+            and all(path.exists() for path in finished)
+            and not shard_problems(self.out_dir, index["shards"], self.cfg.verify_shards)
+        ):
             return self.out_dir
         documents = self._documents()  # raises CorpusError on an empty corpus, before anything is written
         model = model if model is not None else load_weights(self.spec, self.cfg.device, self.cfg.dtype)
@@ -437,7 +397,8 @@ class _CacheWriter:
                 f"cache {self.out_dir} has d_model {index['d_model']}, model has {d_model}; delete it"
             )
         self.index = index
-        self._check_shards(index, repair=True)
+        self._save_tokenizer()
+        self._repair_shards(index)
         if not index["complete"]:
             self._harvest(documents)
         self._finish()
@@ -494,26 +455,13 @@ class _CacheWriter:
         except OSError:  # another rank got there first
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _damaged_shards(self, index: dict) -> list[str]:
-        """Why each finished shard that is missing, of another size or (with ``verify_shards``) of other contents
-        cannot be used, e.g. ``"shard shard_00003.safetensors ... is corrupt (sha256 mismatch) ..."``."""
-        problems = []
-        for entry in index["shards"]:
-            try:
-                verify_shard(self.out_dir, entry, full=self.cfg.verify_shards)
-            except CacheError as problem:
-                problems.append(str(problem))
-        return problems
-
-    def _check_shards(self, index: dict, repair: bool = False) -> None:
-        """Re-create (with ``repair``) every finished shard that is missing or corrupt; the documents it holds are
-        recorded, and the rebuilt shard is byte-identical to the original. Without ``repair``, raise on the first."""
+    def _repair_shards(self, index: dict) -> None:
+        """Re-create every finished shard that is missing or corrupt; its documents are recorded, and the rebuilt
+        shard is byte-identical to the original."""
         for entry in list(index["shards"]):
             try:
                 verify_shard(self.out_dir, entry, full=self.cfg.verify_shards)
             except CacheError as problem:
-                if not repair:
-                    raise
                 log.warning("%s; re-creating it", str(problem).split(";")[0])
                 self._recreate(entry)
 

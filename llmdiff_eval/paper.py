@@ -225,7 +225,10 @@ def significance_verdict(card: dict[str, Any]) -> str:
     """One line: how many of the paper's reported class and category changes are statistically significant."""
     rows = [*card["classes"], *card["categories"]]
     significant = [row for row in rows if row["significant"]]
-    smallest = min((row for row in rows if row["p_value"] is not None), key=lambda row: row["p_value"])
+    tested = [row for row in rows if row["p_value"] is not None]
+    if not tested:
+        return "Verdict: no row could be tested (a model has no model-specific latents)."
+    smallest = min(tested, key=lambda row: row["p_value"])
     alpha = card["significance"]["alpha"]
     models = card["models"]
     return (

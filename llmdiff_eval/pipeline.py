@@ -2,9 +2,10 @@
 
 The pipeline knows no stage by name: it walks the registry (``llmdiff_eval/stages/``) and, for each unit of work a
 stage declares, compares the unit's key with the marker ``.stages/<stage>__<unit>.json`` that the unit left when it
-finished. A matching marker means done (skipped); another key means stale (its declared outputs are cleared, then it
-is redone); no marker means it never ran or was interrupted (the stage resumes from what it had written). Stage
-outputs are written atomically, so an interrupted run loses at most the unit it was working on.
+finished. A matching marker whose output manifest still matches the files means done (skipped); damaged outputs are
+repaired or redone; another key means stale (its outputs are set aside, the unit redone, and the old outputs put back
+if the redo fails); no marker means it never ran or was interrupted (the stage resumes from what it had written).
+Settings are checked before anything is written (docs/troubleshooting.md).
 
 Under torchrun, :func:`run_pipeline_distributed` runs the stages that use every process (``Stage.all_ranks``) in a
 process group and the rest on rank 0. Reference: docs/run-directory.md, docs/scaling.md.
@@ -83,7 +84,7 @@ def _replacing(outputs: Iterable[Path]) -> Iterator[None]:
     aside = []
     for path in outputs:
         if path.exists():
-            spare = path.with_name(f".{path.name}.replaced")
+            spare = _spare(path)
             _remove(spare)
             path.rename(spare)
             aside.append((path, spare))
@@ -105,20 +106,34 @@ class _Planned:
     problems: list[str]
 
 
+def _spare(path: Path) -> Path:
+    return path.with_name(f".{path.name}.replaced")
+
+
+def _recover_spares(run: RunDir, unit: Unit) -> None:
+    """After a hard kill during a redo, outputs set aside by :func:`_replacing` are still there: when the unit's
+    marker matches the current config again (e.g. the change was reverted), they are its finished outputs."""
+    spares = [(path, _spare(path)) for path in unit.outputs if _spare(path).exists()]
+    if spares and run.unit_state(unit.stage, unit.name, unit.key) == "done":
+        for path, spare in spares:
+            _remove(path)
+            spare.rename(path)
+
+
 def _plan(run: RunDir, unit: Unit, force: bool) -> _Planned:
     """What to do with ``unit``: a finished unit is only "done" when its outputs still match what it wrote."""
     if unit.key is None:
         return _Planned(unit, "todo", [])
+    _recover_spares(run, unit)
     if force:  # rebuilt from nothing, also over an interrupted unit's partial outputs
         return _Planned(unit, "forced", [])
     state = run.unit_state(unit.stage, unit.name, unit.key)
     if state != "done":
         return _Planned(unit, state, [])
     problems = (
-        unit.verify()
-        if unit.verify
-        else manifest_problems(run.recorded_outputs(unit.stage, unit.name), run.root)
+        manifest_problems(run.recorded_outputs(unit.stage, unit.name), run.root) if unit.manifest else []
     )
+    problems += unit.verify() if unit.verify else []
     return _Planned(unit, "damaged" if problems else "done", problems)
 
 
@@ -143,7 +158,7 @@ def _run_unit(run: RunDir, planned: _Planned, log: Log) -> UnitResult:
         unit.run()
         seconds = time.perf_counter() - start
         if unit.key is not None:
-            outputs = {} if unit.verify else manifest(unit.outputs, run.root)
+            outputs = manifest(unit.outputs, run.root) if unit.manifest else {}
             run.mark_done(unit.stage, unit.name, unit.key, seconds, outputs)
     if unit.key is not None:
         log(f"{tag}: finished in {seconds:.1f} s")
@@ -204,9 +219,13 @@ def run_pipeline(
     wanted = set(_check_stages(stages))
     run = RunDir(run_dir)
     previous = _claim(run, config, force)
-    plans = {stage.name: [_plan(run, unit, force) for unit in stage.units(config, run)] for stage in STAGES}
+    plans = {
+        stage.name: [_plan(run, unit, force) for unit in stage.units(config, run)]
+        for stage in STAGES
+        if stage.name in wanted
+    }
     for stage in STAGES:  # validate what can be validated before anything is written
-        if stage.name in wanted and stage.check and any(p.state != "done" for p in plans[stage.name]):
+        if stage.name in plans and stage.check and any(p.state != "done" for p in plans[stage.name]):
             stage.check(config)
     run.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run.config, dump_config(config))
@@ -230,10 +249,11 @@ def run_pipeline_distributed(
 ) -> list[UnitResult] | None:
     """Run ``stages`` of a run config as one process of a torchrun job.
 
-    Stages with ``all_ranks`` (harvest, train) use every process; the others (analyze, annotate, scorecard) run on
-    rank 0 alone after the process group is closed, while the other processes exit. Before the shared stages start,
-    rank 0 clears the outputs of stale units (config changed), so no two processes delete files at once. Returns
-    rank 0's list of :class:`UnitResult` and None on the other processes; only rank 0 logs.
+        Stages with ``all_ranks`` (harvest, train) use every process; the others (analyze, annotate, scorecard) run on
+        rank 0 alone after the process group is closed, while the other processes exit. Before the shared stages start,
+        rank 0 clears the outputs of stale, forced and damaged units (their redo starts from nothing; set-aside and
+    restore are for single-process runs), so no two processes move or delete files at once. Returns
+        rank 0's list of :class:`UnitResult` and None on the other processes; only rank 0 logs.
     """
     stages = _check_stages(stages)
     shared = [name for name in stages if get_stage(name).all_ranks]
@@ -242,18 +262,21 @@ def run_pipeline_distributed(
     results: list[UnitResult] = []
     with process_group() as world:
         writer = world is None or world.is_writer
-        if writer and not force:
+        if (
+            writer
+        ):  # rank 0 alone clears what is rebuilt from nothing; the others wait, then all run "todo" units
             for name in shared:
                 for unit in get_stage(name).units(config, run):
-                    if unit.key is not None and run.unit_state(unit.stage, unit.name, unit.key) == "stale":
-                        log(
-                            f"[{unit.stage}] {unit.name}: config changed since it ran; clearing it for a redo"
-                        )
+                    planned = _plan(run, unit, force)
+                    if planned.state in ("stale", "forced") or (
+                        planned.state == "damaged" and not unit.repair_in_place
+                    ):
+                        log(f"[{unit.stage}] {unit.name}: {planned.state}; clearing it for a redo")
                         clear_stale(run, unit)
         if world is not None:
             world.barrier()
         if shared:
-            results = run_pipeline(config, run_dir, shared, force=force, log=log if writer else _quiet)
+            results = run_pipeline(config, run_dir, shared, force=False, log=log if writer else _quiet)
     if not writer:
         return None
     if rest:

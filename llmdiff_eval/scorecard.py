@@ -30,7 +30,6 @@ from llmdiff_eval.arena import compare_arena, resolve_model
 from llmdiff_eval.errors import LlmdiffError
 from llmdiff_eval.stats import ALPHA, LEVEL, row_uncertainty
 from llmdiff_eval.taxonomy import Taxonomy
-from llmdiff_eval.utils import atomic_write_json
 
 SHARE_COLUMNS: tuple[str, ...] = ("count_a", "count_b", "share_a", "share_b", "diff", "change_pct")
 ZERO_TOLERANCE = (
@@ -617,11 +616,6 @@ def compare_arena_ratings(arena: pd.DataFrame, arena_models: Mapping[str, str]) 
                 row[key][model] = _none_if_nan(match["rating"].iloc[0]) if len(match) else None
         rows.append(row)
     return rows
-
-
-def write_json(card: Mapping[str, Any], path: str | os.PathLike) -> None:
-    """Write a scorecard dict as JSON (atomic)."""
-    atomic_write_json(path, card)
 
 
 # --------------------------------------------------------------------------------------------------------------

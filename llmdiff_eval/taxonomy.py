@@ -31,6 +31,13 @@ class TaxonomyError(LlmdiffError, ValueError):
     """A taxonomy file or dict is malformed; the message says what to fix."""
 
 
+class UnknownCategory(LlmdiffError, KeyError):
+    """A category code or name that the taxonomy does not have (the message lists the valid ones)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 @dataclass(frozen=True)
 class TaxonomyClass:
     """A top-level capability class, e.g. ``TaxonomyClass("Linguistic Capabilities", "B", "...")``."""
@@ -88,7 +95,7 @@ class Taxonomy:
         try:
             return self._by_code[code]
         except KeyError:
-            raise KeyError(
+            raise UnknownCategory(
                 f"no category {code!r} in taxonomy {self.name!r}; valid codes: {', '.join(self.codes)}"
             ) from None
 
@@ -98,7 +105,7 @@ class Taxonomy:
         for category in self.categories:
             if wanted in {category.name.casefold(), *(alias.casefold() for alias in category.aliases)}:
                 return category
-        raise KeyError(f"no category named {name!r} in taxonomy {self.name!r}")
+        raise UnknownCategory(f"no category named {name!r} in taxonomy {self.name!r}")
 
     def class_of(self, code: str) -> TaxonomyClass:
         """The class that category ``code`` belongs to."""

@@ -1,4 +1,4 @@
-"""Train stage: the BatchTopK crosscoder (llmdiff_eval/crosscoder.py) and the planted data (llmdiff_eval/synthetic.py).
+"""Train stage: the BatchTopK crosscoder (llmdiff_eval/crosscoder/) and the planted data (llmdiff_eval/synthetic.py).
 
 Known answers come from the planted ground truth (directions, kinds, scales), from dense reference computations
 written here, and from the data itself (norms computed in the test).

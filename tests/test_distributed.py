@@ -1,4 +1,4 @@
-"""Scale-out (llmdiff_eval/distributed.py): 2 CPU processes over gloo, launched by a real ``torchrun``.
+"""Scale-out (llmdiff_eval/distributed/, the torchrun variant of llmdiff_eval/pipeline.py): 2 CPU processes over gloo, launched by a real ``torchrun``.
 
 * data-parallel training equals single-process training on planted synthetic data (weights, threshold, log), and a
   checkpoint resumes with another number of processes (2 → 1 and 1 → 2); exact global top-k with ties;

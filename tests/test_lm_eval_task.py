@@ -1,4 +1,4 @@
-"""The lm-eval task ``mechdiff`` (llmdiff_eval/lm_eval_task.py, tasks/mechdiff/) and ``llmdiff-eval lm-eval``.
+"""The lm-eval task ``mechdiff`` (llmdiff_eval/integrations/lm_eval/, tasks/mechdiff/) and ``llmdiff-eval lm-eval``.
 
 Real lm-evaluation-harness runs (the ``lm_eval`` CLI in a subprocess with offline env vars, and ``simple_evaluate``
 in-process) on tiny random models. Known answers:

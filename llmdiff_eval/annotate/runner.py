@@ -127,10 +127,12 @@ def run_threaded(
     except BaseException:
         stop.set()
         deadline = time.monotonic() + grace_seconds
-        while remaining and time.monotonic() < deadline and any(t.is_alive() for t in workers):
+        while remaining and time.monotonic() < deadline:
             try:
                 key, (result, usage) = finished.get(timeout=0.05)
             except queue.Empty:
+                if not any(thread.is_alive() for thread in workers):
+                    break  # every worker has stopped and its last result is handed over
                 continue
             remaining -= 1
             on_done(key, result, usage)

@@ -133,7 +133,7 @@ def annotate(
         frame = annotate_pair(cfg, run_dir, pair, chosen, progress=True)
         usage = frame.attrs["usage"]
         spent_total += usage["this_run"]["cost_usd"]
-        failures += usage["errors"]
+        failures += usage["failed"]  # "no activating contexts" is not a failure
         run = usage["this_run"]
         summary.append(
             [pair, len(frame), usage["cache_hits"], usage["annotated_now"], usage["errors"],

@@ -1,9 +1,9 @@
 """The CLI's one error handler: expected failures become a message that names the culprit and the remedy; every
 other exception keeps its traceback. ``llmdiff-eval --debug ...`` (or ``LLMDIFF_DEBUG=1``) shows tracebacks for all.
 
-What is expected: the library's own errors (:class:`~llmdiff_eval.errors.LlmdiffError` and the ``ValueError`` /
-``RuntimeError`` / ``LookupError`` subclasses the domain libraries raise with a remedy in the message), files that
-are missing, unreadable or unwritable, a full disk, a corrupt SQLite file, and Ctrl-C. Finished outputs are never
+What is expected: the library's own errors (:class:`~llmdiff_eval.errors.LlmdiffError`), invalid values
+(``ValueError``, which the config dataclasses raise with the key to fix), files that are missing, unreadable or
+unwritable, a full disk, a corrupt SQLite file, and Ctrl-C. Finished outputs are never
 lost to any of them: every write is atomic (docs/troubleshooting.md).
 """
 
@@ -17,14 +17,9 @@ import click
 
 from llmdiff_eval.errors import LlmdiffError
 
-EXPECTED: tuple[type[BaseException], ...] = (
-    LlmdiffError,
-    ValueError,
-    LookupError,
-    RuntimeError,
-    OSError,
-    sqlite3.DatabaseError,
-)
+EXPECTED: tuple[type[BaseException], ...] = (LlmdiffError, ValueError, OSError, sqlite3.DatabaseError)
+"""Errors shown as a message. Anything else (a ``RuntimeError`` from torch, a ``KeyError`` from a bug) keeps its
+traceback: it is not the user's input that is wrong."""
 
 
 def debug_enabled() -> bool:
@@ -52,8 +47,6 @@ def explain(error: BaseException) -> str:
             "rerun (finished annotations are in annotations/*.parquet); examples.sqlite is rebuilt by "
             "`llmdiff-eval analyze RUN_DIR --force`."
         )
-    if isinstance(error, KeyError) and error.args:
-        return f"{type(error).__name__}: {error.args[0]}"
     return f"{type(error).__name__}: {error}"
 
 

@@ -9,7 +9,7 @@ import click
 
 
 def _torchrun_lines(argv: list[str]) -> str:
-    """The torchrun commands that run ``llmdiff-eval <argv>`` as several processes (see llmdiff_eval/distributed.py)."""
+    """The torchrun commands that run ``llmdiff-eval <argv>`` as several processes (docs/scaling.md)."""
     args = shlex.join(argv)
     return "\n".join(
         [

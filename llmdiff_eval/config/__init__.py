@@ -143,8 +143,15 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             return value  # e.g. ``str | list[str]``: the section's own check decides
         hint = options[0]
         origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-        return from_dict(hint, value, where)
+    if dataclasses.is_dataclass(hint):
+        if value is not None and not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a section (a mapping of settings), got {value!r}")
+        return from_dict(hint, value or {}, where)
+    if origin is tuple and value is not None:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        (item_hint, *_) = typing.get_args(hint) or (Any,)
+        return tuple(_convert(item_hint, item, f"{where}[{i}]") for i, item in enumerate(value))
     if origin is list and value is not None:
         (item_hint,) = typing.get_args(hint) or (Any,)
         if not isinstance(value, list):
@@ -167,8 +174,8 @@ def _scalar(hint: Any, value: Any, where: str) -> Any:
             return float(value) if isinstance(value, str) else _bad_number(value, where)
         except ValueError:
             return _bad_number(value, where)
-    if hint is str and isinstance(value, (dict, list)):
-        raise ConfigError(f"{where}: expected a string, got {type(value).__name__} {value!r}")
+    if hint is str and not isinstance(value, str):
+        raise ConfigError(f'{where}: expected a string, got {value!r} (quote it in YAML: "{value}")')
     return value
 
 
@@ -199,7 +206,9 @@ def apply_overrides(
         target = data
         *parents, leaf = dotted.split(".")
         for part in parents:
-            target = target.setdefault(part, {})
+            if target.get(part) is None:  # an empty section in the YAML
+                target[part] = {}
+            target = target[part]
             if not isinstance(target, dict):
                 raise ConfigError(f"--set {dotted}: {part} is not a section")
         try:
@@ -208,7 +217,10 @@ def apply_overrides(
             raise ConfigError(f"--set {override!r}: the value is not valid YAML ({error})") from error
     if device:
         for section in DEVICE_SECTIONS:
-            data.setdefault(section, {})["device"] = device
+            if not isinstance(data.get(section), dict):
+                data[section] = {} if data.get(section) is None else data[section]
+            if isinstance(data[section], dict):
+                data[section]["device"] = device
     return data
 
 

@@ -21,7 +21,14 @@ class AnnotateConfig:
     score: run detection scoring. prices: per-model price overrides (US$ per million tokens).
     """
 
-    RESULT_NEUTRAL: ClassVar[tuple[str, ...]] = ("max_concurrency", "max_cost")
+    RESULT_NEUTRAL: ClassVar[tuple[str, ...]] = (
+        "max_concurrency",
+        "max_cost",
+        "timeout",
+        "max_retries",
+        "batch",
+        "base_url",
+    )
     """Settings that do not change the stage's results (left out of its unit keys)."""
 
     annotator: str = "auto"

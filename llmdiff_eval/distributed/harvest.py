@@ -11,11 +11,11 @@ from llmdiff_eval.distributed.process_group import data_parallel
 from llmdiff_eval.harvest import (
     CacheError,
     HarvestConfig,
-    finished_by_other_process_count,
     harvest_model,
     merge_ranks,
 )
 from llmdiff_eval.models import ModelSpec
+from llmdiff_eval.rundir.activations import finished_elsewhere
 
 
 def harvest_ranks(
@@ -29,7 +29,7 @@ def harvest_ranks(
     finished by ``W'`` processes (documents are split by ``doc_id % W'``): :class:`CacheError` says so.
     """
     out_dir = Path(out_dir)
-    if finished_by_other_process_count(out_dir, world_size):
+    if finished_elsewhere(out_dir, world_size, full=cfg.verify_shards):
         return out_dir
     world = data_parallel()
     if world is None:

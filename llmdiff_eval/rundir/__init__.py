@@ -30,7 +30,22 @@ from pathlib import Path
 
 from llmdiff_eval.utils import atomic_write_json, file_sha256, pair_name
 
-__all__ = ["HASH_LIMIT_BYTES", "RunDir", "UnitState", "manifest", "manifest_problems", "pair_name"]
+__all__ = [
+    "HASH_LIMIT_BYTES",
+    "INDEX_FILE",
+    "STATS_FILE",
+    "TOKENIZER_DIR",
+    "RunDir",
+    "UnitState",
+    "manifest",
+    "manifest_problems",
+    "pair_name",
+]
+
+INDEX_FILE = "index.json"
+STATS_FILE = "stats.json"
+TOKENIZER_DIR = "tokenizer"
+"""Files of an activation cache (``activations/<model>/``); the format and its reader: ``rundir/activations.py``."""
 
 HASH_LIMIT_BYTES = 1 << 30
 """Files up to this size are recorded (and checked) by sha256; larger ones by size only (checking a multi-GB

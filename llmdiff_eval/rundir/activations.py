@@ -18,13 +18,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from llmdiff_eval.errors import CacheError
+from llmdiff_eval.rundir import INDEX_FILE, STATS_FILE, TOKENIZER_DIR
 from llmdiff_eval.utils import file_sha256
 
 FORMAT = 1
 STORAGE_DTYPE = "bfloat16"
-INDEX_FILE = "index.json"
-STATS_FILE = "stats.json"
-TOKENIZER_DIR = "tokenizer"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -63,6 +61,17 @@ def verify_shard(cache_dir: Path, entry: dict, full: bool = True) -> None:
         raise _corrupt(cache_dir, entry, f"size {path.stat().st_size} bytes, expected {entry['bytes']}")
     if full and file_sha256(path) != entry["sha256"]:
         raise _corrupt(cache_dir, entry, "sha256 mismatch")
+
+
+def shard_problems(cache_dir: Path, entries: list[dict], full: bool = True) -> list[str]:
+    """One line per shard of ``entries`` that is missing, of another size or (``full``) of other contents."""
+    found = []
+    for entry in entries:
+        try:
+            verify_shard(cache_dir, entry, full=full)
+        except CacheError as problem:
+            found.append(str(problem).split(";")[0])
+    return found
 
 
 class ActivationCache:
@@ -175,13 +184,10 @@ class ActivationCache:
         other contents than its recorded sha256. Empty when it is fine."""
         if not self.index.get("complete"):
             return [f"the activation cache in {self.path} is incomplete"]
-        found = []
-        for entry in self.index["shards"]:
-            try:
-                verify_shard(self.path, entry, full=full)
-            except CacheError as problem:
-                found.append(str(problem).split(";")[0])
-        return found
+        missing = [
+            f"{name} is missing" for name in (STATS_FILE, TOKENIZER_DIR) if not (self.path / name).exists()
+        ]
+        return missing + shard_problems(self.path, self.index["shards"], full)
 
     def verify(self) -> None:
         """Check that every shard exists and matches its recorded sha256; :class:`CacheError` names the first bad
@@ -264,3 +270,74 @@ def _acts_memmap(cache_dir: Path, entry: dict) -> np.ndarray:
         )
     begin = info["data_offsets"][0]
     return np.memmap(path, dtype="<u2", mode="r", offset=8 + header_size + begin, shape=tuple(info["shape"]))
+
+
+# Caches harvested rank by rank (torchrun)
+
+
+def _read_index(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CacheError(f"{path} is not valid JSON ({exc}); delete {path.parent} and harvest again") from exc
+
+
+def ranked_world_size(out_dir: str | Path) -> int | None:
+    """The number of processes that harvest (or harvested) ``out_dir`` rank by rank (``index.rank*.json``), or
+    None for a single-process cache."""
+    for path in sorted(Path(out_dir).glob("index.rank*.json")):
+        index = _read_index(path)
+        if index is not None:
+            return int(index["world_size"])
+    return None
+
+
+def finished_by_other_process_count(out_dir: str | Path, world_size: int) -> bool:
+    """True when ``out_dir`` holds a cache that a run with another number of processes finished (any run may use
+    it as it is); False when this run of ``world_size`` processes should harvest or resume it. A cache still
+    *being* harvested by ``W'`` processes must be finished by ``W'`` (documents are split by ``doc_id % W'``):
+    :class:`CacheError` says so."""
+    out_dir = Path(out_dir)
+    merged = _read_index(out_dir / INDEX_FILE)
+    ranked = ranked_world_size(out_dir)
+    if merged is not None and ranked is None:  # a single-process cache
+        if world_size == 1:
+            return False
+        if merged.get("complete"):
+            return True
+        raise CacheError(
+            f"the activation cache {out_dir} was started by a single process: finish it with `llmdiff-eval "
+            f"harvest` without torchrun, or delete the directory to harvest it with {world_size} processes"
+        )
+    if ranked is not None and ranked != world_size:
+        if merged is not None and merged.get("complete"):
+            return True
+        raise CacheError(
+            f"the activation cache {out_dir} is being harvested by {ranked} processes (index.rank*.json): finish "
+            f"it with `torchrun --nproc_per_node {ranked} ...` (documents are split by doc_id % {ranked}), or "
+            "delete the directory to start over"
+        )
+    return False
+
+
+def finished_elsewhere(out_dir: str | Path, world_size: int, full: bool = True) -> bool:
+    """:func:`finished_by_other_process_count`, with the finished cache's shards checked: a damaged one can only be
+    re-created by as many processes as harvested it (documents are split by ``doc_id % W``), so it is an error that
+    says how."""
+    if not finished_by_other_process_count(out_dir, world_size):
+        return False
+    problems = ActivationCache(out_dir).problems(full=full)
+    if problems:
+        ranked = ranked_world_size(out_dir) or 1
+        how = (
+            f"`torchrun --nproc_per_node {ranked} -m llmdiff_eval harvest ...`"
+            if ranked > 1
+            else "`llmdiff-eval harvest ...` without torchrun"
+        )
+        raise CacheError(
+            f"{problems[0]}; the cache was harvested by {ranked} process(es), and only that many can re-create its "
+            f"shards: rerun with {how}"
+        )
+    return True

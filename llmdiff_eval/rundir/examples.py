@@ -98,6 +98,22 @@ def write_examples(
         con.close()
 
 
+def examples_problems(db_path: str | os.PathLike, pair: str) -> list[str]:
+    """Why ``pair``'s examples cannot be read (file missing, corrupt, or the pair not finished); empty when fine."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        return [f"{db_path.name} is missing"]
+    try:
+        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=60)
+        try:
+            done = con.execute("SELECT 1 FROM examples_complete WHERE pair = ?", (pair,)).fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as error:
+        return [f"{db_path.name} is unreadable ({error})"]
+    return [] if done else [f"{db_path.name} has no finished examples for {pair}"]
+
+
 def load_examples(
     db_path: str | os.PathLike, pair: str, latent_ids: Iterable[int] | None = None
 ) -> dict[int, LatentExamples]:

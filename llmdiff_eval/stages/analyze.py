@@ -16,7 +16,7 @@ from llmdiff_eval.crosscoder import load_crosscoder
 from llmdiff_eval.models import check_device
 from llmdiff_eval.rundir import RunDir
 from llmdiff_eval.rundir.activations import ActivationCache
-from llmdiff_eval.rundir.examples import write_examples
+from llmdiff_eval.rundir.examples import examples_problems, write_examples
 from llmdiff_eval.rundir.latents import write_latent_table
 from llmdiff_eval.stages import train
 from llmdiff_eval.stages.base import Stage, Unit, pair_units
@@ -65,13 +65,16 @@ def analyze(cfg: AnalyzeConfig, run_dir: str | os.PathLike, base: str, ft: str) 
 
 
 def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
-    return pair_units(
+    units = pair_units(
         NAME,
         config,
         unit_key,
         lambda base, ft: analyze(config.analyze, run_dir.root, base, ft),
         lambda base, ft: [run_dir.latents(pair_name(base, ft))],
     )
+    for unit in units:  # the pair's rows of the shared examples.sqlite are an output too
+        unit.verify = lambda pair=unit.name: examples_problems(run_dir.examples_db, pair)
+    return units
 
 
 def check(config: RunConfig) -> None:

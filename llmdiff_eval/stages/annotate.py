@@ -11,7 +11,7 @@ from llmdiff_eval.config import RunConfig, result_settings
 from llmdiff_eval.rundir import RunDir
 from llmdiff_eval.stages import analyze
 from llmdiff_eval.stages.base import Stage, Unit, pair_units
-from llmdiff_eval.utils import stable_hash
+from llmdiff_eval.utils import pair_name, stable_hash
 
 NAME = "annotate"
 
@@ -24,7 +24,11 @@ def unit_key(config: RunConfig, base: str, ft: str) -> str:
 
 def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
     return pair_units(
-        NAME, config, unit_key, lambda base, ft: annotate(config.annotate, run_dir.root, base, ft)
+        NAME,
+        config,
+        unit_key,
+        lambda base, ft: annotate(config.annotate, run_dir.root, base, ft),
+        lambda base, ft: [run_dir.annotations(pair_name(base, ft))],
     )
 
 

@@ -25,9 +25,10 @@ class Unit:
     ``key`` None means the unit is always rerun and leaves no marker (the scorecard: cheap, and its inputs include
     live Arena data). ``outputs``: the files or directories the unit writes; a stale unit's are set aside while it is
     redone (and put back if the redo fails), and their manifest (sizes, sha256) goes into the marker so that a
-    skipped unit is checked first. ``verify`` replaces that check with the unit's own (the activation cache checks
-    its shards against its index); ``repair_in_place``: a damaged output is repaired by running the unit again over
-    it (the harvest re-creates missing or corrupt shards) instead of being rebuilt from nothing.
+    skipped unit is checked first (``manifest=False``: the outputs have their own record, like the activation
+    cache's index). ``verify`` adds the unit's own checks (a list of problems; empty when fine). ``repair_in_place``:
+    a damaged output is repaired by running the unit again over it (the harvest re-creates missing or corrupt
+    shards) instead of being rebuilt from nothing.
     """
 
     stage: str
@@ -37,6 +38,7 @@ class Unit:
     outputs: list[Path] = field(default_factory=list)
     verify: Callable[[], list[str]] | None = None
     repair_in_place: bool = False
+    manifest: bool = True
 
 
 @dataclass(frozen=True)

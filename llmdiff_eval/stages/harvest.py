@@ -70,6 +70,7 @@ def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
             outputs=[run_dir.activations(spec.name)],
             verify=lambda name=spec.name: _cache_problems(config, run_dir.activations(name)),
             repair_in_place=True,
+            manifest=False,
         )
         for spec in config.models
     ]

@@ -17,8 +17,7 @@ from llmdiff_eval.crosscoder import train_crosscoder, training_device
 from llmdiff_eval.distributed import StreamingSource, data_parallel
 from llmdiff_eval.errors import CrosscoderError
 from llmdiff_eval.models import check_device
-from llmdiff_eval.rundir import RunDir
-from llmdiff_eval.rundir.activations import INDEX_FILE
+from llmdiff_eval.rundir import INDEX_FILE, RunDir
 from llmdiff_eval.stages import harvest
 from llmdiff_eval.stages.base import Stage, Unit, pair_units
 from llmdiff_eval.utils import stable_hash

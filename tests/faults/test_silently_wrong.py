@@ -95,13 +95,12 @@ def test_failed_annotations_are_not_published(run):
         data["annotate"]["base_url"] = down.base_url
         config.write_text(yaml.safe_dump(data))
         before = snapshot(run_dir / "annotations")
+        marker_before = (run_dir / ".stages" / "annotate__base__a.json").read_text()
         result = cli("run", config, "--run-dir", run_dir, env={"ANTHROPIC_API_KEY": KEY})
     assert_clean_failure(result, "AnnotationIncompleteError", "latents of base__a failed", "rerun")
     assert snapshot(run_dir / "annotations") == before  # the offline tables of the earlier run are untouched
-    marker = json.loads((run_dir / ".stages" / "annotate__base__a.json").read_text())
-    assert (
-        marker["outputs"] == {}
-    )  # still the offline run's marker: ... its key no longer matches, so not done
+    # the offline run's marker is untouched (the failed unit left none); its key no longer matches, so not done
+    assert (run_dir / ".stages" / "annotate__base__a.json").read_text() == marker_before
     assert "[scorecard]" not in result.output  # no scorecard was built on the failures
 
     with FakeAnthropic(answer) as up:  # the next run retries and finishes
@@ -126,3 +125,40 @@ def answer(body: dict) -> str:
             }
         )
     return json.dumps({"code": "B.7", "reason": "it fits"})
+
+
+def test_deleted_tables_and_examples_are_rebuilt_not_skipped(run):
+    config, run_dir = run
+    table = run_dir / "annotations" / "base__a.parquet"
+    annotated = pd.read_parquet(table)
+    table.unlink()
+    (run_dir / "examples.sqlite").unlink()
+    (run_dir / "activations" / "b" / "stats.json").unlink()
+    result = cli("run", config, "--run-dir", run_dir)
+    assert result.exit_code == 0, result.output
+    assert (
+        "[analyze] base__a: its finished output is damaged (examples.sqlite is missing); redoing it"
+        in result.output
+    )
+    assert (
+        "[harvest] b: its finished output is damaged (stats.json is missing); repairing it" in result.output
+    )
+    assert pd.read_parquet(table).drop(columns=["from_cache"]).equals(annotated.drop(columns=["from_cache"]))
+    assert (run_dir / "activations" / "b" / "stats.json").is_file()
+
+
+def test_outputs_set_aside_by_a_killed_redo_come_back_when_the_config_does(run):
+    """A redo killed hard (no chance to restore) leaves the old outputs set aside; a run with the old config again
+    puts them back instead of rebuilding or deleting them."""
+    config, run_dir = run
+    pair = run_dir / "crosscoders" / "base__a"
+    weights = (pair / "sae_weights.safetensors").read_bytes()
+    pair.rename(pair.with_name(".base__a.replaced"))  # what _replacing had done when the process was killed
+    pair.mkdir()
+    (pair / "training_log.jsonl").write_text('{"step": 1}\n')  # the killed redo's partial output
+    result = cli("run", config, "--run-dir", run_dir)
+    assert result.exit_code == 0, result.output
+    assert "[train] base__a: done already, skipping" in result.output
+    assert (pair / "sae_weights.safetensors").read_bytes() == weights and not pair.with_name(
+        ".base__a.replaced"
+    ).exists()

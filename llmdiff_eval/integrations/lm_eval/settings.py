@@ -27,8 +27,7 @@ from llmdiff_eval.config import (
     RunConfig,
 )
 from llmdiff_eval.errors import CrosscoderError, LlmdiffError
-from llmdiff_eval.rundir import RunDir
-from llmdiff_eval.rundir.activations import INDEX_FILE
+from llmdiff_eval.rundir import INDEX_FILE, RunDir
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
 from llmdiff_eval.utils import slugify, stable_hash
 
