@@ -288,6 +288,24 @@ def test_identical_models_have_no_model_specific_latents(identical_run):
     latents = pd.read_parquet(run_dir / "latents" / "base__model.parquet")
     assert len(latents) == SMALL_CROSSCODER["n_latents"]
     assert np.allclose(latents["delta_norm"], 0.5, atol=1e-5)  # equal inputs keep the two decoders equal
+    note = identical_run["configs"]["mechdiff"]["metadata"]["mechdiff_run"]["note"]
+    assert "absolute rule" in note and '"selection": "relative"' in note  # zeros are never silent
+
+
+def test_analyze_settings_come_through_metadata(tiny_base_dir):
+    from llmdiff_eval.integrations.lm_eval import MechdiffSettings
+
+    metadata = {"pretrained": str(tiny_base_dir), "base_model": str(tiny_base_dir), "device": "cpu"}
+    default = MechdiffSettings.from_metadata(metadata)
+    relative = MechdiffSettings.from_metadata(
+        {**metadata, "analyze_config": {"selection": "relative", "delta_norm_z": 4}}
+    )
+    assert default.run_config(None).analyze.selection == "absolute"
+    assert (relative.run_config(None).analyze.selection, relative.run_config(None).analyze.delta_norm_z) == (
+        "relative",
+        4,
+    )
+    assert default.run_dir(None) != relative.run_dir(None)  # their results are cached apart
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -322,6 +340,8 @@ def test_layer_out_of_range_names_layer(tiny_base_dir):
         ({"dtype": "int3"}, "dtype"),
         ({"crosscoder_config": {"n_latent": 8}}, "crosscoder_config"),
         ({"max_tokens": 0}, "max_tokens"),
+        ({"analyze_config": {"selection": "outliers"}}, "analyze_config"),
+        ({"analyze_config": {"delta_norm_zz": 3}}, "analyze_config"),
     ],
 )
 def test_bad_settings_stop_the_task_when_it_is_built(tiny_base_dir, extra, key):

@@ -123,6 +123,13 @@ def _class_name(row, taxonomy: Taxonomy) -> str | None:
 _MEMO: dict[Path, MechdiffResult] = {}
 
 
+NO_LATENTS_NOTE = (
+    "no latent passed the paper's absolute rule (Δnorm >= 0.9 with latent scaling), so every share is 0: a fine-tune "
+    "close to its base (a LoRA or preference tuning) has no latent exclusive to one model. Tag the pair's outliers "
+    'instead with --metadata \'{"analyze_config": {"selection": "relative"}}\' (docs/lm-eval.md)'
+)
+
+
 def run_mechdiff(settings: MechdiffSettings, max_docs: int | None = None) -> MechdiffResult:
     """Diff the evaluated model against the base on the first ``max_docs`` probe documents (all if None) and return
     the metrics; memoised in memory and in ``<run dir>/lm_eval_mechdiff.json``."""
@@ -199,8 +206,12 @@ def run_mechdiff(settings: MechdiffSettings, max_docs: int | None = None) -> Mec
         "crosscoder_verified": settings.crosscoder.verified if settings.crosscoder else True,
         "annotator": settings.annotator,
         "taxonomy": settings.taxonomy,
+        "selection": latents.attrs.get("thresholds", {}).get("selection"),
         "seconds": round(time.perf_counter() - start, 2),
     }
+    if not metrics["n_model_specific"] and config.analyze.selection == "absolute":
+        provenance["note"] = NO_LATENTS_NOTE
+        log.warning(NO_LATENTS_NOTE)
     metrics = {k: (v if math.isfinite(v) else 0.0) for k, v in metrics.items()}
     atomic_write_json(results_path, {"metrics": metrics, "provenance": provenance})
     _MEMO[run_dir] = MechdiffResult(metrics, provenance)

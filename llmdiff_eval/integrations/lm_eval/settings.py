@@ -19,12 +19,14 @@ from llmdiff_eval import TASKS_DIR
 from llmdiff_eval.config import (
     AnalyzeConfig,
     AnnotateConfig,
+    ConfigError,
     CorpusConfig,
     CorpusSource,
     CrosscoderConfig,
     HarvestConfig,
     ModelSpec,
     RunConfig,
+    from_dict,
 )
 from llmdiff_eval.errors import CrosscoderError, LlmdiffError
 from llmdiff_eval.rundir import INDEX_FILE, RunDir
@@ -109,6 +111,7 @@ class MechdiffSettings:
     crosscoder: CrosscoderSource | None
     crosscoder_preset: str
     crosscoder_config: dict[str, Any]
+    analyze_config: dict[str, Any]
     device: str
     dtype: str
     annotator: str
@@ -170,6 +173,7 @@ class MechdiffSettings:
             crosscoder=crosscoder,
             crosscoder_preset=str(metadata.get("crosscoder_preset") or "cpu-small"),
             crosscoder_config=_dict(metadata.get("crosscoder_config"), "crosscoder_config"),
+            analyze_config=_dict(metadata.get("analyze_config"), "analyze_config"),
             device=device,
             dtype=str(metadata.get("dtype") or "auto"),
             annotator=str(metadata.get("annotator") or "offline"),
@@ -259,9 +263,19 @@ class MechdiffSettings:
             finetunes=[self.model],
             harvest=harvest,
             crosscoder=crosscoder,
-            analyze=AnalyzeConfig(device=device),
+            analyze=self.analyze_settings(device),
             annotate=AnnotateConfig(annotator=self.annotator, taxonomy=self.taxonomy, score=False),
         )
+
+    def analyze_settings(self, device: str) -> AnalyzeConfig:
+        """The analyze stage's settings: the paper's absolute rule unless ``analyze_config`` says otherwise (e.g.
+        ``{"selection": "relative", "delta_norm_z": 5}`` for a fine-tune close to its base)."""
+        try:
+            return from_dict(AnalyzeConfig, {"device": device, **self.analyze_config}, "analyze_config")
+        except (ConfigError, ValueError) as error:
+            raise MechdiffConfigError(
+                f'bad analyze settings: {error}. Fix --metadata "analyze_config"'
+            ) from error
 
     def run_dir(self, max_docs: int | None) -> Path:
         """The cached run directory of this evaluation: ``<cache_dir>/<model>__vs__<base>-L<layer>-<key>``."""
@@ -287,6 +301,8 @@ class MechdiffSettings:
                 if self.crosscoder
                 else {k: v for k, v in dataclasses.asdict(config.crosscoder).items() if k != "device"},
                 "annotate": dataclasses.asdict(config.annotate),
+                # only when set, so that runs with the default analyze settings keep their cached results
+                **({"analyze": self.analyze_config} if self.analyze_config else {}),
             }
         )
         name = f"{slugify(Path(self.model.path).name)}__vs__{slugify(Path(self.base.path).name)}-L{self.layer}-{key}"
