@@ -39,3 +39,7 @@ class DeviceError(LlmdiffError, ValueError):
 
 class RunDirError(LlmdiffError, ValueError):
     """The run directory belongs to another run, or cannot hold this one; the message says what to pass."""
+
+
+class ScorecardError(LlmdiffError, ValueError):
+    """Inputs of the scorecard are missing or inconsistent; the message says what to do."""

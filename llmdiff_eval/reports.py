@@ -23,21 +23,19 @@ import pandas as pd
 
 from llmdiff_eval.arena import ArenaError, fetch_arena
 from llmdiff_eval.config import ConfigError, ModelSpec, RunConfig, load_models_section
+from llmdiff_eval.errors import ScorecardError
+from llmdiff_eval.lm_eval_results import BenchmarkResults, benchmark_rows, parse_results_option
 from llmdiff_eval.render import render, render_html
 from llmdiff_eval.render.modelcard import arena_ratings_for, model_card, validate_model_card
 from llmdiff_eval.rundir import RunDir
 from llmdiff_eval.scorecard import (
     UNITS,
-    BenchmarkResults,
     LatentCounts,
-    ScorecardError,
-    benchmark_rows,
     build_scorecard,
     compare_arena_ratings,
     compare_shares,
     counts_from_annotations,
     load_arena_map,
-    parse_results_option,
 )
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
 from llmdiff_eval.utils import atomic_write_text, pair_name
@@ -96,9 +94,14 @@ def run_models(run_dir: str | os.PathLike) -> RunModels:
 
 
 def load_counts(
-    run_dir: str | os.PathLike, base: str, finetune: str, taxonomy: Taxonomy
+    run_dir: str | os.PathLike,
+    base: str,
+    finetune: str,
+    taxonomy: Taxonomy,
+    explained_margin: float | None = None,
 ) -> tuple[LatentCounts, dict]:
-    """Counts of ``finetune``'s annotated model-specific latents, and provenance (files, ft_only count)."""
+    """Counts of ``finetune``'s annotated model-specific latents, and provenance (files, ft_only count); see
+    :func:`~llmdiff_eval.scorecard.counts_from_annotations` for ``explained_margin``."""
     run = RunDir(run_dir)
     pair = pair_name(base, finetune)
     path = run.annotations(pair)
@@ -113,7 +116,9 @@ def load_counts(
             f"{path} was built while {failed} latent(s) failed annotation, which would count as uncategorized; "
             f"rerun `llmdiff-eval annotate {run.root}` to retry them"
         )
-    counts = counts_from_annotations(annotations, taxonomy, where=str(path))
+    counts = counts_from_annotations(
+        annotations, taxonomy, where=str(path), explained_margin=explained_margin
+    )
     info: dict[str, Any] = {"annotations": str(path), "annotated": counts.total}
     latents_path = run.latents(pair)
     if latents_path.is_file():
@@ -157,18 +162,21 @@ def scorecard_from_run(
     taxonomy: str | Taxonomy = "paper",
     arena_map: str | os.PathLike = "arena_map",
     arena_note: str | None = None,
+    explained_margin: float | None = None,
 ) -> dict[str, Any]:
     """Build the scorecard of fine-tunes ``a`` vs ``b`` from a run directory (see :func:`build_scorecard`)."""
     taxonomy = load_taxonomy(taxonomy)
     models = run_models(run_dir)
     a, b, note = choose_pair(models, a, b)
-    counts_a, info_a = load_counts(run_dir, models.base, a, taxonomy)
-    counts_b, info_b = load_counts(run_dir, models.base, b, taxonomy)
+    counts_a, info_a = load_counts(run_dir, models.base, a, taxonomy, explained_margin)
+    counts_b, info_b = load_counts(run_dir, models.base, b, taxonomy, explained_margin)
     provenance: dict[str, Any] = {"run_dir": str(run_dir), "a": info_a, "b": info_b}
     if note:
         provenance["pair_choice"] = note
     if arena_note:
         provenance["arena_note"] = arena_note
+    if explained_margin is not None:
+        provenance["explained_margin"] = explained_margin
     return build_scorecard(
         counts_a,
         counts_b,
@@ -290,6 +298,7 @@ def run_scorecard(
     taxonomy: str | Taxonomy = "paper",
     arena_map: str | os.PathLike = "arena_map",
     settings: Mapping[str, Any] | None = None,
+    explained_margin: float | None = None,
 ) -> dict[str, Any]:
     """The scorecard of fine-tunes ``a`` vs ``b`` of a run directory, with Arena ratings and benchmarks.
 
@@ -321,6 +330,9 @@ def run_scorecard(
         taxonomy=taxonomy,
         arena_map=arena_map,
         arena_note=arena_note or settings.get("arena_note"),
+        explained_margin=explained_margin
+        if explained_margin is not None
+        else settings.get("explained_margin"),
     )
     if error:
         card["provenance"]["arena_error"] = error

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.resources
-import json
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ import pandas as pd
 import yaml
 
 from llmdiff_eval.arena import compare_arena, resolve_model
-from llmdiff_eval.errors import LlmdiffError
+from llmdiff_eval.errors import ScorecardError
+from llmdiff_eval.lm_eval_results import BenchmarkResults, benchmark_rows
 from llmdiff_eval.stats import ALPHA, LEVEL, row_uncertainty
 from llmdiff_eval.taxonomy import Taxonomy
 
@@ -35,10 +35,6 @@ SHARE_COLUMNS: tuple[str, ...] = ("count_a", "count_b", "share_a", "share_b", "d
 ZERO_TOLERANCE = (
     1e-9  # |x| below this counts as exactly zero when comparing signs (float noise of share sums)
 )
-
-
-class ScorecardError(LlmdiffError, ValueError):
-    """Inputs of the scorecard are missing or inconsistent; the message says what to do."""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -58,11 +54,17 @@ class LatentCounts:
     total: int
     classes: dict[str, int]
     categories: dict[str, int] = field(default_factory=dict)
+    unexplained: int = 0
+    """Latents counted in ``total`` but in no class because their explanation did not beat its random-label
+    baseline (only with ``explained_margin``)."""
+    detection: dict[str, float] = field(default_factory=dict)
+    """Mean detection score (balanced accuracy, 0.5 = chance) of the scored latents per class name and per
+    category code."""
 
     @property
     def uncategorized(self) -> int:
-        """Latents counted in ``total`` that belong to no class."""
-        return self.total - sum(self.classes.values())
+        """Latents counted in ``total`` that belong to no class (and were not set apart as unexplained)."""
+        return self.total - sum(self.classes.values()) - self.unexplained
 
 
 def share_pct(count: int, total: int) -> float | None:
@@ -113,8 +115,15 @@ def class_shares(
     table = compare_counts(
         taxonomy.class_names, counts_a.classes, counts_b.classes, counts_a.total, counts_b.total
     )
-    rows = [{"name": name, **_plain(row)} for name, row in table.iterrows()]
+    rows = [
+        {"name": name, **_plain(row), **_detection(name, counts_a, counts_b)}
+        for name, row in table.iterrows()
+    ]
     return row_uncertainty(rows, counts_a.total, counts_b.total, alpha=alpha)
+
+
+def _detection(key: str, counts_a: LatentCounts, counts_b: LatentCounts) -> dict[str, float | None]:
+    return {"mean_detection_a": counts_a.detection.get(key), "mean_detection_b": counts_b.detection.get(key)}
 
 
 def category_shares(
@@ -134,18 +143,32 @@ def category_shares(
     rows = []
     for code, row in table.iterrows():
         category = taxonomy.by_code(code)
-        rows.append({"code": code, "name": category.name, "class_name": category.class_name, **_plain(row)})
+        rows.append(
+            {
+                "code": code,
+                "name": category.name,
+                "class_name": category.class_name,
+                **_plain(row),
+                **_detection(code, counts_a, counts_b),
+            }
+        )
     return row_uncertainty(rows, counts_a.total, counts_b.total, alpha=alpha)
 
 
 def counts_from_annotations(
-    annotations: pd.DataFrame, taxonomy: Taxonomy, where: str = "annotations"
+    annotations: pd.DataFrame,
+    taxonomy: Taxonomy,
+    where: str = "annotations",
+    explained_margin: float | None = None,
 ) -> LatentCounts:
     """Count one model's annotated model-specific latents per class and category.
 
     ``annotations`` has the contract's columns (``category``: a taxonomy code, or None when uncategorized; and
     ``class_name``). A latent with a category counts in that category and its class; one with only a
-    ``class_name`` counts in the class; one with neither is uncategorized (in ``total`` only).
+    ``class_name`` counts in the class; one with neither is uncategorized (in ``total`` only). With
+    ``explained_margin`` (balanced-accuracy points), a latent whose ``detection_score`` does not beat its
+    ``random_baseline_score`` by more than the margin (or that was not scored) counts as *unexplained* instead of
+    in its category. The mean detection score of each class and category is recorded either way.
     """
     if "category" not in annotations.columns:
         raise ScorecardError(
@@ -157,7 +180,28 @@ def counts_from_annotations(
     class_column = (
         annotations["class_name"] if "class_name" in annotations.columns else [None] * len(annotations)
     )
-    for code, class_name in zip(annotations["category"], class_column, strict=True):
+    scores = _column(annotations, "detection_score")
+    baselines = _column(annotations, "random_baseline_score")
+    unexplained = 0
+    scored: dict[str, list[float]] = {}
+    rows = zip(annotations["category"], class_column, scores, baselines, strict=True)
+    for code, class_name, score, baseline in rows:
+        if _present(score):
+            keys = (
+                [code, taxonomy.class_of(code).name]
+                if _present(code) and code in categories
+                else [class_name]
+            )
+            for key in keys:
+                if _present(key):
+                    scored.setdefault(key, []).append(float(score))
+        if explained_margin is not None and (
+            not _present(score)
+            or not _present(baseline)
+            or float(score) - float(baseline) <= explained_margin
+        ):
+            unexplained += 1
+            continue
         if _present(code):
             if code not in categories:
                 raise ScorecardError(
@@ -170,7 +214,12 @@ def counts_from_annotations(
             if class_name not in class_names:
                 raise ScorecardError(f"{where}: class {class_name!r} is not in taxonomy {taxonomy.name!r}")
             classes[class_name] += 1
-    return LatentCounts(total=len(annotations), classes=classes, categories=categories)
+    detection = {key: sum(values) / len(values) for key, values in scored.items()}
+    return LatentCounts(len(annotations), classes, categories, unexplained, detection)
+
+
+def _column(frame: pd.DataFrame, name: str) -> list[Any]:
+    return list(frame[name]) if name in frame.columns else [None] * len(frame)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -363,114 +412,6 @@ def join_arena(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Benchmarks: lm-eval results JSON files
-# --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BenchmarkResults:
-    """One lm-eval results file: ``values[(task, metric)] = (value, stderr or None)``; ``label`` = whose results."""
-
-    label: str
-    path: str
-    values: dict[tuple[str, str], tuple[float, float | None]]
-    higher_is_better: dict[tuple[str, str], bool]
-
-
-def load_lm_eval_results(path: str | os.PathLike, label: str | None = None) -> BenchmarkResults:
-    """Read an lm-eval results JSON (``lm_eval ... --output_path`` / ``simple_evaluate`` output).
-
-    Metric keys look like ``"acc,none"`` (metric, filter); ``"<m>_stderr,<filter>"`` is the standard error of
-    ``<m>``. Metric names are kept as ``metric`` when the filter is ``none``, else ``metric,filter``. Non-numeric
-    values (``"N/A"``, aliases) are skipped. Any task's metrics are read the same way, including the mechdiff
-    task's per-class share metrics. ``label`` defaults to the file's model (``model_name`` or
-    ``config.model_args`` ``pretrained=``), else the file name.
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScorecardError(f"lm-eval results file {path} not found") from None
-    except json.JSONDecodeError as error:
-        raise ScorecardError(f"{path} is not JSON ({error}); pass the results_*.json lm-eval wrote") from None
-    results = data.get("results") if isinstance(data, dict) else None
-    if not isinstance(results, dict) or not results:
-        raise ScorecardError(f"{path}: no 'results' mapping; is this an lm-eval results file?")
-    values: dict[tuple[str, str], tuple[float, float | None]] = {}
-    stderrs: dict[tuple[str, str], float] = {}
-    for task, metrics in results.items():
-        if not isinstance(metrics, dict):
-            continue
-        for key, value in metrics.items():
-            if "," not in key or not _is_number(value):
-                continue
-            metric, filter_name = key.split(",", 1)
-            if metric.endswith("_stderr"):
-                stderrs[(task, _metric_name(metric[: -len("_stderr")], filter_name))] = float(value)
-            else:
-                values[(task, _metric_name(metric, filter_name))] = (float(value), None)
-    for key, stderr in stderrs.items():
-        if key in values:
-            values[key] = (values[key][0], stderr)
-    higher: dict[tuple[str, str], bool] = {}
-    for task, flags in (data.get("higher_is_better") or {}).items():
-        for metric, flag in (flags or {}).items():
-            if isinstance(flag, bool):
-                for t, name in values:
-                    if t == task and name.split(",", 1)[0] == metric:
-                        higher[(t, name)] = flag
-    return BenchmarkResults(label or _results_model(data) or path.stem, str(path), values, higher)
-
-
-def benchmark_rows(
-    results: Sequence[BenchmarkResults], a: str | None = None, b: str | None = None
-) -> list[dict]:
-    """Align benchmark values of several result files by (task, metric).
-
-    Each row: ``task, metric, values {label: value}, stderrs {label: stderr}``, ``value_a`` / ``value_b`` (the
-    values of files labelled ``a`` / ``b``, else ``None``), ``delta = value_b − value_a`` (metric units; ``None``
-    unless both exist) and ``higher_is_better`` (``None`` if no file says). Files whose label is neither ``a`` nor
-    ``b`` (e.g. one mechdiff results file) still appear in ``values``.
-    """
-    labels = [result.label for result in results]
-    if len(set(labels)) != len(labels):
-        raise ScorecardError(
-            f"two lm-eval results files have the same model label {labels}; name them NAME=FILE"
-        )
-    keys = list(dict.fromkeys(key for result in results for key in result.values))
-    rows = []
-    for task, metric in keys:
-        values = {r.label: r.values[(task, metric)][0] for r in results if (task, metric) in r.values}
-        stderrs = {r.label: r.values[(task, metric)][1] for r in results if (task, metric) in r.values}
-        flags = {r.higher_is_better[(task, metric)] for r in results if (task, metric) in r.higher_is_better}
-        value_a, value_b = values.get(a) if a else None, values.get(b) if b else None
-        rows.append(
-            {
-                "task": task,
-                "metric": metric,
-                "value_a": value_a,
-                "value_b": value_b,
-                "delta": None if value_a is None or value_b is None else value_b - value_a,
-                "higher_is_better": flags.pop() if len(flags) == 1 else None,
-                "values": values,
-                "stderrs": stderrs,
-            }
-        )
-    return rows
-
-
-def parse_results_option(specs: Iterable[str]) -> list[BenchmarkResults]:
-    """``--lm-eval-results`` values: ``NAME=FILE`` (results of run model NAME) or ``FILE`` (label from the file)."""
-    loaded = []
-    for spec in specs:
-        label, _, file_name = (
-            spec.partition("=") if "=" in spec and not Path(spec).exists() else ("", "", spec)
-        )
-        loaded.append(load_lm_eval_results(file_name, label or None))
-    return loaded
-
-
-# --------------------------------------------------------------------------------------------------------------
 # Assembling the scorecard (the stable JSON shape)
 # --------------------------------------------------------------------------------------------------------------
 
@@ -515,6 +456,8 @@ def build_scorecard(
             "b": counts_b.total,
             "uncategorized_a": counts_a.uncategorized,
             "uncategorized_b": counts_b.uncategorized,
+            "unexplained_a": counts_a.unexplained,
+            "unexplained_b": counts_b.unexplained,
         },
         "classes": classes,
         "categories": categories,
@@ -648,25 +591,3 @@ def _present(value: Any) -> bool:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return False
     return str(value).strip() != ""
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _metric_name(metric: str, filter_name: str) -> str:
-    return metric if filter_name == "none" else f"{metric},{filter_name}"
-
-
-def _results_model(data: Mapping[str, Any]) -> str | None:
-    if isinstance(data.get("model_name"), str) and data["model_name"]:
-        return data["model_name"]
-    model_args = (data.get("config") or {}).get("model_args")
-    if isinstance(model_args, str):
-        for part in model_args.split(","):
-            key, _, value = part.partition("=")
-            if key.strip() == "pretrained" and value.strip():
-                return value.strip()
-    if isinstance(model_args, dict) and model_args.get("pretrained"):
-        return str(model_args["pretrained"])
-    return None

@@ -93,7 +93,14 @@ def test_table_2_class_shares_reproduced(simpo: dict) -> None:
         assert_printed(rows[name]["share_b"], share_simpo, f"{name} SimPO")
         assert_printed(rows[name]["diff"], diff, f"{name} diff")
         assert_printed(rows[name]["change_pct"], change, f"{name} change")
-    assert simpo["totals"] == {"a": 112, "b": 89, "uncategorized_a": 1, "uncategorized_b": 0}
+    assert simpo["totals"] == {
+        "a": 112,
+        "b": 89,
+        "uncategorized_a": 1,
+        "uncategorized_b": 0,
+        "unexplained_a": 0,  # the paper published no detection scores: nothing is gated
+        "unexplained_b": 0,
+    }
     assert simpo["models"]["a"] == "gemma-2-9b-it" and simpo["models"]["b"] == "gemma-2-9b-it-SimPO"
 
 

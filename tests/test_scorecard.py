@@ -17,11 +17,13 @@ from click.testing import CliRunner
 from test_scorecard_helpers import arena_frame, make_run
 
 from llmdiff_eval.cli import main
+from llmdiff_eval.lm_eval_results import benchmark_rows, load_lm_eval_results
+from llmdiff_eval.render import render
 from llmdiff_eval.reports import compare_from_run, run_models, scorecard_from_run
 from llmdiff_eval.scorecard import (
     LatentCounts,
     ScorecardError,
-    benchmark_rows,
+    build_scorecard,
     category_shares,
     change_pct,
     class_shares,
@@ -29,7 +31,6 @@ from llmdiff_eval.scorecard import (
     counts_from_annotations,
     join_arena,
     load_arena_map,
-    load_lm_eval_results,
     sign_agreement,
     style_share_pct,
 )
@@ -56,6 +57,10 @@ def test_share_diff_change_hand_computed() -> None:
     rows = {row["name"]: row for row in class_shares(a, b, TAXONOMY)}
     assert list(rows) == TAXONOMY.class_names
     uncertainty = ("diff_ci", "p_value", "q_value", "significant")  # checked in tests/test_stats.py
+    uncertainty += (
+        "mean_detection_a",
+        "mean_detection_b",
+    )  # checked in test_label_quality_gates_the_counts_by_hand
     assert {key: value for key, value in rows[SAFETY].items() if key not in uncertainty} == {
         "name": SAFETY,
         "count_a": 3,
@@ -268,7 +273,7 @@ def test_scorecard_cli_json_shape_and_benchmarks(run: Path, tmp_path: Path) -> N
         "arena_a": "gemma-2-9b-it",
         "arena_b": "gemma-2-9b-it-simpo",
     }
-    uncertainty = {"diff_ci", "p_value", "q_value", "significant"}
+    uncertainty = {"diff_ci", "p_value", "q_value", "significant", "mean_detection_a", "mean_detection_b"}
     assert set(card["classes"][0]) == {
         "name",
         "count_a",
@@ -300,7 +305,7 @@ def test_scorecard_cli_table_md_csv(run: Path) -> None:
     assert table.exit_code == 0, table.output
     line = next(line for line in table.output.splitlines() if line.startswith(SAFETY))
     cells, (low, high) = line.split(), diff_interval(3, 10, 4, 8)
-    assert cells[-9:] == [
+    assert cells[-10:] == [
         "3",
         "4",
         "30.00",
@@ -308,8 +313,9 @@ def test_scorecard_cli_table_md_csv(run: Path) -> None:
         "+20.00",
         f"[{low:+.1f},",
         f"{high:+.1f}]",
-        cells[-2],
+        cells[-3],  # q
         "+66.7%",
+        cells[-1],  # mean detection scores
     ]
     assert "new" in next(line for line in table.output.splitlines() if line.startswith(FORMAT_CLASS))
     md = runner.invoke(main, ["scorecard", str(run), "--format", "md"])
@@ -357,3 +363,42 @@ def test_compare_ranks_three_finetunes(run: Path, tmp_path: Path) -> None:
     assert html_out.exit_code == 0 and "<table>" in html_out.output
     with pytest.raises(ScorecardError, match="at least two"):
         compare_from_run(run, ["a"])
+
+
+def test_label_quality_gates_the_counts_by_hand() -> None:
+    frame = pd.DataFrame(
+        {
+            "category": ["A.4", "A.4", "B.7", None],
+            "class_name": [SAFETY, SAFETY, LING, None],
+            "detection_score": [0.90, 0.55, 0.70, float("nan")],
+            "random_baseline_score": [0.50, 0.50, 0.50, 0.50],
+        }
+    )
+    ungated = counts_from_annotations(frame, TAXONOMY)
+    assert (ungated.classes[SAFETY], ungated.classes[LING], ungated.unexplained, ungated.uncategorized) == (
+        2,
+        1,
+        0,
+        1,
+    )
+    assert ungated.detection[SAFETY] == pytest.approx(0.725) and ungated.detection["B.7"] == pytest.approx(
+        0.70
+    )
+    gated = counts_from_annotations(
+        frame, TAXONOMY, explained_margin=0.1
+    )  # 0.55 - 0.50 and the unscored fail
+    assert (gated.classes[SAFETY], gated.classes[LING], gated.unexplained, gated.uncategorized) == (
+        1,
+        1,
+        2,
+        0,
+    )
+    assert gated.total == 4 and gated.detection == ungated.detection  # scores are reported either way
+    card = build_scorecard(
+        gated, gated, TAXONOMY, {"base": "base", "a": "a", "b": "b"}, provenance={"explained_margin": 0.1}
+    )
+    safety = next(row for row in card["classes"] if row["name"] == SAFETY)
+    assert safety["mean_detection_a"] == pytest.approx(0.725) and card["totals"]["unexplained_a"] == 2
+    assert "Explained (detection score > random-label baseline + 0.1): a 2 of 4, b 2 of 4" in render(
+        card, "table"
+    )

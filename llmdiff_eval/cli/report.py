@@ -71,6 +71,13 @@ def _split(value: str | None) -> list[str]:
 @click.option(
     "--arena-map", default="arena_map", show_default=True, help="Arena→taxonomy map name or YAML path."
 )
+@click.option(
+    "--explained-margin",
+    type=float,
+    default=None,
+    help="Count a latent as unexplained (not in its category) unless its detection score beats its random-label "
+    "baseline by more than this (balanced-accuracy points). Default: scorecard.explained_margin, else off.",
+)
 def scorecard(
     run_dir: Path,
     model_a: str | None,
@@ -84,6 +91,7 @@ def scorecard(
     lm_eval_results: tuple[str, ...],
     taxonomy: str,
     arena_map: str,
+    explained_margin: float | None,
 ) -> None:
     """Combined scorecard of two fine-tunes of one base: latent class/category shares, Arena Elo, benchmarks.
 
@@ -104,6 +112,7 @@ def scorecard(
         lm_eval_results=lm_eval_results,
         taxonomy=taxonomy,
         arena_map=arena_map,
+        explained_margin=explained_margin,
     )
     _warn_arena(card)
     _emit(render(card, fmt, run_dir=run_dir), out)

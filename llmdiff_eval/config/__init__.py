@@ -69,6 +69,8 @@ class ScorecardConfig:
     ``arena_models`` maps run model names to LMArena model names; ``arena_source`` is passed to ``fetch_arena``
     (``"bundled"`` uses the paper's Table 3 snapshot, ``"auto"`` fetches live data with fallbacks).
     ``arena_note`` is printed beside Arena columns (e.g. when they belong to other models than the run's).
+    ``explained_margin`` (None: off): a latent whose detection score does not beat its random-label baseline by
+    more than this many balanced-accuracy points counts as *unexplained*, not in its category.
     """
 
     a: str | None = None
@@ -78,6 +80,7 @@ class ScorecardConfig:
     arena_date: str | None = None
     arena_note: str | None = None
     lm_eval_results: list[str] = field(default_factory=list)
+    explained_margin: float | None = None
 
 
 @dataclass

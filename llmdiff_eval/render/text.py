@@ -58,6 +58,29 @@ def fmt_q(row: Mapping[str, Any]) -> str:
     return DASH if q is None else f"{q:.3g}" + ("*" if row.get("significant") else "")
 
 
+def fmt_detection(row: Mapping[str, Any]) -> str:
+    """Mean detection scores of the row's latents, ``A/B`` (balanced accuracy; 0.5 = chance), or a dash."""
+    a, b = row.get("mean_detection_a"), row.get("mean_detection_b")
+    if a is None and b is None:
+        return DASH
+    return f"{DASH if a is None else f'{a:.2f}'}/{DASH if b is None else f'{b:.2f}'}"
+
+
+def label_quality_note(card: Mapping[str, Any]) -> list[str]:
+    """How many latents count as explained, when the scorecard gates counts on label quality."""
+    margin = card.get("provenance", {}).get("explained_margin")
+    if margin is None:
+        return [
+            "detection = mean detection score of the row's latents, A/B (balanced accuracy; 0.5 = chance)."
+        ]
+    totals, models = card["totals"], card["models"]
+    return [
+        f"Explained (detection score > random-label baseline + {margin:g}): {models['a']} "
+        f"{totals['a'] - totals.get('unexplained_a', 0)} of {totals['a']}, {models['b']} "
+        f"{totals['b'] - totals.get('unexplained_b', 0)} of {totals['b']}; the others count as unexplained."
+    ]
+
+
 def significance_notes(card: Mapping[str, Any]) -> list[str]:
     """The methods line and the count of significant rows (empty for a card made before they were computed)."""
     summary = card.get("significance")
@@ -120,7 +143,17 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
     """
     models, totals = card["models"], card["totals"]
     a, b = models["a"], models["b"]
-    share_headers = [f"{a} n", f"{b} n", f"{a} %", f"{b} %", "diff (pp)", "95% CI (pp)", "q", "change"]
+    share_headers = [
+        f"{a} n",
+        f"{b} n",
+        f"{a} %",
+        f"{b} %",
+        "diff (pp)",
+        "95% CI (pp)",
+        "q",
+        "change",
+        "detection",
+    ]
 
     def share_cells(row: Mapping[str, Any]) -> list[str]:
         return [
@@ -132,6 +165,7 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
             fmt_interval(row.get("diff_ci")),
             fmt_q(row),
             fmt_change(row),
+            fmt_detection(row),
         ]
 
     sections = [
@@ -144,6 +178,7 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
                 f"Totals: {a} {totals['a']} latents ({totals['uncategorized_a']} uncategorized), "
                 f"{b} {totals['b']} ({totals['uncategorized_b']} uncategorized); shares are of these totals.",
                 "diff = share_b − share_a (percentage points); change = diff / share_a.",
+                *label_quality_note(card),
                 *significance_notes(card),
             ],
         )
