@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import itertools
-import json
 import logging
 import shutil
 from collections.abc import Callable, Iterator
@@ -50,6 +49,7 @@ from llmdiff_eval.rundir.activations import (
     finished_elsewhere,
     load_paired,
     open_shard,
+    read_index,
     shard_problems,
     verify_shard,
 )
@@ -405,14 +405,9 @@ class _CacheWriter:
         return self.out_dir
 
     def _read_existing_index(self) -> dict | None:
-        if not self.index_path.exists():
+        index = read_index(self.index_path)
+        if index is None:
             return None
-        try:
-            index = json.loads(self.index_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise CacheError(
-                f"{self.index_path} is not valid JSON ({exc}); delete {self.out_dir} and rerun"
-            ) from exc
         changed = [k for k in _RESUME_KEYS if index.get(k) != self.settings[k]]
         if changed:
             raise CacheError(
@@ -624,7 +619,7 @@ def merge_ranks(out_dir: str | Path, world_size: int) -> Path:
         path = out_dir / f"index.rank{rank}.json"
         if not path.exists():
             raise CacheError(f"{path} is missing: rank {rank} has not harvested into {out_dir}; run it first")
-        index = json.loads(path.read_text())
+        index = read_index(path)
         if not index["complete"]:
             raise CacheError(f"rank {rank} of {out_dir} is incomplete; rerun it before merging")
         indexes.append(index)

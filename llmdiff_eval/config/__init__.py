@@ -220,9 +220,9 @@ def apply_overrides(
             raise ConfigError(f"--set {override!r}: the value is not valid YAML ({error})") from error
     if device:
         for section in DEVICE_SECTIONS:
-            if not isinstance(data.get(section), dict):
-                data[section] = {} if data.get(section) is None else data[section]
-            if isinstance(data[section], dict):
+            if data.get(section) is None:  # absent, or an empty section in the YAML
+                data[section] = {}
+            if isinstance(data[section], dict):  # anything else is reported by from_dict
                 data[section]["device"] = device
     return data
 

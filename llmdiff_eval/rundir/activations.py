@@ -86,12 +86,7 @@ class ActivationCache:
         index_path = self.path / INDEX_FILE
         if not index_path.exists():
             raise CacheError(f"no activation cache in {self.path} (index.json missing); run harvest first")
-        try:
-            self.index = json.loads(index_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise CacheError(
-                f"{index_path} is not valid JSON ({exc}); delete {self.path} and harvest again"
-            ) from exc
+        self.index = read_index(index_path)
         if require_complete and not self.index.get("complete"):
             raise CacheError(
                 f"the activation cache in {self.path} is incomplete ({len(self.index['shards'])} shards so far); "
@@ -275,7 +270,9 @@ def _acts_memmap(cache_dir: Path, entry: dict) -> np.ndarray:
 # Caches harvested rank by rank (torchrun)
 
 
-def _read_index(path: Path) -> dict | None:
+def read_index(path: Path) -> dict | None:
+    """A cache index (``index.json`` or a rank's ``index.rank<r>.json``); None if missing, :class:`CacheError` if
+    it does not parse."""
     if not path.exists():
         return None
     try:
@@ -288,7 +285,7 @@ def ranked_world_size(out_dir: str | Path) -> int | None:
     """The number of processes that harvest (or harvested) ``out_dir`` rank by rank (``index.rank*.json``), or
     None for a single-process cache."""
     for path in sorted(Path(out_dir).glob("index.rank*.json")):
-        index = _read_index(path)
+        index = read_index(path)
         if index is not None:
             return int(index["world_size"])
     return None
@@ -300,7 +297,7 @@ def finished_by_other_process_count(out_dir: str | Path, world_size: int) -> boo
     *being* harvested by ``W'`` processes must be finished by ``W'`` (documents are split by ``doc_id % W'``):
     :class:`CacheError` says so."""
     out_dir = Path(out_dir)
-    merged = _read_index(out_dir / INDEX_FILE)
+    merged = read_index(out_dir / INDEX_FILE)
     ranked = ranked_world_size(out_dir)
     if merged is not None and ranked is None:  # a single-process cache
         if world_size == 1:
