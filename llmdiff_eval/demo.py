@@ -31,7 +31,7 @@ from llmdiff_eval.config import (
 )
 from llmdiff_eval.pipeline import run_pipeline
 from llmdiff_eval.render import render_sections, scorecard_sections, scorecard_title
-from llmdiff_eval.render.text import significance_line
+from llmdiff_eval.render.text import ensemble_notes, significance_line
 from llmdiff_eval.rundir import RunDir
 
 DEMO_LAYER = (
@@ -54,9 +54,14 @@ def data_path(*parts: str) -> Path:
 
 
 def demo_config(
-    quick: bool = False, seed: int = 0, annotator: str = "auto", device: str = "cpu"
+    quick: bool = False,
+    seed: int = 0,
+    annotator: str = "auto",
+    device: str = "cpu",
+    seeds: list[int] | None = None,
 ) -> RunConfig:
-    """The run config of the demo: base vs ``a`` (safety LoRA) and base vs ``b`` (multilingual LoRA)."""
+    """The run config of the demo: base vs ``a`` (safety LoRA) and base vs ``b`` (multilingual LoRA); ``seeds``
+    makes it a crosscoder seed ensemble (``crosscoder.seeds``, replacing ``seed``)."""
     size = QUICK if quick else FULL
     base = ModelSpec(name="base", path="packaged:smollm2")
     finetunes = [
@@ -67,7 +72,7 @@ def demo_config(
     # shared by every seed's run.
     corpus = CorpusConfig(sources=[CorpusSource(path=str(data_path("probe_corpus")))])
     harvest = HarvestConfig(layer=DEMO_LAYER, corpus=corpus, max_tokens=size["max_tokens"], device=device)
-    crosscoder = CrosscoderConfig.preset(size["preset"], seed=seed, device=device)
+    crosscoder = CrosscoderConfig.preset(size["preset"], seed=seed, device=device, seeds=seeds)
     return RunConfig(
         name="demo-quick" if quick else "demo",
         base=base,
@@ -143,6 +148,7 @@ def run_demo(config: RunConfig, run_dir: str | Path, force: bool = False, log=pr
         "Planted capabilities (a: safety LoRA, b: German/French LoRA):",
         *planted_check(card),
         significance_line(card),
+        *ensemble_notes(card),
         "",
         f"Outputs in {run_dir}/: scorecard.md / .json / .csv, report.html, model_card.md, plots/, latents/",
         f"More: llmdiff-eval scorecard {run_dir} --format md   |   open {run_dir}/report.html",

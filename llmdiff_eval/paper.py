@@ -20,8 +20,9 @@ from typing import Any
 import yaml
 
 from llmdiff_eval.arena import fetch_arena
+from llmdiff_eval.counts import LatentCounts, share_pct
 from llmdiff_eval.errors import LlmdiffError
-from llmdiff_eval.scorecard import LatentCounts, build_scorecard, share_pct
+from llmdiff_eval.scorecard import build_scorecard
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
 
 COMPARISONS = ("simpo", "dpo")

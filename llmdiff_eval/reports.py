@@ -21,8 +21,11 @@ from typing import Any
 
 import pandas as pd
 
+from llmdiff_eval.analyze import seed_stability, selected_ids
 from llmdiff_eval.arena import ArenaError, fetch_arena
-from llmdiff_eval.config import ConfigError, ModelSpec, RunConfig, load_models_section
+from llmdiff_eval.config import ConfigError, ModelSpec, RunConfig, load_models_section, load_seeds
+from llmdiff_eval.counts import LatentCounts, counts_from_annotations, pool_counts
+from llmdiff_eval.crosscoder import load_crosscoder
 from llmdiff_eval.errors import ScorecardError
 from llmdiff_eval.lm_eval_results import BenchmarkResults, benchmark_rows, parse_results_option
 from llmdiff_eval.render import render, render_html
@@ -30,11 +33,9 @@ from llmdiff_eval.render.modelcard import arena_ratings_for, model_card, validat
 from llmdiff_eval.rundir import RunDir
 from llmdiff_eval.scorecard import (
     UNITS,
-    LatentCounts,
     build_scorecard,
     compare_arena_ratings,
     compare_shares,
-    counts_from_annotations,
     load_arena_map,
 )
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
@@ -53,6 +54,15 @@ class RunModels:
     finetunes: list[str]
     scorecard: dict[str, Any] = field(default_factory=dict)
     hub_ids: dict[str, str] = field(default_factory=dict)
+    seeds: list[int] | None = None
+    """``crosscoder.seeds`` of the config (a seed ensemble; the first is the primary crosscoder), else None."""
+    has_config: bool = False
+
+    def extra_seeds(self, run: RunDir, pair: str) -> list[int]:
+        """The pair's extra crosscoder seeds: from the config, else the ``<pair>@seed<k>`` annotation files."""
+        if self.has_config:
+            return list(self.seeds[1:]) if self.seeds else []
+        return list(run.seed_replicas(pair))
 
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -70,6 +80,7 @@ def run_models(run_dir: str | os.PathLike) -> RunModels:
     if run.config.is_file():
         try:
             base, finetunes, scorecard = load_models_section(run.config)
+            seeds = load_seeds(run.config)
         except ConfigError as error:
             raise ScorecardError(str(error)) from error
         return RunModels(
@@ -77,6 +88,8 @@ def run_models(run_dir: str | os.PathLike) -> RunModels:
             finetunes=[spec.name for spec in finetunes],
             scorecard=dataclasses.asdict(scorecard),
             hub_ids={spec.name: hub for spec in (base, *finetunes) if (hub := _hub_id(spec))},
+            seeds=seeds,
+            has_config=True,
         )
     pairs = run.annotated_pairs()
     if not pairs:
@@ -99,11 +112,32 @@ def load_counts(
     finetune: str,
     taxonomy: Taxonomy,
     explained_margin: float | None = None,
+    extra_seeds: Sequence[int] | None = None,
 ) -> tuple[LatentCounts, dict]:
     """Counts of ``finetune``'s annotated model-specific latents, and provenance (files, ft_only count); see
-    :func:`~llmdiff_eval.scorecard.counts_from_annotations` for ``explained_margin``."""
+    :func:`~llmdiff_eval.scorecard.counts_from_annotations` for ``explained_margin``.
+
+    With a seed ensemble (``extra_seeds``; None = as the run config says, see :meth:`RunModels.extra_seeds`), the
+    counts of every seed are pooled (:func:`~llmdiff_eval.scorecard.pool_counts`) and the provenance lists each
+    seed's."""
     run = RunDir(run_dir)
     pair = pair_name(base, finetune)
+    if extra_seeds is None:
+        extra_seeds = run_models(run_dir).extra_seeds(run, pair)
+    replicas = [pair_name(base, finetune, seed) for seed in extra_seeds]
+    loaded = [_replica_counts(run, name, taxonomy, explained_margin) for name in (pair, *replicas)]
+    if len(loaded) == 1:
+        return loaded[0]
+    info = {
+        **loaded[0][1],
+        "seed_replicas": {name: info for name, (_, info) in zip(replicas, loaded[1:], strict=True)},
+    }
+    return pool_counts([counts for counts, _ in loaded]), info
+
+
+def _replica_counts(
+    run: RunDir, pair: str, taxonomy: Taxonomy, explained_margin: float | None
+) -> tuple[LatentCounts, dict]:
     path = run.annotations(pair)
     if not path.is_file():
         raise ScorecardError(
@@ -116,15 +150,48 @@ def load_counts(
             f"{path} was built while {failed} latent(s) failed annotation, which would count as uncategorized; "
             f"rerun `llmdiff-eval annotate {run.root}` to retry them"
         )
+    info: dict[str, Any] = {"annotations": str(path)}
+    latents_path = run.latents(pair)
+    if latents_path.is_file():
+        latents = pd.read_parquet(latents_path)
+        info["ft_only_latents"] = int((latents["tag"] == "ft_only").sum())
+        if "diff_energy" in latents.columns and "diff_energy" not in annotations.columns:
+            annotations = annotations.join(latents["diff_energy"], how="left")
+            total = float(latents["diff_energy"].sum())
+            selected = float(annotations["diff_energy"].sum())
+            info["diff_energy_covered"] = selected / total if total > 0 else None
     counts = counts_from_annotations(
         annotations, taxonomy, where=str(path), explained_margin=explained_margin
     )
-    info: dict[str, Any] = {"annotations": str(path), "annotated": counts.total}
-    latents_path = run.latents(pair)
-    if latents_path.is_file():
-        tags = pd.read_parquet(latents_path, columns=["tag"])["tag"]
-        info["ft_only_latents"] = int((tags == "ft_only").sum())
+    info["annotated"] = counts.total
     return counts, info
+
+
+def ensemble_block(run_dir: str | os.PathLike, base: str, models: Mapping[str, str]) -> dict[str, Any] | None:
+    """For a seed ensemble: the seeds and, per side (``{"a": name, ...}``), how stable its model-specific latents
+    are across them (:func:`~llmdiff_eval.analyze.seed_stability`); None for one crosscoder per pair."""
+    described = run_models(run_dir)
+    run = RunDir(run_dir)
+    stability = {}
+    extra: list[int] = []
+    for side, model in models.items():
+        extra = described.extra_seeds(run, pair_name(base, model))
+        if not extra:
+            return None
+        decoders, selected = [], []
+        for seed in (None, *extra):
+            decoders.append(load_crosscoder(run.crosscoder(base, model, seed)).W_dec)
+            tags = pd.read_parquet(run.latents(pair_name(base, model, seed)), columns=["tag"])["tag"]
+            selected.append(selected_ids(tags.to_numpy()))
+        stability[side] = seed_stability(decoders, selected)
+    return {
+        "n_seeds": 1 + len(extra),
+        "seeds": described.seeds,
+        "extra_seeds": extra,
+        "pooling": "counts summed over the seeds; diff_ci and p_value from the mean counts per seed; "
+        "diff_seed_range = min and max of the per-seed diff",
+        "stability": stability,
+    }
 
 
 def choose_pair(models: RunModels, a: str | None, b: str | None) -> tuple[str, str, str | None]:
@@ -187,6 +254,7 @@ def scorecard_from_run(
         arena_map=load_arena_map(arena_map, taxonomy),
         benchmarks=benchmarks,
         provenance=provenance,
+        ensemble=ensemble_block(run_dir, models.base, {"a": a, "b": b}),
     )
 
 

@@ -18,7 +18,7 @@ import importlib.resources
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,17 @@ import pandas as pd
 import yaml
 
 from llmdiff_eval.arena import compare_arena, resolve_model
+from llmdiff_eval.counts import (
+    LatentCounts,
+    compare_counts,
+    share_pct,
+    weighted_shares,
+)
 from llmdiff_eval.errors import ScorecardError
 from llmdiff_eval.lm_eval_results import BenchmarkResults, benchmark_rows
 from llmdiff_eval.stats import ALPHA, LEVEL, row_uncertainty
 from llmdiff_eval.taxonomy import Taxonomy
 
-SHARE_COLUMNS: tuple[str, ...] = ("count_a", "count_b", "share_a", "share_b", "diff", "change_pct")
 ZERO_TOLERANCE = (
     1e-9  # |x| below this counts as exactly zero when comparing signs (float noise of share sums)
 )
@@ -40,71 +45,6 @@ ZERO_TOLERANCE = (
 # --------------------------------------------------------------------------------------------------------------
 # Counting and shares
 # --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LatentCounts:
-    """The model-specific latents of one fine-tune (vs its base), counted per taxonomy class and category.
-
-    ``total`` is every counted latent, including uncategorized ones; ``classes`` maps class name -> count and
-    ``categories`` maps category code -> count (only the categories that are known: a real run knows all of them,
-    the paper publishes some).
-    """
-
-    total: int
-    classes: dict[str, int]
-    categories: dict[str, int] = field(default_factory=dict)
-    unexplained: int = 0
-    """Latents counted in ``total`` but in no class because their explanation did not beat its random-label
-    baseline (only with ``explained_margin``)."""
-    detection: dict[str, float] = field(default_factory=dict)
-    """Mean detection score (balanced accuracy, 0.5 = chance) of the scored latents per class name and per
-    category code."""
-
-    @property
-    def uncategorized(self) -> int:
-        """Latents counted in ``total`` that belong to no class (and were not set apart as unexplained)."""
-        return self.total - sum(self.classes.values()) - self.unexplained
-
-
-def share_pct(count: int, total: int) -> float | None:
-    """``count / total × 100`` (percent); ``None`` when ``total`` is 0 (no model-specific latents at all)."""
-    if total < 0 or count < 0 or count > total:
-        raise ScorecardError(f"invalid latent count {count} of total {total}")
-    return None if total == 0 else count / total * 100.0
-
-
-def change_pct(share_a: float | None, share_b: float | None) -> float | None:
-    """``(share_b − share_a) / share_a × 100``; ``None`` when either share is unknown or ``share_a`` is 0."""
-    if share_a is None or share_b is None or share_a == 0:
-        return None
-    return (share_b - share_a) / share_a * 100.0
-
-
-def compare_counts(
-    keys: Sequence[str], counts_a: Mapping[str, int], counts_b: Mapping[str, int], total_a: int, total_b: int
-) -> pd.DataFrame:
-    """One row per key (class name or category code) with :data:`SHARE_COLUMNS`, in ``keys`` order.
-
-    A key missing from ``counts_a``/``counts_b`` counts 0. See the module docstring for units.
-    """
-    rows = []
-    for key in keys:
-        count_a, count_b = int(counts_a.get(key, 0)), int(counts_b.get(key, 0))
-        share_a, share_b = share_pct(count_a, total_a), share_pct(count_b, total_b)
-        diff = None if share_a is None or share_b is None else share_b - share_a
-        rows.append(
-            {
-                "key": key,
-                "count_a": count_a,
-                "count_b": count_b,
-                "share_a": share_a,
-                "share_b": share_b,
-                "diff": diff,
-                "change_pct": change_pct(share_a, share_b),
-            }
-        )
-    return pd.DataFrame(rows, columns=["key", *SHARE_COLUMNS]).set_index("key")
 
 
 def class_shares(
@@ -116,14 +56,48 @@ def class_shares(
         taxonomy.class_names, counts_a.classes, counts_b.classes, counts_a.total, counts_b.total
     )
     rows = [
-        {"name": name, **_plain(row), **_detection(name, counts_a, counts_b)}
+        {"name": name, **_plain(row), **_row_extras(name, counts_a, counts_b, lambda c: c.classes)}
         for name, row in table.iterrows()
     ]
-    return row_uncertainty(rows, counts_a.total, counts_b.total, alpha=alpha)
+    return _uncertainty(rows, counts_a, counts_b, alpha)
 
 
-def _detection(key: str, counts_a: LatentCounts, counts_b: LatentCounts) -> dict[str, float | None]:
-    return {"mean_detection_a": counts_a.detection.get(key), "mean_detection_b": counts_b.detection.get(key)}
+def _uncertainty(
+    rows: list[dict[str, Any]], counts_a: LatentCounts, counts_b: LatentCounts, alpha: float
+) -> list[dict[str, Any]]:
+    if counts_a.n_seeds != counts_b.n_seeds:
+        raise ScorecardError(
+            f"A pools {counts_a.n_seeds} crosscoder seed(s) and B {counts_b.n_seeds}; compare like with like "
+            "(the same crosscoder.seeds for both pairs)"
+        )
+    return row_uncertainty(rows, counts_a.total, counts_b.total, alpha=alpha, n_seeds=counts_a.n_seeds)
+
+
+def _row_extras(
+    key: str,
+    counts_a: LatentCounts,
+    counts_b: LatentCounts,
+    row_counts: Callable[[LatentCounts], Mapping[str, int]],
+) -> dict[str, Any]:
+    """Mean detection scores, activation-weighted shares and (for a seed ensemble) the per-seed diffs of a row."""
+    weighted_a, weighted_b = weighted_shares(counts_a, key), weighted_shares(counts_b, key)
+    extras: dict[str, Any] = {
+        "mean_detection_a": counts_a.detection.get(key),
+        "mean_detection_b": counts_b.detection.get(key),
+        "weighted_share_a": weighted_a,
+        "weighted_share_b": weighted_b,
+        "weighted_diff": None if weighted_a is None or weighted_b is None else weighted_b - weighted_a,
+    }
+    if counts_a.per_seed and len(counts_a.per_seed) == len(counts_b.per_seed):
+        diffs = []
+        for seed_a, seed_b in zip(counts_a.per_seed, counts_b.per_seed, strict=True):
+            share_a = share_pct(int(row_counts(seed_a).get(key, 0)), seed_a.total)
+            share_b = share_pct(int(row_counts(seed_b).get(key, 0)), seed_b.total)
+            diffs.append(None if share_a is None or share_b is None else share_b - share_a)
+        known = [diff for diff in diffs if diff is not None]
+        extras["diff_seeds"] = diffs
+        extras["diff_seed_range"] = [min(known), max(known)] if known else None
+    return extras
 
 
 def category_shares(
@@ -149,77 +123,10 @@ def category_shares(
                 "name": category.name,
                 "class_name": category.class_name,
                 **_plain(row),
-                **_detection(code, counts_a, counts_b),
+                **_row_extras(code, counts_a, counts_b, lambda c: c.categories),
             }
         )
-    return row_uncertainty(rows, counts_a.total, counts_b.total, alpha=alpha)
-
-
-def counts_from_annotations(
-    annotations: pd.DataFrame,
-    taxonomy: Taxonomy,
-    where: str = "annotations",
-    explained_margin: float | None = None,
-) -> LatentCounts:
-    """Count one model's annotated model-specific latents per class and category.
-
-    ``annotations`` has the contract's columns (``category``: a taxonomy code, or None when uncategorized; and
-    ``class_name``). A latent with a category counts in that category and its class; one with only a
-    ``class_name`` counts in the class; one with neither is uncategorized (in ``total`` only). With
-    ``explained_margin`` (balanced-accuracy points), a latent whose ``detection_score`` does not beat its
-    ``random_baseline_score`` by more than the margin (or that was not scored) counts as *unexplained* instead of
-    in its category. The mean detection score of each class and category is recorded either way.
-    """
-    if "category" not in annotations.columns:
-        raise ScorecardError(
-            f"{where}: no 'category' column; was this file written by `llmdiff-eval annotate`?"
-        )
-    class_names = set(taxonomy.class_names)
-    classes = dict.fromkeys(taxonomy.class_names, 0)
-    categories = dict.fromkeys(taxonomy.codes, 0)
-    class_column = (
-        annotations["class_name"] if "class_name" in annotations.columns else [None] * len(annotations)
-    )
-    scores = _column(annotations, "detection_score")
-    baselines = _column(annotations, "random_baseline_score")
-    unexplained = 0
-    scored: dict[str, list[float]] = {}
-    rows = zip(annotations["category"], class_column, scores, baselines, strict=True)
-    for code, class_name, score, baseline in rows:
-        if _present(score):
-            keys = (
-                [code, taxonomy.class_of(code).name]
-                if _present(code) and code in categories
-                else [class_name]
-            )
-            for key in keys:
-                if _present(key):
-                    scored.setdefault(key, []).append(float(score))
-        if explained_margin is not None and (
-            not _present(score)
-            or not _present(baseline)
-            or float(score) - float(baseline) <= explained_margin
-        ):
-            unexplained += 1
-            continue
-        if _present(code):
-            if code not in categories:
-                raise ScorecardError(
-                    f"{where}: category {code!r} is not in taxonomy {taxonomy.name!r} (codes {taxonomy.codes[0]}"
-                    f"…{taxonomy.codes[-1]}); pass the taxonomy the latents were annotated with (--taxonomy)"
-                )
-            categories[code] += 1
-            classes[taxonomy.class_of(code).name] += 1
-        elif _present(class_name):
-            if class_name not in class_names:
-                raise ScorecardError(f"{where}: class {class_name!r} is not in taxonomy {taxonomy.name!r}")
-            classes[class_name] += 1
-    detection = {key: sum(values) / len(values) for key, values in scored.items()}
-    return LatentCounts(len(annotations), classes, categories, unexplained, detection)
-
-
-def _column(frame: pd.DataFrame, name: str) -> list[Any]:
-    return list(frame[name]) if name in frame.columns else [None] * len(frame)
+    return _uncertainty(rows, counts_a, counts_b, alpha)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -428,11 +335,14 @@ def build_scorecard(
     category_codes: Sequence[str] | None = None,
     provenance: Mapping[str, Any] | None = None,
     alpha: float = ALPHA,
+    ensemble: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The scorecard as a JSON-ready dict (the issue's stable shape; numbers unrounded).
 
     ``models`` holds at least ``base``, ``a``, ``b`` (names); ``arena_models`` the LMArena names whose ratings fill
     the Arena columns (recorded as ``models["arena_a"]`` / ``["arena_b"]`` so renderers can label them).
+    ``ensemble``: for a crosscoder seed ensemble, its seeds and their stability (``"ensemble"`` in the output; None
+    for one crosscoder per pair).
     """
     classes = class_shares(counts_a, counts_b, taxonomy, alpha)
     categories = category_shares(counts_a, counts_b, taxonomy, category_codes, alpha)
@@ -458,10 +368,12 @@ def build_scorecard(
             "uncategorized_b": counts_b.uncategorized,
             "unexplained_a": counts_a.unexplained,
             "unexplained_b": counts_b.unexplained,
+            "n_seeds": counts_a.n_seeds,
         },
         "classes": classes,
         "categories": categories,
         "significance": significance_summary(classes, categories, alpha),
+        "ensemble": dict(ensemble) if ensemble else None,
         "arena": arena_rows,
         "style": style_summary(arena_rows),
         "joined": join_arena(arena_rows, categories, arena_map),
@@ -490,7 +402,12 @@ def significance_summary(
 
 
 UNITS = {
-    "share": "percent of the model's model-specific latents (count / total x 100; total includes uncategorized)",
+    "share": "percent of the model's model-specific latents (count / total x 100; total includes uncategorized); "
+    "with a seed ensemble, counts and totals are summed over the seeds",
+    "weighted_share": "percent of the difference energy (sum over tokens of f^2 * |d_ft - d_base|^2) of the "
+    "model's model-specific latents carried by the row's latents; ensemble: mean over seeds",
+    "weighted_diff": "weighted_share_b - weighted_share_a, percentage points",
+    "diff_seed_range": "min and max over the crosscoder seeds of the per-seed diff, percentage points",
     "diff": "share_b - share_a, percentage points",
     "change_pct": "diff / share_a x 100; null when share_a is 0",
     "diff_ci": "95% confidence interval of diff, percentage points [low, high] (Newcombe hybrid score)",
@@ -584,10 +501,3 @@ def _plain(row: pd.Series) -> dict[str, Any]:
         value = _none_if_nan(value)
         out[key] = int(value) if key.startswith("count") else value
     return out
-
-
-def _present(value: Any) -> bool:
-    """False for None, NaN, pandas NA and blank strings (an uncategorized latent)."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return False
-    return str(value).strip() != ""

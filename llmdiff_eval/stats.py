@@ -31,7 +31,7 @@ ALPHA = 0.05
 """Default significance level of the q-values."""
 
 
-def wilson_interval(count: int, total: int, level: float = LEVEL) -> tuple[float, float]:
+def wilson_interval(count: float, total: float, level: float = LEVEL) -> tuple[float, float]:
     """Wilson score interval of the proportion ``count / total`` (fractions in [0, 1])."""
     if total <= 0:
         raise ValueError(f"a proportion needs total > 0, got {total}")
@@ -43,7 +43,7 @@ def wilson_interval(count: int, total: int, level: float = LEVEL) -> tuple[float
 
 
 def diff_interval(
-    count_a: int, total_a: int, count_b: int, total_b: int, level: float = LEVEL
+    count_a: float, total_a: float, count_b: float, total_b: float, level: float = LEVEL
 ) -> tuple[float, float] | None:
     """Newcombe hybrid score interval of ``share_b − share_a``, in percentage points; None if a total is 0."""
     if total_a <= 0 or total_b <= 0:
@@ -77,17 +77,27 @@ def bh_q_values(p_values: Sequence[float | None]) -> list[float | None]:
 
 
 def row_uncertainty(
-    rows: list[dict], total_a: int, total_b: int, level: float = LEVEL, alpha: float = ALPHA
+    rows: list[dict],
+    total_a: int,
+    total_b: int,
+    level: float = LEVEL,
+    alpha: float = ALPHA,
+    n_seeds: int = 1,
 ) -> list[dict]:
     """Add ``diff_ci`` ([low, high] pp), ``p_value``, ``q_value`` (BH over ``rows``) and ``significant`` to each
-    row with ``count_a`` / ``count_b`` (in place; returned)."""
+    row with ``count_a`` / ``count_b`` (in place; returned).
+
+    ``n_seeds`` > 1: the counts are sums over that many crosscoder seeds of one pair. The seeds re-find largely the
+    same latents, so they are not independent samples: the interval is computed from the mean counts per seed (the
+    Wilson intervals take fractional counts) and Fisher's test from those means rounded to whole latents — the
+    sample size is that of one crosscoder, never inflated by the ensemble.
+    """
+    mean_total_a, mean_total_b = total_a / n_seeds, total_b / n_seeds
     for row in rows:
-        row["diff_ci"] = (
-            list(interval)
-            if (interval := diff_interval(row["count_a"], total_a, row["count_b"], total_b, level))
-            else None
-        )
-        row["p_value"] = fisher_p(row["count_a"], total_a, row["count_b"], total_b)
+        count_a, count_b = row["count_a"] / n_seeds, row["count_b"] / n_seeds
+        interval = diff_interval(count_a, mean_total_a, count_b, mean_total_b, level)
+        row["diff_ci"] = list(interval) if interval else None
+        row["p_value"] = fisher_p(*(round(x) for x in (count_a, mean_total_a, count_b, mean_total_b)))
     for row, q in zip(rows, bh_q_values([row["p_value"] for row in rows]), strict=True):
         row["q_value"] = q
         row["significant"] = q is not None and q < alpha

@@ -89,9 +89,15 @@ def slugify(name: str) -> str:
     return slug.strip("-") or "model"
 
 
-def pair_name(base: str, finetune: str) -> str:
-    """Directory / file stem of one base–fine-tune pair in a run directory: ``<base>__<ft>``."""
-    return f"{slugify(base)}__{slugify(finetune)}"
+SEED_MARK = "@seed"
+"""Separates a pair's name from an extra crosscoder seed in file and directory names (``base__a@seed1``)."""
+
+
+def pair_name(base: str, finetune: str, seed: int | None = None) -> str:
+    """Directory / file stem of one base–fine-tune pair in a run directory: ``<base>__<ft>``; for an extra
+    crosscoder seed of a seed ensemble (``crosscoder.seeds`` after the first): ``<base>__<ft>@seed<k>``."""
+    name = f"{slugify(base)}__{slugify(finetune)}"
+    return name if seed is None else f"{name}{SEED_MARK}{seed}"
 
 
 def local_fingerprint(path: str | os.PathLike | None, hash_limit_bytes: int = 64 << 20) -> str | None:

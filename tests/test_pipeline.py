@@ -14,6 +14,7 @@ from tiny_models import tiny_run_config
 
 from llmdiff_eval.cli import main
 from llmdiff_eval.config import ConfigError, load_config
+from llmdiff_eval.errors import CrosscoderError
 from llmdiff_eval.pipeline import run_pipeline
 
 
@@ -125,3 +126,44 @@ def test_weights_replaced_in_place_make_the_harvest_stale(
     shutil.copytree(tiny_ft2_dir, ft_copy)  # same path, other weights
     second = _statuses(run_pipeline(config, run_dir, stages=("harvest",), log=lambda message: None))
     assert second == {("harvest", "base"): "skipped", ("harvest", "a"): "redone", ("harvest", "b"): "skipped"}
+
+
+def test_seed_ensemble_trains_one_crosscoder_per_seed_and_pools_them(config_path, tmp_path):
+    run_dir = tmp_path / "ensemble"
+    config = load_config(config_path, overrides=["crosscoder.seeds=[3,4]"])
+    assert (config.crosscoder.seed, config.crosscoder.extra_seeds) == (3, [4])
+    first = _statuses(run_pipeline(config, run_dir, log=lambda message: None))
+    for stage in ("train", "analyze", "annotate"):
+        assert first[(stage, "base__a")] == "ran" and first[(stage, "base__a@seed4")] == "ran"
+    primary = run_dir / "crosscoders" / "base__a" / "sae_weights.safetensors"
+    extra = run_dir / "crosscoders" / "base__a@seed4" / "sae_weights.safetensors"
+    assert primary.read_bytes() != extra.read_bytes()  # two seeds, two crosscoders, one harvest
+    assert first[("harvest", "a")] == "ran" and len([k for k in first if k[0] == "harvest"]) == 3
+    card = json.loads((run_dir / "scorecard.json").read_text())
+    assert card["totals"]["n_seeds"] == 2 and card["ensemble"]["extra_seeds"] == [4]
+    sizes = [
+        len(pd.read_parquet(run_dir / "annotations" / f"base__a{suffix}.parquet"))
+        for suffix in ("", "@seed4")
+    ]
+    assert card["totals"]["a"] == sum(sizes)  # counts summed over the seeds
+    stability = card["ensemble"]["stability"]["a"]
+    assert stability["selected"] == [
+        int((pd.read_parquet(run_dir / "latents" / f"base__a{suffix}.parquet")["tag"] == "ft_only").sum())
+        for suffix in ("", "@seed4")
+    ]
+    assert all("diff_seeds" in row and len(row["diff_seeds"]) == 2 for row in card["classes"])
+    assert "Seed ensemble: 2 crosscoders per pair" in (run_dir / "scorecard.md").read_text()
+
+    # A third seed trains only that seed; the primary keeps its key (and the single-seed run's key).
+    more = load_config(config_path, overrides=["crosscoder.seeds=[3,4,5]"])
+    second = _statuses(run_pipeline(more, run_dir, log=lambda message: None))
+    assert second[("train", "base__a")] == "skipped" and second[("train", "base__a@seed4")] == "skipped"
+    assert second[("train", "base__a@seed5")] == "ran"
+    single = load_config(config_path, overrides=["crosscoder.seed=3"])
+    third = _statuses(run_pipeline(single, run_dir, stages=("harvest", "train"), log=lambda message: None))
+    assert third[("train", "base__a")] == "skipped" and ("train", "base__a@seed4") not in third
+
+
+def test_seed_ensemble_settings_are_checked(config_path):
+    with pytest.raises(CrosscoderError, match="distinct integers"):
+        load_config(config_path, overrides=["crosscoder.seeds=[1,1]"])

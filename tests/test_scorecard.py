@@ -17,18 +17,15 @@ from click.testing import CliRunner
 from test_scorecard_helpers import arena_frame, make_run
 
 from llmdiff_eval.cli import main
+from llmdiff_eval.counts import LatentCounts, change_pct, compare_counts, counts_from_annotations
 from llmdiff_eval.lm_eval_results import benchmark_rows, load_lm_eval_results
 from llmdiff_eval.render import render
 from llmdiff_eval.reports import compare_from_run, run_models, scorecard_from_run
 from llmdiff_eval.scorecard import (
-    LatentCounts,
     ScorecardError,
     build_scorecard,
     category_shares,
-    change_pct,
     class_shares,
-    compare_counts,
-    counts_from_annotations,
     join_arena,
     load_arena_map,
     sign_agreement,
@@ -61,6 +58,7 @@ def test_share_diff_change_hand_computed() -> None:
         "mean_detection_a",
         "mean_detection_b",
     )  # checked in test_label_quality_gates_the_counts_by_hand
+    uncertainty += ("weighted_share_a", "weighted_share_b", "weighted_diff")  # tests/test_weighted_shares.py
     assert {key: value for key, value in rows[SAFETY].items() if key not in uncertainty} == {
         "name": SAFETY,
         "count_a": 3,
@@ -274,6 +272,7 @@ def test_scorecard_cli_json_shape_and_benchmarks(run: Path, tmp_path: Path) -> N
         "arena_b": "gemma-2-9b-it-simpo",
     }
     uncertainty = {"diff_ci", "p_value", "q_value", "significant", "mean_detection_a", "mean_detection_b"}
+    uncertainty |= {"weighted_share_a", "weighted_share_b", "weighted_diff"}
     assert set(card["classes"][0]) == {
         "name",
         "count_a",
@@ -305,7 +304,7 @@ def test_scorecard_cli_table_md_csv(run: Path) -> None:
     assert table.exit_code == 0, table.output
     line = next(line for line in table.output.splitlines() if line.startswith(SAFETY))
     cells, (low, high) = line.split(), diff_interval(3, 10, 4, 8)
-    assert cells[-10:] == [
+    assert cells[-11:] == [
         "3",
         "4",
         "30.00",
@@ -313,8 +312,9 @@ def test_scorecard_cli_table_md_csv(run: Path) -> None:
         "+20.00",
         f"[{low:+.1f},",
         f"{high:+.1f}]",
-        cells[-3],  # q
+        cells[-4],  # q
         "+66.7%",
+        "—",  # weighted shares: the hand-written latent tables have no diff_energy
         cells[-1],  # mean detection scores
     ]
     assert "new" in next(line for line in table.output.splitlines() if line.startswith(FORMAT_CLASS))

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from llmdiff_eval.counts import LatentCounts
 from llmdiff_eval.paper import paper_scorecard, significance_verdict
 from llmdiff_eval.render import render
-from llmdiff_eval.scorecard import LatentCounts, build_scorecard
+from llmdiff_eval.scorecard import build_scorecard
 from llmdiff_eval.stats import bh_q_values, diff_interval, fisher_p, row_uncertainty
 from llmdiff_eval.taxonomy import load_taxonomy
 

@@ -13,6 +13,12 @@ decoder (``probe="base"``). Since ``Σ_n f_nj ε_j,n^m = Σ_n f_nj (x_n^m − x�
 accumulates ``Σ_n f_nj (p_j · y_n)`` for ``y ∈ {r^base, r^ft, x̂^base, x̂^ft}`` (``r = x − x̂``) and ``Σ_n f_nj²``
 (:func:`accumulate_latent_sums`: ``torch.sparse.sampled_addmm`` at the entries where a latent fired, float64 sums).
 
+Difference energy: ``diff_energy_j = Σ_n f_nj² · ‖d_j^ft − d_j^base‖² = Σ_n ‖f_nj (d_j^ft − d_j^base)‖²``, summed
+over the analyzed tokens n, in the crosscoder's normalized units squared — how much of the fine-tune-minus-base
+reconstruction difference latent j carries (cross terms between latents left out). It is unchanged by rescaling a
+latent's encoder against its decoder. ``diff_energy / Σ_all diff_energy`` is the latent's share of the pair's total
+difference.
+
 Reference: docs/analyze.md, docs/concepts.md.
 """
 
@@ -70,6 +76,15 @@ def decoder_geometry(W_dec: torch.Tensor, chunk: int = 8192) -> tuple[np.ndarray
     delta_norm = 0.5 * ((ft - base) / torch.maximum(base, ft) + 1.0)  # 0/0 -> NaN for all-zero latents
     cos_sim = torch.where((base > 0) & (ft > 0), dot / (base * ft), math.nan)
     return delta_norm.numpy(), cos_sim.numpy()
+
+
+def decoder_difference_sq(W_dec: torch.Tensor, chunk: int = 8192) -> np.ndarray:
+    """``‖d_j^ft − d_j^base‖²`` per latent from ``W_dec (F, 2, d)``, float64, normalized units squared."""
+    parts = []
+    for start in range(0, W_dec.shape[0], chunk):
+        W = _as_float64(W_dec[start : start + chunk])
+        parts.append((W[:, FT] - W[:, BASE]).square().sum(-1))
+    return torch.cat(parts).numpy()
 
 
 def _as_float64(tensor: torch.Tensor) -> torch.Tensor:
@@ -327,10 +342,13 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 def delta_norm_cutoffs(df: pd.DataFrame, cfg: AnalyzeConfig) -> tuple[float, float]:
     """(ft_only, base_only) Δnorm cut-offs: ``ft_only`` needs Δnorm ≥ the first, ``base_only`` ≤ the second.
 
-    ``"absolute"``: ``delta_norm_specific`` and ``1 − delta_norm_specific``. ``"relative"``: median ± z · 1.4826 ·
+    ``"absolute"``: ``delta_norm_specific`` and ``1 − delta_norm_specific``; ``"energy"``: 0.5 and 0.5 (the side
+    of 0.5; :func:`energy_selection` picks the latents). ``"relative"``: median ± z · 1.4826 ·
     MAD of the Δnorm of the latents that fire, kept on their side of 0.5 (a pair with no firing latent gets the
     absolute cut-offs)."""
     values = df.loc[df["freq"] > 0, "delta_norm"].dropna().to_numpy()
+    if cfg.selection == "energy":
+        return 0.5, 0.5
     if cfg.selection == "absolute" or len(values) == 0:
         return cfg.absolute_cutoffs
     median = float(np.median(values))
@@ -340,6 +358,21 @@ def delta_norm_cutoffs(df: pd.DataFrame, cfg: AnalyzeConfig) -> tuple[float, flo
     return round(high, 6), round(low, 6)
 
 
+def energy_selection(df: pd.DataFrame, cfg: AnalyzeConfig) -> pd.Series:
+    """True for the latents the ``"energy"`` rule selects: the smallest set, largest ``diff_energy`` first, whose
+    energies sum to at least ``cfg.energy_fraction`` of the total over all latents, at most ``cfg.max_latents``
+    (ties keep latent-id order). No latent is selected when the total is 0."""
+    energy = np.nan_to_num(df["diff_energy"].to_numpy(dtype=np.float64), nan=0.0)
+    selected = np.zeros(len(df), dtype=bool)
+    total = float(energy.sum())
+    if total > 0:
+        order = np.argsort(-energy, kind="stable")
+        covered = np.cumsum(energy[order])
+        needed = int(np.searchsorted(covered, cfg.energy_fraction * total)) + 1
+        selected[order[: min(needed, cfg.max_latents, int(np.count_nonzero(energy)))]] = True
+    return pd.Series(selected, index=df.index, name="energy_selected")
+
+
 def assign_tags(
     df: pd.DataFrame, cfg: AnalyzeConfig, cutoffs: tuple[float, float] | None = None
 ) -> pd.Series:
@@ -347,7 +380,7 @@ def assign_tags(
     ``cutoffs`` default to :func:`delta_norm_cutoffs`)."""
 
     def nu_ok(eps: pd.Series, r: pd.Series) -> pd.Series:
-        if cfg.selection == "relative":
+        if cfg.selection != "absolute":
             return pd.Series(True, index=df.index)
         ok = (eps < cfg.nu_eps_max) & (r < cfg.nu_r_max)
         return ok if cfg.nu_min is None else ok & (eps >= cfg.nu_min) & (r >= cfg.nu_min)
@@ -355,8 +388,9 @@ def assign_tags(
     high, low = cutoffs or delta_norm_cutoffs(df, cfg)
     fired = df["freq"] > 0
     dn = df["delta_norm"]
-    ft_only = fired & (dn >= high) & (dn > 0.5) & nu_ok(df["nu_eps"], df["nu_r"])
-    base_only = fired & (dn <= low) & (dn < 0.5) & nu_ok(df["nu_eps_base"], df["nu_r_base"])
+    candidate = fired & energy_selection(df, cfg) if cfg.selection == "energy" else fired
+    ft_only = candidate & (dn >= high) & (dn > 0.5) & nu_ok(df["nu_eps"], df["nu_r"])
+    base_only = candidate & (dn <= low) & (dn < 0.5) & nu_ok(df["nu_eps_base"], df["nu_r_base"])
     shared = fired & ((dn - 0.5).abs() < cfg.shared_band)
     tag = np.select([ft_only, base_only, shared], ["ft_only", "base_only", "shared"], default="other")
     return pd.Series(tag, index=df.index, name="tag")
@@ -375,9 +409,10 @@ def latent_table(cc: Any, acts: Activations, cfg: AnalyzeConfig | None = None) -
     Columns: ``delta_norm`` (1 = only in the fine-tune), ``cos_sim`` (decoder cosine, NaN if a decoder is zero),
     ``nu_eps``, ``nu_r`` (β_base/β_ft along the fine-tune decoder), ``nu_eps_base``, ``nu_r_base`` (β_ft/β_base along
     the base decoder), ``nu_computed`` (False: not a scaling candidate, ν are NaN), ``freq`` (fraction of tokens
-    where f > 0), ``max_act`` (max f, normalized units; 0 if it never fires), ``tag``. ν is NaN also when the
+    where f > 0), ``max_act`` (max f, normalized units; 0 if it never fires), ``diff_energy`` (``Σ_n f_nj² ·
+    ‖d_j^ft − d_j^base‖²``, normalized units squared, see the module docstring), ``tag``. ν is NaN also when the
     latent never fires or the probe decoder is zero, and ±inf when the denominator β is exactly 0.
-    ``df.attrs`` holds ``thresholds``, ``analyze_config`` and ``n_tokens``.
+    ``df.attrs`` holds ``thresholds``, ``analyze_config``, ``n_tokens`` and ``diff_energy_total``.
     """
     cfg = cfg or AnalyzeConfig()
     delta_norm, cos_sim = decoder_geometry(cc.W_dec)
@@ -409,6 +444,7 @@ def latent_table(cc: Any, acts: Activations, cfg: AnalyzeConfig | None = None) -
             "nu_computed": nu_computed,
             "freq": sums.fire_count.numpy() / sums.n_tokens,
             "max_act": sums.max_act.numpy(),
+            "diff_energy": sums.sum_f2.numpy() * decoder_difference_sq(cc.W_dec),
         },
         index=pd.RangeIndex(n_latents, name="latent_id"),
     )
@@ -418,5 +454,6 @@ def latent_table(cc: Any, acts: Activations, cfg: AnalyzeConfig | None = None) -
         "thresholds": cfg.thresholds(cutoffs),
         "analyze_config": dataclasses.asdict(cfg),
         "n_tokens": sums.n_tokens,
+        "diff_energy_total": float(df["diff_energy"].sum()),
     }
     return df

@@ -467,9 +467,10 @@ def load_pair_inputs(cfg: AnnotateConfig, run_dir: str | os.PathLike, pair: str)
 
 
 def run_pairs(run_dir: str | os.PathLike, requested: Sequence[str] = ()) -> list[str]:
-    """The pairs of a run directory to annotate: ``requested`` (checked against the latent tables), else all."""
+    """The pairs of a run directory to annotate: ``requested`` (checked against the latent tables, extra seeds of an
+    ensemble included), else all of them."""
     run = RunDir(run_dir)
-    available = run.analyzed_pairs()
+    available = run.analyzed_pairs(include_seeds=True)
     if not available:
         raise FileNotFoundError(f"no latent tables in {run.latents_root}: run `llmdiff-eval analyze` first")
     unknown = [pair for pair in requested if pair not in available]
@@ -539,13 +540,19 @@ def annotate_pair(
 
 
 def annotate(
-    cfg: AnnotateConfig, run_dir: str | os.PathLike, base: str, ft: str, progress: bool = False
+    cfg: AnnotateConfig,
+    run_dir: str | os.PathLike,
+    base: str,
+    ft: str,
+    progress: bool = False,
+    seed: int | None = None,
 ) -> pd.DataFrame:
-    """Stage function: annotate the model-specific latents of ``base`` vs ``ft`` in ``run_dir``.
+    """Stage function: annotate the model-specific latents of ``base`` vs ``ft`` in ``run_dir`` (``seed``: an
+    extra crosscoder seed of the ensemble, pair ``<base>__<ft>@seed<k>``).
 
     Raises :class:`AnnotationIncompleteError` when some latents failed: their pair's table is then not written (a
     previous one is kept), the successes are in the cache, and the next run retries only the failed latents."""
-    pair = pair_name(base, ft)
+    pair = pair_name(base, ft, seed)
     frame = annotate_pair(cfg, run_dir, pair, progress=progress)
     failed = frame.attrs["failed_latents"]
     if failed:

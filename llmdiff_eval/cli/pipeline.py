@@ -24,6 +24,16 @@ def _torchrun_lines(argv: list[str]) -> str:
     )
 
 
+def parse_seeds(text: str) -> str:
+    """``"0, 1,2"`` -> ``"0,1,2"``; a ``click.BadParameter`` naming the problem otherwise."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(part.lstrip("-").isdigit() for part in parts):
+        raise click.BadParameter(
+            f"expected comma-separated integers such as 0,1,2; got {text!r}", param_hint="--seeds"
+        )
+    return ",".join(parts)
+
+
 def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Command:
     @click.command(name=name, help=summary)
     @click.argument("target", metavar="CONFIG|RUN_DIR", type=click.Path(exists=True))
@@ -40,6 +50,12 @@ def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Co
         help="Override a config value, e.g. --set harvest.layer=12 (repeatable).",
     )
     @click.option("--device", help="Device for every stage (cpu, cuda, cuda:1, mps); overrides the config.")
+    @click.option(
+        "--seeds",
+        metavar="S1,S2,...",
+        help="A crosscoder seed ensemble, e.g. --seeds 0,1,2: one crosscoder per seed per pair on the same harvest, "
+        "pooled by the scorecard (same as --set crosscoder.seeds=[0,1,2]).",
+    )
     @click.option("--force", is_flag=True, help="Redo the stages even if they finished with the same config.")
     @click.option(
         "--distributed",
@@ -51,9 +67,12 @@ def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Co
         run_dir: str | None,
         overrides: tuple[str, ...],
         device: str | None,
+        seeds: str | None,
         force: bool,
         distributed: bool,
     ) -> None:
+        if seeds:
+            overrides = (*overrides, f"crosscoder.seeds=[{parse_seeds(seeds)}]")
         if distributed:
             argv = [name, target, *(["--run-dir", run_dir] if run_dir else [])]
             argv += [f"--set={override}" for override in overrides] + (["--device", device] if device else [])

@@ -38,7 +38,7 @@ from llmdiff_eval.config.crosscoder import PRESETS, CrosscoderConfig
 from llmdiff_eval.config.harvest import HarvestConfig
 from llmdiff_eval.config.keys import reject_unknown_keys
 from llmdiff_eval.config.models import ModelSpec
-from llmdiff_eval.errors import ConfigError
+from llmdiff_eval.errors import ConfigError, CrosscoderError
 
 __all__ = [
     "PRESETS",
@@ -57,6 +57,7 @@ __all__ = [
     "from_dict",
     "load_config",
     "load_models_section",
+    "load_seeds",
     "result_settings",
 ]
 
@@ -260,6 +261,23 @@ def load_models_section(path: str | Path) -> tuple[ModelSpec, list[ModelSpec], S
     finetunes = _convert(list[ModelSpec], data["finetunes"], f"{path.name}.finetunes")
     scorecard = from_dict(ScorecardConfig, data.get("scorecard") or {}, f"{path.name}.scorecard")
     return base, finetunes, scorecard
+
+
+def load_seeds(path: str | Path) -> list[int] | None:
+    """``crosscoder.seeds`` of a run config file (validated), or None when the run trains one crosscoder per pair."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    section = data.get("crosscoder") if isinstance(data, dict) else None
+    seeds = section.get("seeds") if isinstance(section, dict) else None
+    if seeds is None:
+        return None
+    try:
+        return CrosscoderConfig(seeds=seeds).seeds
+    except CrosscoderError as error:
+        raise ConfigError(f"{path}: {error}") from error
 
 
 def dump_config(config: RunConfig) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 TAGS = ("ft_only", "base_only", "shared", "other")
-SELECTIONS = ("absolute", "relative")
+SELECTIONS = ("absolute", "relative", "energy")
 PROBES = ("ft", "base", "both")
 
 
@@ -36,6 +36,12 @@ class AnalyzeConfig:
       exclusive to one model and every Δnorm stays within about 0.3–0.8 — the paper found the same for its direct
       it-vs-SimPO crosscoder — this keeps the latents the fine-tune changed most: the cut-off comes from the pair's
       own Δnorm spread, never from labels. The cut-offs used are written into ``thresholds``.
+    * ``"energy"``: threshold-free. Each latent's *difference energy* ``diff_energy_j = Σ_n f_nj² ·
+      ‖d_j^ft − d_j^base‖²`` (summed over the harvested tokens, normalized units squared; see
+      ``llmdiff_eval.analyze.latent_table``) is its share of the pair's representational difference. The smallest set
+      of latents (largest energy first) whose energies sum to ``energy_fraction`` of the total over all latents,
+      capped at ``max_latents``, is selected; selected latents with Δnorm > 0.5 are ``ft_only``, those with Δnorm <
+      0.5 ``base_only``. The ν bounds are not applied.
 
     ``nu_min`` (default None: no lower bound, the contract rule) optionally also requires ``ν ≥ nu_min`` (e.g.
     −0.1, the lower end of Minder et al.'s evaluation range). On planted data true model-specific latents reach
@@ -61,6 +67,8 @@ class AnalyzeConfig:
     delta_norm_specific: float = 0.9
     selection: str = "absolute"
     delta_norm_z: float = 5.0
+    energy_fraction: float = 0.5
+    max_latents: int = 500
     nu_eps_max: float = 0.2
     nu_r_max: float = 0.5
     nu_min: float | None = None
@@ -85,6 +93,14 @@ class AnalyzeConfig:
             raise ValueError(f"analyze.selection must be one of {SELECTIONS}, got {self.selection!r}")
         if not self.delta_norm_z > 0:
             raise ValueError(f"analyze.delta_norm_z must be > 0, got {self.delta_norm_z}")
+        if not 0.0 < self.energy_fraction <= 1.0:
+            raise ValueError(f"analyze.energy_fraction must be in (0, 1], got {self.energy_fraction}")
+        if (
+            not isinstance(self.max_latents, int)
+            or isinstance(self.max_latents, bool)
+            or self.max_latents < 1
+        ):
+            raise ValueError(f"analyze.max_latents must be a positive integer, got {self.max_latents!r}")
         if not 0.5 < self.delta_norm_specific <= 1.0:
             raise ValueError(
                 f"analyze.delta_norm_specific must be in (0.5, 1], got {self.delta_norm_specific}"
@@ -116,11 +132,15 @@ class AnalyzeConfig:
         """The tag rules as plain data (written into every output). ``cutoffs`` = the (ft_only, base_only) Δnorm
         cut-offs a ``"relative"`` selection computed (see :func:`delta_norm_cutoffs`)."""
         high, low = cutoffs or self.absolute_cutoffs
-        nu = self.selection == "absolute"  # the relative rule does not apply the ν bounds
+        nu = self.selection == "absolute"  # the relative and energy rules do not apply the ν bounds
+        selection: dict[str, Any] = {"mode": self.selection}
+        if self.selection == "relative":
+            selection |= {"delta_norm_z": self.delta_norm_z, "spread": "1.4826 * MAD"}
+        elif self.selection == "energy":
+            selection |= {"energy_fraction": self.energy_fraction, "max_latents": self.max_latents}
         return {
             "orientation": "delta_norm 1 = only in the fine-tune (model 1), 0 = only in the base (model 0)",
-            "selection": {"mode": self.selection}
-            | ({"delta_norm_z": self.delta_norm_z, "spread": "1.4826 * MAD"} if not nu else {}),
+            "selection": selection,
             "ft_only": {
                 "delta_norm_min": high,
                 "nu_eps_max": self.nu_eps_max if nu else None,

@@ -46,6 +46,10 @@ class CrosscoderConfig:
         buffer_tokens: for harvested caches larger than memory, shuffle within groups of shards of about this many
             tokens (the whole data set is shuffled when it fits).
         keep_checkpoints: keep the last checkpoint after the final model is written (it holds optimizer state).
+        seeds: a seed ensemble: one crosscoder per seed per pair, all on the same harvest (e.g. ``[0, 1, 2]``).
+            The first is the primary (it replaces ``seed``; its crosscoder is ``crosscoders/<pair>/``, the others
+            ``crosscoders/<pair>@seed<k>/``); each is analyzed and annotated, and the scorecard pools them. None
+            (default): one crosscoder, seeded by ``seed``.
         stream_tokens: streaming mode (``llmdiff_eval.distributed.StreamingSource``): the train stage harvests this
             many tokens per epoch on the fly through a shuffle buffer of ``buffer_tokens``, writing no activation
             cache; None (default) trains on the harvested cache.
@@ -56,6 +60,7 @@ class CrosscoderConfig:
         "log_every_steps",
         "checkpoint_every_steps",
         "keep_checkpoints",
+        "seeds",  # the primary's key has its ``seed``; each extra seed is a unit of its own
     )
     """Settings that do not change the stage's results (left out of its unit keys)."""
 
@@ -83,8 +88,20 @@ class CrosscoderConfig:
     buffer_tokens: int = 4_000_000
     keep_checkpoints: bool = False
     stream_tokens: int | None = None
+    seeds: list[int] | None = None
 
     def __post_init__(self) -> None:
+        if self.seeds is not None:
+            seeds = list(self.seeds)
+            if (
+                not seeds
+                or any(not isinstance(s, int) or isinstance(s, bool) for s in seeds)
+                or len(set(seeds)) != len(seeds)
+            ):
+                raise CrosscoderError(
+                    f"crosscoder.seeds must be a non-empty list of distinct integers, got {seeds!r}"
+                )
+            self.seeds, self.seed = seeds, seeds[0]
         positive = (
             "n_latents",
             "k",
@@ -136,6 +153,15 @@ class CrosscoderConfig:
             raise CrosscoderError(
                 f"crosscoder.dtype must be float32, bfloat16, float16 or float64, got {self.dtype!r}"
             )
+
+    @property
+    def extra_seeds(self) -> list[int]:
+        """The ensemble's seeds after the primary (empty without ``seeds``)."""
+        return list(self.seeds[1:]) if self.seeds else []
+
+    def for_seed(self, seed: int | None) -> CrosscoderConfig:
+        """These settings for one seed of the ensemble (``None``: the primary, unchanged)."""
+        return self if seed is None else dataclasses.replace(self, seed=seed, seeds=None)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> CrosscoderConfig:

@@ -50,7 +50,8 @@ def _png(draw: Callable[[Any], None], height: float) -> bytes:
 
 
 def class_shift_png(card: Mapping[str, Any]) -> bytes:
-    """Diverging horizontal bar chart of class ``diff`` (percentage points), sorted, blue = more in B."""
+    """Diverging horizontal bar chart of class ``diff`` (percentage points), sorted, blue = more in B, with its 95 %
+    CI; diamonds mark the activation-weighted diff and, for a seed ensemble, grey ticks each seed's diff."""
     rows = sorted((r for r in card["classes"] if r["diff"] is not None), key=lambda r: r["diff"])
     a, b = card["models"]["a"], card["models"]["b"]
 
@@ -66,6 +67,16 @@ def class_shift_png(card: Mapping[str, Any]) -> bytes:
             xerr=errors,
             error_kw={"ecolor": "#444444", "capsize": 3, "linewidth": 1},
         )
+        weighted = [
+            (i, row["weighted_diff"]) for i, row in enumerate(rows) if row.get("weighted_diff") is not None
+        ]
+        if weighted:
+            axes.scatter([w for _, w in weighted], [i for i, _ in weighted], marker="D", s=22, color="#1a1a1a",
+                         zorder=3, label="activation-weighted diff")  # fmt: skip
+            axes.legend(loc="lower right", fontsize=8)
+        for i, row in enumerate(rows):
+            seeds = [diff for diff in row.get("diff_seeds") or [] if diff is not None]
+            axes.scatter(seeds, [i] * len(seeds), marker="|", s=60, color="#777777", zorder=3)
         axes.axvline(0, color="black", linewidth=0.8)
         axes.set_xlabel(f"share of model-specific latents (pp), 95% CI; * = significant:\n{b} − {a}")
         axes.set_title("Capability class shift")

@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from llmdiff_eval.arena import resolve_model
+from llmdiff_eval.counts import LatentCounts, share_pct
 from llmdiff_eval.render.text import (
     fmt_change,
     fmt_diff,
@@ -26,10 +27,6 @@ from llmdiff_eval.render.text import (
     fmt_share,
     fmt_value,
     significance_line,
-)
-from llmdiff_eval.scorecard import (
-    LatentCounts,
-    share_pct,
 )
 from llmdiff_eval.taxonomy import Taxonomy
 

@@ -66,6 +66,56 @@ def fmt_detection(row: Mapping[str, Any]) -> str:
     return f"{DASH if a is None else f'{a:.2f}'}/{DASH if b is None else f'{b:.2f}'}"
 
 
+def fmt_pair(a: float | None, b: float | None) -> str:
+    """Two shares ``A/B`` (1 decimal, percent), or a dash when neither is known."""
+    if a is None and b is None:
+        return DASH
+    return f"{DASH if a is None else f'{a:.1f}'}/{DASH if b is None else f'{b:.1f}'}"
+
+
+def fmt_range(interval: Sequence[float] | None) -> str:
+    """A min–max range of percentage points (``-4.2…+9.1``), or a dash."""
+    return DASH if not interval else f"{interval[0]:+.1f}…{interval[1]:+.1f}"
+
+
+def ensemble_notes(card: Mapping[str, Any]) -> list[str]:
+    """What the seed ensemble pooled and how stable its model-specific latents were (empty for one seed)."""
+    ensemble = card.get("ensemble")
+    if not ensemble:
+        return []
+    models = card["models"]
+    lines = [
+        f"Seed ensemble: {ensemble['n_seeds']} crosscoders per pair (seeds {ensemble.get('seeds') or '?'}); counts "
+        "are summed over the seeds, the 95% CI and q use the mean counts per seed, seed range = min…max of the "
+        "per-seed diff."
+    ]
+    for side in ("a", "b"):
+        stability = (ensemble.get("stability") or {}).get(side)
+        if stability and stability.get("reappear_any") is not None:
+            lines.append(
+                f"Stability, {models[side]}: {stability['reappear_selected'] * 100:.0f}% of its model-specific "
+                f"latents reappear as model-specific in another seed ({stability['reappear_any'] * 100:.0f}% as "
+                f"any latent), decoder cosine ≥ {stability['threshold']:g}."
+            )
+    return lines
+
+
+def weighted_note(card: Mapping[str, Any]) -> list[str]:
+    """What the weighted shares mean, and the fraction of each pair's difference the counted latents carry."""
+    if all(row.get("weighted_share_a") is None for row in card["classes"]):
+        return []
+    provenance, models = card.get("provenance", {}), card["models"]
+    covered = [
+        f"{models[side]} {provenance[side]['diff_energy_covered'] * 100:.0f}%"
+        for side in ("a", "b")
+        if (provenance.get(side) or {}).get("diff_energy_covered") is not None
+    ]
+    return [
+        "weighted % = share of the model-specific latents' difference energy Σ f²·‖d_ft − d_base‖², A/B"
+        + (f"; these latents carry {', '.join(covered)} of their pair's total." if covered else ".")
+    ]
+
+
 def label_quality_note(card: Mapping[str, Any]) -> list[str]:
     """How many latents count as explained, when the scorecard gates counts on label quality."""
     margin = card.get("provenance", {}).get("explained_margin")
@@ -152,11 +202,15 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
         "95% CI (pp)",
         "q",
         "change",
+        "weighted %",
         "detection",
     ]
+    ensemble = bool(card.get("ensemble"))
+    if ensemble:
+        share_headers.insert(6, "seed range (pp)")
 
     def share_cells(row: Mapping[str, Any]) -> list[str]:
-        return [
+        cells = [
             str(row["count_a"]),
             str(row["count_b"]),
             fmt_share(row["share_a"]),
@@ -165,8 +219,12 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
             fmt_interval(row.get("diff_ci")),
             fmt_q(row),
             fmt_change(row),
+            fmt_pair(row.get("weighted_share_a"), row.get("weighted_share_b")),
             fmt_detection(row),
         ]
+        if ensemble:
+            cells.insert(6, fmt_range(row.get("diff_seed_range")))
+        return cells
 
     sections = [
         Section(
@@ -178,6 +236,8 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
                 f"Totals: {a} {totals['a']} latents ({totals['uncategorized_a']} uncategorized), "
                 f"{b} {totals['b']} ({totals['uncategorized_b']} uncategorized); shares are of these totals.",
                 "diff = share_b − share_a (percentage points); change = diff / share_a.",
+                *weighted_note(card),
+                *ensemble_notes(card),
                 *label_quality_note(card),
                 *significance_notes(card),
             ],

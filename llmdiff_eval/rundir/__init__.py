@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmdiff_eval.utils import atomic_write_json, file_sha256, pair_name
+from llmdiff_eval.utils import SEED_MARK, atomic_write_json, file_sha256, pair_name
 
 __all__ = [
     "HASH_LIMIT_BYTES",
@@ -88,6 +88,12 @@ UnitState = str
 """``"done"`` (finished with the same key), ``"stale"`` (finished with another key) or ``"todo"``."""
 
 
+def _pair_stems(folder: Path, include_seeds: bool = False) -> list[str]:
+    return sorted(
+        path.stem for path in folder.glob("*.parquet") if include_seeds or SEED_MARK not in path.stem
+    )
+
+
 @dataclass(frozen=True)
 class RunDir:
     """Paths inside one run directory (nothing is created until a stage writes)."""
@@ -137,8 +143,9 @@ class RunDir:
     def crosscoders_root(self) -> Path:
         return self.root / "crosscoders"
 
-    def crosscoder(self, base: str, ft: str) -> Path:
-        return self.crosscoders_root / pair_name(base, ft)
+    def crosscoder(self, base: str, ft: str, seed: int | None = None) -> Path:
+        """``crosscoders/<pair>/``; ``seed`` names an extra seed of an ensemble (``<pair>@seed<k>/``)."""
+        return self.crosscoders_root / pair_name(base, ft, seed)
 
     @property
     def latents_root(self) -> Path:
@@ -159,12 +166,22 @@ class RunDir:
         return self.root / "plots" / f"{pair}_{kind}.png"
 
     def annotated_pairs(self) -> list[str]:
-        """Pairs with an annotation table, sorted."""
-        return sorted(path.stem for path in self.annotations_root.glob("*.parquet"))
+        """Pairs with an annotation table, sorted (extra seeds of an ensemble not included)."""
+        return _pair_stems(self.annotations_root)
 
-    def analyzed_pairs(self) -> list[str]:
-        """Pairs with a latent table, sorted."""
-        return sorted(path.stem for path in self.latents_root.glob("*.parquet"))
+    def analyzed_pairs(self, include_seeds: bool = False) -> list[str]:
+        """Pairs with a latent table, sorted; extra seeds of an ensemble (``<pair>@seed<k>``) only with
+        ``include_seeds``."""
+        return _pair_stems(self.latents_root, include_seeds)
+
+    def seed_replicas(self, pair: str) -> dict[int, str]:
+        """The extra crosscoder seeds of ``pair`` that have an annotation table: seed -> replica name."""
+        replicas = {}
+        for path in self.annotations_root.glob(f"{pair}{SEED_MARK}*.parquet"):
+            seed = path.stem[len(pair) + len(SEED_MARK) :]
+            if seed.lstrip("-").isdigit():
+                replicas[int(seed)] = path.stem
+        return dict(sorted(replicas.items()))
 
     # -- stage markers ---------------------------------------------------------------------------------------
     def marker(self, stage: str, unit: str) -> Path:

@@ -26,22 +26,25 @@ NAME = "analyze"
 log = logging.getLogger(__name__)
 
 
-def unit_key(config: RunConfig, base: str, ft: str) -> str:
+def unit_key(config: RunConfig, base: str, ft: str, seed: int | None = None) -> str:
     return stable_hash(
-        {"inputs": train.unit_key(config, base, ft), "analyze": result_settings(config.analyze)}
+        {"inputs": train.unit_key(config, base, ft, seed), "analyze": result_settings(config.analyze)}
     )
 
 
-def analyze(cfg: AnalyzeConfig, run_dir: str | os.PathLike, base: str, ft: str) -> pd.DataFrame:
+def analyze(
+    cfg: AnalyzeConfig, run_dir: str | os.PathLike, base: str, ft: str, seed: int | None = None
+) -> pd.DataFrame:
     """Analyze one base–fine-tune pair of a run directory.
 
     Reads ``crosscoders/<pair>/`` and ``activations/<base>/``, ``activations/<ft>/``; writes
     ``examples.sqlite`` (this pair's rows), ``plots/<pair>_delta_norm.png``, ``plots/<pair>_nu_scatter.png`` and,
     last, ``latents/<pair>.parquet`` (so the table's presence means the stage finished). Returns the table.
+    ``seed``: an extra seed of the ensemble; ``<pair>`` is then ``<base>__<ft>@seed<k>`` throughout.
     """
     run_dir = RunDir(run_dir)
-    pair = pair_name(base, ft)
-    cc_dir = run_dir.crosscoder(base, ft)
+    pair = pair_name(base, ft, seed)
+    cc_dir = run_dir.crosscoder(base, ft, seed)
     if not (cc_dir / "cfg.json").exists():
         raise FileNotFoundError(
             f"no trained crosscoder for pair {pair!r} at {cc_dir}: run the train stage first (`llmdiff-eval train`)"
@@ -69,8 +72,8 @@ def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
         NAME,
         config,
         unit_key,
-        lambda base, ft: analyze(config.analyze, run_dir.root, base, ft),
-        lambda base, ft: [run_dir.latents(pair_name(base, ft))],
+        lambda base, ft, seed: analyze(config.analyze, run_dir.root, base, ft, seed),
+        lambda base, ft, seed: [run_dir.latents(pair_name(base, ft, seed))],
     )
     for unit in units:  # the pair's rows of the shared examples.sqlite are an output too
         unit.verify = lambda pair=unit.name: examples_problems(run_dir.examples_db, pair)

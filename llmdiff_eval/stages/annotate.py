@@ -16,9 +16,9 @@ from llmdiff_eval.utils import pair_name, stable_hash
 NAME = "annotate"
 
 
-def unit_key(config: RunConfig, base: str, ft: str) -> str:
+def unit_key(config: RunConfig, base: str, ft: str, seed: int | None = None) -> str:
     return stable_hash(
-        {"inputs": analyze.unit_key(config, base, ft), "annotate": result_settings(config.annotate)}
+        {"inputs": analyze.unit_key(config, base, ft, seed), "annotate": result_settings(config.annotate)}
     )
 
 
@@ -27,8 +27,8 @@ def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
         NAME,
         config,
         unit_key,
-        lambda base, ft: annotate(config.annotate, run_dir.root, base, ft),
-        lambda base, ft: [run_dir.annotations(pair_name(base, ft))],
+        lambda base, ft, seed: annotate(config.annotate, run_dir.root, base, ft, seed=seed),
+        lambda base, ft, seed: [run_dir.annotations(pair_name(base, ft, seed))],
     )
 
 

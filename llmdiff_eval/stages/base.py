@@ -1,6 +1,7 @@
 """What a stage is: a name, the units of work it splits into, and how to run each.
 
-A :class:`Unit` is one model (harvest) or one base–fine-tune pair (train, analyze, annotate). Its ``key`` hashes
+A :class:`Unit` is one model (harvest) or one base–fine-tune pair (train, analyze, annotate; one per seed of a
+crosscoder seed ensemble). Its ``key`` hashes
 everything its output depends on — the stage's result-changing settings (``result_settings`` of its config
 section) and the keys of its inputs — so the pipeline can tell a finished unit (same key) from a stale one. Its
 ``outputs`` are what a stale unit's redo clears. Reference: docs/architecture.md ("How to add a stage").
@@ -64,21 +65,31 @@ def pairs(config: RunConfig) -> list[tuple[str, str]]:
     return [(config.base.name, ft.name) for ft in config.finetunes]
 
 
+def replicas(config: RunConfig) -> list[tuple[str, str, int | None]]:
+    """``(base, fine-tune, seed)`` per crosscoder of the run: each pair with seed None (the primary crosscoder),
+    then, with a seed ensemble (``crosscoder.seeds``), each pair once per extra seed."""
+    extra = config.crosscoder.extra_seeds
+    return [(base, ft, None) for base, ft in pairs(config)] + [
+        (base, ft, seed) for seed in extra for base, ft in pairs(config)
+    ]
+
+
 def pair_units(
     stage: str,
     config: RunConfig,
-    key: Callable[[RunConfig, str, str], str],
-    run: Callable[[str, str], Any],
-    outputs: Callable[[str, str], list[Path]] = lambda base, ft: [],
+    key: Callable[[RunConfig, str, str, int | None], str],
+    run: Callable[[str, str, int | None], Any],
+    outputs: Callable[[str, str, int | None], list[Path]] = lambda base, ft, seed: [],
 ) -> list[Unit]:
-    """One unit per (base, fine-tune) pair: ``key(config, base, ft)``, ``run(base, ft)``, ``outputs(base, ft)``."""
+    """One unit per crosscoder (:func:`replicas`: each pair, and each extra seed of an ensemble), named
+    ``pair_name(base, ft, seed)``: ``key(config, base, ft, seed)``, ``run(base, ft, seed)``, ``outputs(...)``."""
     return [
         Unit(
             stage,
-            pair_name(base, ft),
-            key(config, base, ft),
-            lambda b=base, f=ft: run(b, f),
-            outputs(base, ft),
+            pair_name(base, ft, seed),
+            key(config, base, ft, seed),
+            lambda b=base, f=ft, s=seed: run(b, f, s),
+            outputs(base, ft, seed),
         )
-        for base, ft in pairs(config)
+        for base, ft, seed in replicas(config)
     ]

@@ -25,25 +25,32 @@ from llmdiff_eval.utils import stable_hash
 NAME = "train"
 
 
-def unit_key(config: RunConfig, base: str, ft: str) -> str:
+def unit_key(config: RunConfig, base: str, ft: str, seed: int | None = None) -> str:
     return stable_hash(
         {
             "inputs": [harvest.unit_key(config, base), harvest.unit_key(config, ft)],
-            "crosscoder": result_settings(config.crosscoder),
+            "crosscoder": result_settings(config.crosscoder.for_seed(seed)),
         }
     )
 
 
 def train_pair(
-    cfg: CrosscoderConfig, run_dir: str | os.PathLike, base: str, ft: str, run_config: RunConfig | None = None
+    cfg: CrosscoderConfig,
+    run_dir: str | os.PathLike,
+    base: str,
+    ft: str,
+    run_config: RunConfig | None = None,
+    seed: int | None = None,
 ) -> Path:
     """Train (or resume) the crosscoder of pair (base, ft) of a run directory; returns its directory.
 
     Reads ``activations/<base>/`` and ``activations/<ft>/``; with ``cfg.stream_tokens`` it harvests on the fly
-    instead, with the models and harvest settings of ``run_config`` (default: the run's ``config.yaml``).
+    instead, with the models and harvest settings of ``run_config`` (default: the run's ``config.yaml``). ``seed``:
+    an extra seed of the ensemble (``crosscoders/<pair>@seed<k>/``, trained with that seed).
     """
     run_dir = RunDir(run_dir)
-    out_dir = run_dir.crosscoder(base, ft)
+    cfg = cfg.for_seed(seed)
+    out_dir = run_dir.crosscoder(base, ft, seed)
     parallel = data_parallel()  # several processes under torchrun, else None
     if cfg.stream_tokens is not None:
         run_config = run_config or _saved_config(run_dir)
@@ -94,8 +101,8 @@ def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
         NAME,
         config,
         unit_key,
-        lambda base, ft: train_pair(config.crosscoder, run_dir.root, base, ft, config),
-        lambda base, ft: [run_dir.crosscoder(base, ft)],
+        lambda base, ft, seed: train_pair(config.crosscoder, run_dir.root, base, ft, config, seed),
+        lambda base, ft, seed: [run_dir.crosscoder(base, ft, seed)],
     )
 
 

@@ -90,7 +90,7 @@ def compute_metrics(
 ) -> dict[str, float]:
     """The metrics (module docstring) from the latent table, the annotations of its model-specific latents and
     ``rates(latent_ids) -> (fraction fired with the evaluated model, with the base substituted)``."""
-    from llmdiff_eval.scorecard import counts_from_annotations, share_pct
+    from llmdiff_eval.counts import counts_from_annotations, share_pct
 
     counts = counts_from_annotations(annotations, taxonomy, where="mechdiff annotations")
     metrics: dict[str, float] = {
