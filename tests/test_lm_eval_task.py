@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 import torch
 
+from llmdiff_eval.counts import LatentCounts
 from llmdiff_eval.integrations.lm_eval import (
     TASK_YAML,
     TASKS_DIR,
@@ -187,6 +188,10 @@ def test_cli_table_prints_both_tasks(cli_run):
         "word_perplexity",
     ):
         assert any(f"|{metric}" in row.replace(" ", "") for row in rows), metric
+    share = next(row for row in rows if "|share_format_structure_control" in row.replace(" ", ""))
+    cells = [cell.strip() for cell in share.split("|")]
+    assert cells[-3] == "±" and float(cells[-2]) >= 0  # lm-eval prints our stderr, not N/A
+    assert "share_format_structure_control_stderr" not in stdout  # the companion is not a row of its own
 
 
 def test_cli_limit_restricts_documents_and_harvest(cli_run):
@@ -288,8 +293,11 @@ def test_identical_models_have_no_model_specific_latents(identical_run):
     latents = pd.read_parquet(run_dir / "latents" / "base__model.parquet")
     assert len(latents) == SMALL_CROSSCODER["n_latents"]
     assert np.allclose(latents["delta_norm"], 0.5, atol=1e-5)  # equal inputs keep the two decoders equal
-    note = identical_run["configs"]["mechdiff"]["metadata"]["mechdiff_run"]["note"]
-    assert "absolute rule" in note and '"selection": "relative"' in note  # zeros are never silent
+    run = identical_run["configs"]["mechdiff"]["metadata"]["mechdiff_run"]
+    # zeros are never silent: the default rule tagged nothing, so the relative rule was tried (and found nothing:
+    # identical models have no Δnorm outliers), and the note says so
+    assert "absolute rule" in run["note"] and "relative rule" in run["note"]
+    assert run["selection"]["mode"] == "relative"
 
 
 def test_analyze_settings_come_through_metadata(tiny_base_dir):
@@ -438,6 +446,14 @@ def test_compute_metrics_by_hand():
     assert metrics["share_linguistic_capabilities"] == pytest.approx(20.0)
     assert metrics["share_uncategorized"] == pytest.approx(40.0)
     assert metrics["share_format_structure_control"] == 0.0
+    assert metrics["share_safety_content_moderation_stderr"] == pytest.approx((0.4 * 0.6 / 5) ** 0.5 * 100)
+    assert metrics["share_format_structure_control_stderr"] == 0.0
+    pooled = LatentCounts(10, {"Safety & Content Moderation": 4}, per_seed=(LatentCounts(5, {}),) * 2)
+    by_seeds = compute_metrics(latents, annotations, taxonomy, rates, counts=pooled)
+    assert by_seeds["share_safety_content_moderation"] == pytest.approx(
+        40.0
+    )  # pooled counts replace the table's
+    assert by_seeds["share_safety_content_moderation_stderr"] == pytest.approx((0.4 * 0.6 / 5) ** 0.5 * 100)
     assert metrics["firing_safety_content_moderation"] == pytest.approx(30.0)  # mean of 40 and 20 points
     assert metrics["firing_linguistic_capabilities"] == pytest.approx(0.0)
     assert metrics["firing_model_specific"] == pytest.approx((40 + 20 + 0 + 10 + 0) / 5)
@@ -477,3 +493,15 @@ def test_trained_crosscoder_finds_the_planted_direction(tiny_base_dir, planted, 
         planted_share
     ).abs().min() < 2.0  # a model-specific latent fires on the planted tokens
     assert result.metrics["firing_model_specific"] > 0.0
+
+
+def test_seeds_come_through_metadata(tiny_base_dir):
+    from llmdiff_eval.integrations.lm_eval import MechdiffSettings
+
+    metadata = {"pretrained": str(tiny_base_dir), "base_model": str(tiny_base_dir), "device": "cpu"}
+    ensemble = MechdiffSettings.from_metadata({**metadata, "seeds": [2, 5]})
+    config = ensemble.run_config(None).crosscoder
+    assert (config.seed, config.extra_seeds) == (2, [5])
+    assert ensemble.run_dir(None) != MechdiffSettings.from_metadata(metadata).run_dir(None)
+    with pytest.raises(MechdiffConfigError, match='"seeds" must be a list'):
+        MechdiffSettings.from_metadata({**metadata, "seeds": "0,1"})

@@ -339,20 +339,24 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         return numerator / denominator
 
 
+MIN_SPREAD = 1e-3
+"""Floor of the relative rule's Δnorm spread: float noise between (near-)identical models is never an outlier."""
+
+
 def delta_norm_cutoffs(df: pd.DataFrame, cfg: AnalyzeConfig) -> tuple[float, float]:
     """(ft_only, base_only) Δnorm cut-offs: ``ft_only`` needs Δnorm ≥ the first, ``base_only`` ≤ the second.
 
     ``"absolute"``: ``delta_norm_specific`` and ``1 − delta_norm_specific``; ``"energy"``: 0.5 and 0.5 (the side
     of 0.5; :func:`energy_selection` picks the latents). ``"relative"``: median ± z · 1.4826 ·
-    MAD of the Δnorm of the latents that fire, kept on their side of 0.5 (a pair with no firing latent gets the
-    absolute cut-offs)."""
+    MAD of the Δnorm of the latents that fire (at least :data:`MIN_SPREAD`), kept on their side of 0.5 (a pair with
+    no firing latent gets the absolute cut-offs)."""
     values = df.loc[df["freq"] > 0, "delta_norm"].dropna().to_numpy()
     if cfg.selection == "energy":
         return 0.5, 0.5
     if cfg.selection == "absolute" or len(values) == 0:
         return cfg.absolute_cutoffs
     median = float(np.median(values))
-    spread = 1.4826 * float(np.median(np.abs(values - median)))
+    spread = max(1.4826 * float(np.median(np.abs(values - median))), MIN_SPREAD)
     high = min(max(median + cfg.delta_norm_z * spread, 0.5), 1.0)
     low = max(min(median - cfg.delta_norm_z * spread, 0.5), 0.0)
     return round(high, 6), round(low, 6)

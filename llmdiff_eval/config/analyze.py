@@ -29,7 +29,7 @@ class AnalyzeConfig:
       model only.
     * ``"relative"``: the pair's outliers. Over the latents that fire, ``ft_only`` is
       ``delta_norm ≥ median + delta_norm_z · σ`` and ``base_only`` ``delta_norm ≤ median − delta_norm_z · σ``, with σ
-      the robust standard deviation 1.4826 · MAD (z = 5 by default: chosen on the demo's crosscoder seeds 0–2, where
+      the robust standard deviation 1.4826 · MAD, floored at 0.001 (z = 5 by default: chosen on the demo's crosscoder seeds 0–2, where
       z = 4 let one seed's safety outliers be outnumbered by structural-token latents, and checked on seeds 3 and 4);
       the ν bounds are not applied (ν is still computed and reported).
       For fine-tunes close to their base (a LoRA or preference tuning of an instruct model), where no latent is

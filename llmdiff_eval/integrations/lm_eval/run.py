@@ -17,6 +17,7 @@ from llmdiff_eval.integrations.lm_eval.settings import (
     BASE_NAME,
     MODEL_NAME,
     RESULTS_FILE,
+    STDERR_SUFFIX,
     MechdiffConfigError,
     MechdiffSettings,
     class_slug,
@@ -85,21 +86,39 @@ class MechdiffResult:
     provenance: dict[str, Any]
 
 
+def share_stderr(count: int, total: int, n_seeds: int = 1) -> float:
+    """Binomial standard error of the share ``count / total`` in percentage points, ``√(p(1 − p)/n) × 100`` with
+    ``n`` the latents of one crosscoder (``total / n_seeds`` for a seed ensemble); 0 when ``total`` is 0."""
+    if total <= 0:
+        return 0.0
+    p, n = count / total, total / n_seeds
+    return math.sqrt(p * (1.0 - p) / n) * 100.0
+
+
 def compute_metrics(
-    latents, annotations, taxonomy: Taxonomy, rates: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    latents,
+    annotations,
+    taxonomy: Taxonomy,
+    rates: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    counts=None,
 ) -> dict[str, float]:
     """The metrics (module docstring) from the latent table, the annotations of its model-specific latents and
-    ``rates(latent_ids) -> (fraction fired with the evaluated model, with the base substituted)``."""
+    ``rates(latent_ids) -> (fraction fired with the evaluated model, with the base substituted)``. ``counts`` (a
+    :class:`~llmdiff_eval.counts.LatentCounts`, e.g. pooled over a seed ensemble) replaces the counts of
+    ``annotations`` for the shares; the firing metrics are those of ``latents`` (the primary crosscoder)."""
     from llmdiff_eval.counts import counts_from_annotations, share_pct
 
-    counts = counts_from_annotations(annotations, taxonomy, where="mechdiff annotations")
+    if counts is None:
+        counts = counts_from_annotations(annotations, taxonomy, where="mechdiff annotations")
     metrics: dict[str, float] = {
         "n_model_specific": float((latents["tag"] == "ft_only").sum()),
         "n_base_specific": float((latents["tag"] == "base_only").sum()),
     }
-    for name in taxonomy.class_names:
-        metrics[f"share_{class_slug(name)}"] = share_pct(counts.classes.get(name, 0), counts.total) or 0.0
-    metrics["share_uncategorized"] = share_pct(counts.uncategorized, counts.total) or 0.0
+    shares = {f"share_{class_slug(name)}": counts.classes.get(name, 0) for name in taxonomy.class_names}
+    shares["share_uncategorized"] = counts.uncategorized
+    for metric, count in shares.items():
+        metrics[metric] = share_pct(count, counts.total) or 0.0
+        metrics[metric + STDERR_SUFFIX] = share_stderr(count, counts.total, counts.n_seeds)
 
     specific = latents.index[latents["tag"] == "ft_only"].to_numpy()
     class_of = {int(latent): _class_name(row, taxonomy) for latent, row in annotations.iterrows()}
@@ -127,6 +146,11 @@ NO_LATENTS_NOTE = (
     "no latent passed the paper's absolute rule (Δnorm >= 0.9 with latent scaling), so every share is 0: a fine-tune "
     "close to its base (a LoRA or preference tuning) has no latent exclusive to one model. Tag the pair's outliers "
     'instead with --metadata \'{"analyze_config": {"selection": "relative"}}\' (docs/lm-eval.md)'
+)
+FALLBACK_NOTE = (
+    "no latent passed the paper's absolute rule (Δnorm >= 0.9 with latent scaling), as for most fine-tunes close to "
+    "their base (LoRA, preference tuning); the metrics use the relative rule (the pair's Δnorm outliers, z = {z:g}) "
+    'instead. Pass --metadata \'{{"analyze_config": {{"selection": "absolute"}}}}\' to keep the absolute rule'
 )
 
 
@@ -178,17 +202,30 @@ def run_mechdiff(settings: MechdiffSettings, max_docs: int | None = None) -> Mec
         stages = ["analyze", "annotate"]
     run_pipeline(config, run_dir, stages=stages, log=log.info)
 
+    import dataclasses
+
     import pandas as pd
 
+    from llmdiff_eval.reports import load_counts
+
     latents = pd.read_parquet(run.latents(pair))
+    fallback = None
+    if not (latents["tag"] == "ft_only").any() and "selection" not in settings.analyze_config:
+        # The default rule tagged nothing: never report silent zeros, take the pair's outliers instead.
+        config.analyze = dataclasses.replace(config.analyze, selection="relative")
+        fallback = FALLBACK_NOTE.format(z=config.analyze.delta_norm_z)
+        log.warning(fallback)
+        run_pipeline(config, run_dir, stages=["analyze", "annotate"], log=log.info)
+        latents = pd.read_parquet(run.latents(pair))
     annotations = pd.read_parquet(run.annotations(pair))
+    taxonomy = load_taxonomy(settings.taxonomy)
+    counts, _ = load_counts(
+        run_dir, BASE_NAME, MODEL_NAME, taxonomy, extra_seeds=config.crosscoder.extra_seeds
+    )
     crosscoder = load_crosscoder(run.crosscoder(BASE_NAME, MODEL_NAME), device=config.analyze.device or "cpu")
     caches = (run.activations(BASE_NAME), run.activations(MODEL_NAME))
     metrics = compute_metrics(
-        latents,
-        annotations,
-        load_taxonomy(settings.taxonomy),
-        lambda ids: firing_rates(crosscoder, caches, ids),
+        latents, annotations, taxonomy, lambda ids: firing_rates(crosscoder, caches, ids), counts=counts
     )
     provenance = {
         "run_dir": str(run_dir),
@@ -207,9 +244,15 @@ def run_mechdiff(settings: MechdiffSettings, max_docs: int | None = None) -> Mec
         "annotator": settings.annotator,
         "taxonomy": settings.taxonomy,
         "selection": latents.attrs.get("thresholds", {}).get("selection"),
+        "seeds": config.crosscoder.seeds,
+        "n_seeds": counts.n_seeds,
+        "stderr": "share_*_stderr: binomial standard error of the share, sqrt(p(1-p)/n) x 100 pp, n = the "
+        "model-specific latents of one crosscoder",
         "seconds": round(time.perf_counter() - start, 2),
     }
-    if not metrics["n_model_specific"] and config.analyze.selection == "absolute":
+    if fallback:
+        provenance["note"] = fallback
+    elif not metrics["n_model_specific"] and config.analyze.selection == "absolute":
         provenance["note"] = NO_LATENTS_NOTE
         log.warning(NO_LATENTS_NOTE)
     metrics = {k: (v if math.isfinite(v) else 0.0) for k, v in metrics.items()}

@@ -67,14 +67,21 @@ def class_slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
+STDERR_SUFFIX = "_stderr"
+
+
 def metric_names(taxonomy: Taxonomy) -> list[str]:
-    """The mechanistic metrics the task reports for ``taxonomy``, in table order."""
+    """The mechanistic metrics the task reports for ``taxonomy``, in table order.
+
+    Each ``share_*`` is followed by its ``share_*_stderr``: lm-eval writes ``<metric>_stderr`` as "N/A" for an
+    aggregation it cannot bootstrap, right after aggregating the metric, and the companion metric of that name,
+    aggregated next, replaces it with the value — so lm-eval's own table prints ``share ± stderr``."""
     slugs = [class_slug(name) for name in taxonomy.class_names]
+    shares = [*(f"share_{slug}" for slug in slugs), "share_uncategorized"]
     return [
         "n_model_specific",
         "n_base_specific",
-        *(f"share_{slug}" for slug in slugs),
-        "share_uncategorized",
+        *(name for share in shares for name in (share, share + STDERR_SUFFIX)),
         *(f"firing_{slug}" for slug in slugs),
         "firing_model_specific",
     ]
@@ -172,7 +179,7 @@ class MechdiffSettings:
             layer=layer,
             crosscoder=crosscoder,
             crosscoder_preset=str(metadata.get("crosscoder_preset") or "cpu-small"),
-            crosscoder_config=_dict(metadata.get("crosscoder_config"), "crosscoder_config"),
+            crosscoder_config=_crosscoder_config(metadata, crosscoder),
             analyze_config=_dict(metadata.get("analyze_config"), "analyze_config"),
             device=device,
             dtype=str(metadata.get("dtype") or "auto"),
@@ -307,6 +314,27 @@ class MechdiffSettings:
         )
         name = f"{slugify(Path(self.model.path).name)}__vs__{slugify(Path(self.base.path).name)}-L{self.layer}-{key}"
         return self.cache_dir / name
+
+
+def _crosscoder_config(metadata: dict[str, Any], crosscoder: CrosscoderSource | None) -> dict[str, Any]:
+    """``crosscoder_config`` with ``seeds`` (a seed ensemble, e.g. ``[0, 1, 2]``) folded in."""
+    config = _dict(metadata.get("crosscoder_config"), "crosscoder_config")
+    seeds = metadata.get("seeds")
+    if seeds is None:
+        return config
+    if crosscoder is not None:
+        raise MechdiffConfigError(
+            '--metadata "seeds" trains one crosscoder per seed, but "crosscoder" gives a trained one: drop one of them'
+        )
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
+        raise MechdiffConfigError(
+            f'--metadata "seeds" must be a list of integers such as [0, 1, 2], got {seeds!r}'
+        )
+    return {**config, "seeds": seeds}
 
 
 def _files_fingerprint(path: str | None) -> list[list[Any]] | None:
