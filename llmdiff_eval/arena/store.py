@@ -67,9 +67,9 @@ def save_ratings(df: pd.DataFrame, path: str | os.PathLike) -> list[Path]:
     path = Path(path)
     pairwise_path, provenance_path = fit_side_files(path)
     columns = [*COLUMNS, *(column for column in STYLE_COLUMNS if column in df.columns)]
-    atomic_write_text(path, df[columns].to_csv(index=False))
     atomic_write_text(pairwise_path, pairwise_table(df).to_csv(index=False))
     atomic_write_json(provenance_path, df.attrs.get("provenance", {}))
+    atomic_write_text(path, df[columns].to_csv(index=False))  # last: a complete CSV means complete side files
     return [path, pairwise_path, provenance_path]
 
 
