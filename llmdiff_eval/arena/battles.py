@@ -225,10 +225,9 @@ def _read_file(path: Path) -> pd.DataFrame:
             return pq.read_table(path, columns=[c for c in names if c in SOURCE_COLUMNS]).to_pandas()
         if suffix == ".csv":
             return pd.read_csv(path, usecols=lambda column: column in SOURCE_COLUMNS, low_memory=False)
-        options = {"dtype": False, "convert_dates": False, "keep_default_dates": False}
         if suffix == ".json":
-            return _source_columns(pd.read_json(path, **options))
-        chunks = pd.read_json(path, lines=True, chunksize=50_000, **options)
+            return _source_columns(pd.read_json(path, dtype=False))
+        chunks = pd.read_json(path, lines=True, chunksize=50_000, dtype=False)
         return pd.concat([_source_columns(chunk) for chunk in chunks], ignore_index=True)
     except (OSError, ValueError) as error:
         raise BattleSourceError(f"cannot read battles from {path}: {error}") from error
@@ -304,8 +303,10 @@ def battles_from_frame(
         unreadable_fields=unreadable,
         fields=sorted(fields),
     )
+    if raw.empty:
+        raise BattleSourceError(f"{info['source']} holds no battle rows")
     if counts:
-        _report_malformed(counts, unknown, len(raw), strict)
+        _report_malformed(counts, unknown, len(raw), strict or frame.empty)
     return BattleTable(frame, fields, info)
 
 
@@ -344,13 +345,19 @@ def _model_name(values: pd.Series) -> pd.Series:
 
 
 def _report_malformed(counts: dict[str, int], unknown: Counter, rows: int, strict: bool) -> None:
+    """Warn about the rows left out, or raise when ``strict`` (also used when no row is usable)."""
     details = "; ".join(f"{reason}: {n}" for reason, n in counts.items())
     if unknown:
         spellings = ", ".join(f"{value!r} ({n})" for value, n in unknown.most_common(5))
         details += f" (unknown winner values: {spellings}; known: {', '.join(WINNERS)}, both_bad)"
     message = f"{sum(counts.values())} of {rows} battle rows could not be used and were left out — {details}"
     if strict:
-        raise MalformedBattles(message + ". Fix or drop those rows, or run without strict.", counts)
+        remedy = (
+            "fix those rows"
+            if sum(counts.values()) == rows
+            else "fix or drop those rows, or run without strict"
+        )
+        raise MalformedBattles(f"{message}. {remedy[0].upper()}{remedy[1:]}.", counts)
     warnings.warn(message, MalformedBattlesWarning, stacklevel=3)
 
 

@@ -123,6 +123,13 @@ def fit_arena(
     ``anchor``: (model, Elo) or None (mean 1000). ``ridge``: λ of the penalty.
     """
     table = _table(battles, split, revision, strict)
+    if style_control and "conv_metadata" not in table.fields:
+        raise BattleColumnMissing(
+            "conv_metadata",
+            "style control",
+            ["model_a", "model_b", "winner", *sorted(table.fields)],
+            hint="Run without style control (the 55k layout has no style metadata).",
+        )
     battle_filter = battle_filter or BattleFilter()
     pool, excluded = filter_battles(table, battle_filter)
     where_text = f" after the filters {_described(battle_filter)}" if excluded else ""
