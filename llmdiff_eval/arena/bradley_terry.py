@@ -264,7 +264,9 @@ def _resample(seed: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray, np.
     drawn = counts > 0
     group_weight = np.bincount(problem.group_of_battle, counts, len(problem.groups.outcome))
     met = group_weight > 0  # the (a, b, outcome) groups drawn: who met whom in this resample
-    components = disconnected_groups(problem.groups.model_a[met], problem.groups.model_b[met], battles.n_models)
+    components = disconnected_groups(
+        problem.groups.model_a[met], problem.groups.model_b[met], battles.n_models
+    )
     disconnected = sum(len(component) > 1 for component in components) > 1
     plain = fit_bradley_terry(problem.groups.reweighted(group_weight), problem.ridge, problem.plain_start)
     plain_strengths = np.where(absent, np.nan, plain.strengths)
