@@ -27,6 +27,7 @@ from llmdiff_eval.arena import (
     BattleColumnMissing,
     BattleFilter,
     BattleFilterError,
+    BattleSelectionWarning,
     BattleSourceError,
     DisconnectedBattles,
     EmptyBattleSelection,
@@ -174,8 +175,14 @@ def independent_fit(rows: list[dict], style: bool) -> tuple[dict[str, float], np
         p = expit(X @ w)
         return X.T @ (X * (p * (1 - p))[:, None]) + np.diag(penalty)
 
-    result = optimize.minimize(loss, np.zeros(X.shape[1]), jac=grad, hess=hess, method="Newton-CG",
-                               options={"xtol": 1e-14, "maxiter": 500})  # fmt: skip
+    result = optimize.minimize(
+        loss,
+        np.zeros(X.shape[1]),
+        jac=grad,
+        hess=hess,
+        method="Newton-CG",
+        options={"xtol": 1e-14, "maxiter": 500},
+    )
     assert np.linalg.norm(grad(result.x)) < 1e-8
     strengths = result.x[:m]
     return dict(zip(models, 1000 + ELO * (strengths - strengths.mean()), strict=True)), result.x[m:] * ELO
@@ -238,7 +245,14 @@ def coverage_of_simulations(
         strengths = rng.normal(0, 0.6, models)
         bias = rng.normal(0, 0.5, models) if style else None
         frame = simulate(rng, strengths, battles, bias, 0.3 if style else 0.0, metadata=style)
-        df = fit_arena(frame, style_control=style, anchor=None, bootstrap_rounds=rounds, seed=int(rng.integers(1 << 30)), workers=1)  # fmt: skip
+        df = fit_arena(
+            frame,
+            style_control=style,
+            anchor=None,
+            bootstrap_rounds=rounds,
+            seed=int(rng.integers(1 << 30)),
+            workers=1,
+        )
         got = ratings_of(df, style)
         truth = pd.Series(true_elo(strengths), index=[f"model-{i}" for i in range(models)])[got.index]
         rating_hits += int(((got["ci_lower"] <= truth) & (truth <= got["ci_upper"])).sum())
@@ -357,13 +371,22 @@ def test_public_categories_follow_the_flags() -> None:
     assert set(df.attrs["provenance"]["skipped_categories"]) == {"french", "spanish", "japanese", "korean"}
     # a user slice: German coding prompts without refusals, in a date window
     since, until = "2024-04-26", "2024-05-05"
-    sliced = fit_arena(table, where="language == 'German' and is_code", name="german_coding", bootstrap_rounds=0,
-                       battle_filter=BattleFilter(since=since, until=until, exclude_refusals=True))  # fmt: skip
+    sliced = fit_arena(
+        table,
+        where="language == 'German' and is_code",
+        name="german_coding",
+        bootstrap_rounds=0,
+        battle_filter=BattleFilter(since=since, until=until, exclude_refusals=True),
+    )
     day = lambda r: pd.Timestamp(r["tstamp"], unit="s", tz="UTC").strftime("%Y-%m-%d")  # noqa: E731
     wanted = [
-        r for r in rows
-        if r["language"] in ("German", "de") and r["is_code"] and not r["is_refusal"] and since <= day(r) <= until
-    ]  # fmt: skip
+        r
+        for r in rows
+        if r["language"] in ("German", "de")
+        and r["is_code"]
+        and not r["is_refusal"]
+        and since <= day(r) <= until
+    ]
     entry = sliced.attrs["provenance"]["categories"]["german_coding"]
     assert entry["battles_selected"] == len(wanted) and set(sliced["category"]) == {"german_coding"}
     assert sliced.attrs["provenance"]["snapshot_date"] == max(
@@ -409,13 +432,19 @@ def test_the_55k_layout_reads_winner_flags(tmp_path: Path) -> None:
     with pytest.warns(MalformedBattlesWarning):
         table = load_battles(BATTLES)
     frame = table.frame
-    flags = pd.DataFrame({
-        "id": range(len(frame)), "model_a": frame["model_a"], "model_b": frame["model_b"],
-        "prompt": "[]", "response_a": "[]", "response_b": "[]",
-        "winner_model_a": (frame["winner"] == "model_a").astype(int),
-        "winner_model_b": (frame["winner"] == "model_b").astype(int),
-        "winner_tie": frame["winner"].str.startswith("tie").astype(int),
-    })  # fmt: skip
+    flags = pd.DataFrame(
+        {
+            "id": range(len(frame)),
+            "model_a": frame["model_a"],
+            "model_b": frame["model_b"],
+            "prompt": "[]",
+            "response_a": "[]",
+            "response_b": "[]",
+            "winner_model_a": (frame["winner"] == "model_a").astype(int),
+            "winner_model_b": (frame["winner"] == "model_b").astype(int),
+            "winner_tie": frame["winner"].str.startswith("tie").astype(int),
+        }
+    )
     flags.loc[len(flags)] = [len(flags), "gemma-2-9b-it", "llama-3-8b-instruct", "[]", "[]", "[]", 1, 1, 0]
     path = tmp_path / "train.csv"
     flags.to_csv(path, index=False)
@@ -500,8 +529,13 @@ def test_bootstrap_is_seeded_parallel_safe_and_shared_by_both_fits() -> None:
 def test_compare_arena_uses_the_bootstrap_pairs_either_way_round() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MalformedBattlesWarning)
-        df = fit_arena(BATTLES, models="gemma-2-9b-it,gemma-2-9b-it-simpo", style_control=True, bootstrap_rounds=30,
-                       workers=1)  # fmt: skip
+        df = fit_arena(
+            BATTLES,
+            models="gemma-2-9b-it,gemma-2-9b-it-simpo",
+            style_control=True,
+            bootstrap_rounds=30,
+            workers=1,
+        )
     pair = pairwise_table(df).iloc[0]
     assert (pair["model_a"], pair["model_b"]) == ("gemma-2-9b-it", "gemma-2-9b-it-simpo")
     forward = compare_arena(df, "gemma-2-9b-it", "gemma-2-9b-it-simpo").iloc[0]
@@ -545,8 +579,13 @@ def test_a_missing_column_is_named_with_what_needs_it(tmp_path: Path) -> None:
 
 
 def test_unknown_winner_strings_are_listed() -> None:
-    frame = pd.DataFrame({"model_a": ["x", "y", "x", "y"], "model_b": ["y", "x", "y", "x"],
-                          "winner": ["model_a", "A>B", "A>B", "tie"]})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "model_a": ["x", "y", "x", "y"],
+            "model_b": ["y", "x", "y", "x"],
+            "winner": ["model_a", "A>B", "A>B", "tie"],
+        }
+    )
     with pytest.warns(MalformedBattlesWarning, match=r"2 of 4 .*'A>B' \(2\); known: model_a, model_b, tie"):
         fit_arena(frame, bootstrap_rounds=0)
     with pytest.raises(MalformedBattles, match="4 of 4 .*Fix those rows"):
@@ -583,11 +622,18 @@ def test_a_selection_that_selects_nothing_says_so() -> None:
         fit_arena(table, categories="klingon")
     with pytest.raises(BattleFilterError, match="'dialect'.*columns model_a, model_b"):
         fit_arena(table, where="dialect == 'x'")
+    with pytest.raises(BattleFilterError, match="name 'coding' is also a public category"):
+        fit_arena(table, categories="overall,coding", where="is_code", name="coding")
 
 
 def test_disconnected_models_and_missing_sources_are_errors(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"model_a": ["a", "b", "c", "d"], "model_b": ["b", "a", "d", "c"],
-                          "winner": ["model_a", "model_a", "tie", "model_b"]})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "model_a": ["a", "b", "c", "d"],
+            "model_b": ["b", "a", "d", "c"],
+            "winner": ["model_a", "model_a", "tie", "model_b"],
+        }
+    )
     with pytest.raises(DisconnectedBattles, match=r"2 groups that never met.*\[a, b\]; \[c, d\]"):
         fit_arena(frame)
     with pytest.raises(BattleSourceError, match="does not exist"):
@@ -601,8 +647,22 @@ def test_disconnected_models_and_missing_sources_are_errors(tmp_path: Path) -> N
 
 def test_cli_fit_writes_the_fetch_columns_and_the_scorecard_takes_them(tmp_path: Path) -> None:
     out = tmp_path / "ratings.csv"
-    args = ["arena", "fit", str(BATTLES), "--models", "gemma-2-9b-it,gemma-2-9b-it-simpo", "--style-control",
-            "--bootstrap", "20", "--workers", "1", "--category", "overall,coding", "--out", str(out)]  # fmt: skip
+    args = [
+        "arena",
+        "fit",
+        str(BATTLES),
+        "--models",
+        "gemma-2-9b-it,gemma-2-9b-it-simpo",
+        "--style-control",
+        "--bootstrap",
+        "20",
+        "--workers",
+        "1",
+        "--category",
+        "overall,coding",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "warning: 6 of 368 battle rows could not be used" in result.stderr
@@ -632,15 +692,19 @@ def test_a_run_config_can_name_battles_as_its_arena_source(tmp_path: Path) -> No
         "a": "a",
         "b": "b",
         "arena_models": {"a": "gemma-2-9b-it", "b": "gemma-2-9b-it-simpo"},
-        "arena_battles": {"path": str(BATTLES), "categories": ["overall", "coding"], "bootstrap": 20},
+        "arena_battles": {"path": str(BATTLES), "bootstrap": 20},  # categories: [all]
     }
     run = make_run(tmp_path, scorecard=scorecard)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MalformedBattlesWarning)
+        warnings.simplefilter("ignore", BattleSelectionWarning)  # french, spanish, ... have no battles here
         card = run_scorecard(run)
     assert "arena_error" not in card["provenance"], card["provenance"].get("arena_error")
     assert card["provenance"]["arena"]["source"] == "battles"
-    assert {row["category"] for row in card["arena"]} == {"overall", "coding"}
+    assert {"overall", "coding", "german"} <= {row["category"] for row in card["arena"]}
+    assert (
+        "korean" in card["provenance"]["arena"]["skipped_categories"]
+    )  # not in the fixture: skipped, no error
     assert all(
         row["delta_ci_method"] == "bootstrap" and row["delta_style"] is not None for row in card["arena"]
     )

@@ -51,6 +51,7 @@ from llmdiff_eval.arena.bradley_terry import (
 from llmdiff_eval.arena.errors import (
     ArenaModelNotFound,
     BattleColumnMissing,
+    BattleFilterError,
     BattleSelectionWarning,
     DisconnectedBattles,
     EmptyBattleSelection,
@@ -91,6 +92,16 @@ class _Selection:
     label: str
     battles: pd.DataFrame
     definition: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _CategoryFit:
+    """One category's table rows, pairwise deltas, style coefficients and provenance entry."""
+
+    rows: list[dict[str, Any]]
+    pairwise: list[dict[str, Any]]
+    coefficients: list[dict[str, Any]]
+    provenance: dict[str, Any]
 
 
 def fit_arena(
@@ -145,17 +156,16 @@ def fit_arena(
     pairwise: list[dict[str, Any]] = []
     coefficients: list[dict[str, Any]] = []
     fits: dict[str, Any] = {}
+    reported = list(dict.fromkeys(matched.values()))
     for selection in selections:
-        fit = _fit_selection(
-            selection, list(matched.values()), style_control, bootstrap_rounds, seed, workers, anchor, ridge
-        )
-        rows += [{**row, "date": newest} for row in fit["rows"]]
-        pairwise += fit["pairwise"]
-        coefficients += fit["coefficients"]
-        fits[selection.label] = fit["provenance"]
+        fit = _fit_selection(selection, reported, style_control, bootstrap_rounds, seed, workers, anchor, ridge)
+        rows += [{**row, "date": newest} for row in fit.rows]
+        pairwise += fit.pairwise
+        coefficients += fit.coefficients
+        fits[selection.label] = fit.provenance
     frame = make_frame(rows, FIT_SOURCE)
     for column in STYLE_COLUMNS:
-        frame[column] = pd.to_numeric(pd.Series([row.get(column) for row in rows], dtype=float)).to_numpy()
+        frame[column] = np.array([row.get(column, np.nan) for row in rows], dtype=float)
     frame.attrs["pairwise"] = {column: [record[column] for record in pairwise] for column in PAIRWISE_COLUMNS}
     frame.attrs["provenance"] = {
         "source": FIT_SOURCE,
@@ -216,7 +226,7 @@ def _selections(
     name: str | None,
 ) -> tuple[list[_Selection], dict[str, str]]:
     """The categories to fit, and (with ``"all"``) the public ones skipped and why."""
-    every = isinstance(categories, str) and categories.strip() == "all"
+    every = _split_names(categories) == ["all"]
     wanted = [] if categories is None and where else public_categories(categories)
     selections, skipped = [], {}
     for category in wanted:
@@ -236,6 +246,10 @@ def _selections(
         selections.append(_Selection(category, battles, "public category"))
     if where:
         label = name or re.sub(r"\s+", " ", where.strip())
+        if label in wanted:
+            raise BattleFilterError(
+                f"the where category's name {label!r} is also a public category being fitted; pass another --name"
+            )
         battles = where_battles(pool, where)
         if battles.empty:
             raise EmptyBattleSelection(
@@ -282,7 +296,7 @@ def _fit_selection(
     workers: int | None,
     anchor: tuple[str, float] | None,
     ridge: float,
-) -> dict[str, Any]:
+) -> _CategoryFit:
     """Fit one category: full-data fits, bootstrap, and its table rows, pairs, coefficients and provenance."""
     battles = selection.battles
     info: dict[str, Any] = {"definition": selection.definition, "battles_selected": len(battles)}
@@ -345,12 +359,12 @@ def _fit_selection(
                     **(coefficient_elo if flag else {}),
                 }
             )
-    return {
-        "rows": rows,
-        "pairwise": _pairs(selection.label, shown, index, ratings),
-        "coefficients": _coefficients(selection.label, style, draws),
-        "provenance": info,
-    }
+    return _CategoryFit(
+        rows,
+        _pairs(selection.label, shown, index, ratings),
+        _coefficients(selection.label, style, draws),
+        info,
+    )
 
 
 def _check_connected(model_a: np.ndarray, model_b: np.ndarray, models: list[str], label: str) -> None:
