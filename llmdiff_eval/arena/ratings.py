@@ -158,7 +158,9 @@ def fit_arena(
     fits: dict[str, Any] = {}
     reported = list(dict.fromkeys(matched.values()))
     for selection in selections:
-        fit = _fit_selection(selection, reported, style_control, bootstrap_rounds, seed, workers, anchor, ridge)
+        fit = _fit_selection(
+            selection, reported, style_control, bootstrap_rounds, seed, workers, anchor, ridge
+        )
         rows += [{**row, "date": newest} for row in fit.rows]
         pairwise += fit.pairwise
         coefficients += fit.coefficients
