@@ -142,11 +142,6 @@ class BattleTable:
     fields: frozenset[str]
     provenance: dict[str, Any]
 
-    @property
-    def models(self) -> list[str]:
-        """Every model with at least one battle, sorted."""
-        return sorted(set(self.frame["model_a"]) | set(self.frame["model_b"]))
-
 
 @dataclass(frozen=True)
 class BattleFilter:
