@@ -3,8 +3,9 @@ of several. The library behind ``llmdiff-eval scorecard / card / compare`` and t
 
 Each function reads the run's annotation and latent tables (``llmdiff_eval/rundir/``), resolves which fine-tunes
 and which LMArena names to use — explicit arguments first, then the run config's ``scorecard`` section, then the
-fine-tunes in config order — fetches Arena ratings (a failure leaves the Arena block empty and is recorded in the
-provenance, never stops the report), and computes with the pure functions of ``llmdiff_eval/scorecard.py``.
+fine-tunes in config order — fetches Arena ratings — or fits them from battles when the config names ``scorecard.arena_battles`` — (a failure
+leaves the Arena block empty and is recorded in the provenance, never stops the report), and computes with the pure
+functions of ``llmdiff_eval/scorecard.py``.
 Reference: docs/scorecard.md.
 """
 
@@ -22,7 +23,14 @@ from typing import Any
 import pandas as pd
 
 from llmdiff_eval.analyze import seed_stability, selected_ids
-from llmdiff_eval.arena import ArenaError, fetch_arena
+from llmdiff_eval.arena import (
+    ArenaError,
+    BattleFilter,
+    fetch_arena,
+    fit_arena,
+    load_ratings,
+    save_ratings,
+)
 from llmdiff_eval.config import ConfigError, ModelSpec, RunConfig, load_models_section, load_seeds
 from llmdiff_eval.counts import LatentCounts, counts_from_annotations, pool_counts
 from llmdiff_eval.crosscoder import load_crosscoder
@@ -39,7 +47,7 @@ from llmdiff_eval.scorecard import (
     load_arena_map,
 )
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
-from llmdiff_eval.utils import atomic_write_text, pair_name
+from llmdiff_eval.utils import atomic_write_text, local_fingerprint, pair_name, stable_hash
 
 
 @dataclass(frozen=True)
@@ -337,6 +345,45 @@ def fetch_run_arena(
         return None, str(error)
 
 
+def fit_run_arena(
+    names: Sequence[str], battles: Mapping[str, Any], cache_dir: str | os.PathLike | None = None
+) -> tuple[pd.DataFrame | None, str | None]:
+    """LMArena ratings for ``names`` fitted from battles (``scorecard.arena_battles`` settings, see
+    :class:`~llmdiff_eval.config.ArenaBattlesConfig`) via :func:`llmdiff_eval.arena.fit_arena`; ``(None, error)``
+    on failure, like :func:`fetch_run_arena`.
+
+    With ``cache_dir``, a fit of local battles is kept there as ``battles-<key>.csv`` (+ side files), the key
+    hashing the files' fingerprint, the settings and the names, and reused while they are unchanged; battles
+    named by a dataset id are fitted every time.
+    """
+    settings = dict(battles)
+    source = str(settings["path"])
+    fingerprint = local_fingerprint(source)
+    cache = None
+    if cache_dir is not None and fingerprint is not None:
+        key = stable_hash({"fingerprint": fingerprint, "settings": settings, "models": list(names)})
+        cache = Path(cache_dir) / f"battles-{key}.csv"
+    try:
+        if cache is not None and cache.is_file():
+            return load_ratings(cache), None
+        ratings = fit_arena(
+            source,
+            models=list(names),
+            categories=settings["categories"],
+            where=settings["where"],
+            name=settings["name"],
+            battle_filter=BattleFilter(settings["since"], settings["until"], settings["exclude_refusals"]),
+            style_control=settings["style_control"],
+            bootstrap_rounds=settings["bootstrap"],
+            seed=settings["seed"],
+        )
+    except ArenaError as error:
+        return None, str(error)
+    if cache is not None:
+        save_ratings(ratings, cache)
+    return ratings, None
+
+
 def _fetch_arena(
     run_dir: str | os.PathLike,
     names: Sequence[str],
@@ -344,7 +391,11 @@ def _fetch_arena(
     source: str | None,
     offline: bool,
 ) -> tuple[pd.DataFrame | None, str | None]:
-    """:func:`fetch_run_arena` with the run's ``scorecard`` settings as defaults and its ``arena/`` cache."""
+    """:func:`fetch_run_arena` with the run's ``scorecard`` settings as defaults and its ``arena/`` cache; ratings
+    fitted from battles (:func:`fit_run_arena`) when the settings name ``arena_battles`` and no ``source`` is
+    passed."""
+    if settings.get("arena_battles") and not source:
+        return fit_run_arena(names, settings["arena_battles"], RunDir(run_dir).arena_cache)
     return fetch_run_arena(
         names,
         source or settings.get("arena_source"),

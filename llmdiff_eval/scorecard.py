@@ -34,11 +34,11 @@ from llmdiff_eval.counts import (
 )
 from llmdiff_eval.errors import ScorecardError
 from llmdiff_eval.lm_eval_results import BenchmarkResults, benchmark_rows
-from llmdiff_eval.stats import ALPHA, LEVEL, row_uncertainty
+from llmdiff_eval.stats import ALPHA, LEVEL, diff_interval, row_uncertainty
 from llmdiff_eval.taxonomy import Taxonomy
 
 ZERO_TOLERANCE = (
-    1e-9  # |x| below this counts as exactly zero when comparing signs (float noise of share sums)
+    1e-9  # |x| below this counts as exactly zero when an interval bound is compared with 0 (float noise)
 )
 
 
@@ -143,6 +143,10 @@ ARENA_FIELDS: tuple[str, ...] = (
     "delta_style",
     "style_diff",
     "style_share_pct",
+    "delta_ci",
+    "delta_style_ci",
+    "delta_ci_method",
+    "style_share_ci",
 )
 
 
@@ -156,17 +160,43 @@ def style_share_pct(delta: float | None, delta_style: float | None) -> float | N
     return (delta - delta_style) / delta * 100.0
 
 
-def arena_block(arena: pd.DataFrame, model_a: str, model_b: str) -> list[dict[str, Any]]:
-    """Rows of :func:`llmdiff_eval.arena.compare_arena` (paper Tables 1 and 3) plus ``style_share_pct``.
+def style_share_interval(
+    delta_ci: Sequence[float] | None, delta_style_ci: Sequence[float] | None
+) -> list[float] | None:
+    """Bounds of ``style_share_pct`` over every (delta, delta_style) in the two intervals (the extremes are at the
+    corners); ``None`` when either is unknown or ``delta_ci`` contains 0. From two 95 % intervals the pair lies in
+    the box with probability ≥ 90 % (Bonferroni), so this is a ≥ 90 % interval."""
+    if delta_ci is None or delta_style_ci is None or delta_ci[0] <= 0 <= delta_ci[1]:
+        return None
+    shares = [style_share_pct(d, s) for d in delta_ci for s in delta_style_ci]
+    return [min(shares), max(shares)]
 
-    ``arena`` is a :func:`llmdiff_eval.arena.fetch_arena` table; ``model_a`` / ``model_b`` are LMArena names.
-    Missing ratings are ``None``.
+
+def _interval(low: Any, high: Any) -> list[float] | None:
+    low, high = _none_if_nan(low), _none_if_nan(high)
+    return None if low is None or high is None else [low, high]
+
+
+def arena_block(arena: pd.DataFrame, model_a: str, model_b: str) -> list[dict[str, Any]]:
+    """Rows of :func:`llmdiff_eval.arena.compare_arena` (paper Tables 1 and 3) plus ``style_share_pct`` and the
+    intervals: ``delta_ci`` / ``delta_style_ci`` ([low, high] Elo; ``delta_ci_method`` says how they were made, see
+    ``compare_arena``) and ``style_share_ci`` (percent: the bootstrap's when the table comes from
+    :func:`llmdiff_eval.arena.fit_arena`, else :func:`style_share_interval`).
+
+    ``arena`` is a :func:`llmdiff_eval.arena.fetch_arena` or ``fit_arena`` table; ``model_a`` / ``model_b`` are
+    LMArena names. Missing ratings and intervals are ``None``.
     """
 
     rows = []
     for record in compare_arena(arena, model_a, model_b).to_dict("records"):
         row = {key: _none_if_nan(value) for key, value in record.items()}
         row["style_share_pct"] = style_share_pct(row["delta"], row["delta_style"])
+        row["delta_ci"] = _interval(record["delta_lower"], record["delta_upper"])
+        row["delta_style_ci"] = _interval(record["delta_style_lower"], record["delta_style_upper"])
+        row["delta_ci_method"] = row["delta_interval"]
+        row["style_share_ci"] = _interval(record["style_share_lower"], record["style_share_upper"])
+        if row["delta_ci_method"] != "bootstrap":
+            row["style_share_ci"] = style_share_interval(row["delta_ci"], row["delta_style_ci"])
         rows.append({key: row.get(key) for key in ARENA_FIELDS})
     return rows
 
@@ -182,6 +212,7 @@ def style_summary(
                 "delta": row["delta"],
                 "delta_style": row["delta_style"],
                 "style_share_pct": row["style_share_pct"],
+                "style_share_ci": row.get("style_share_ci"),
                 "definition": "(delta - delta_style) / delta x 100: percent of B's raw Elo gain over A that "
                 "disappears under LMArena style control",
             }
@@ -257,25 +288,44 @@ def validate_arena_map(arena_map: ArenaMap, taxonomy: Taxonomy) -> None:
             )
 
 
-def sign_agreement(arena_delta: float | None, latent_diff: float | None) -> str:
-    """``"yes"`` / ``"no"`` when both are non-zero and their signs agree / disagree; ``"zero"`` when either is
-    exactly zero (no direction to agree with); ``"missing"`` when either is unknown."""
+def agreement(
+    arena_delta: float | None,
+    delta_ci: Sequence[float] | None,
+    latent_diff: float | None,
+    latent_diff_ci: Sequence[float] | None,
+) -> str:
+    """``"agree"`` / ``"disagree"`` when the Arena delta's interval and the latent diff's interval both exclude 0
+    and point the same / opposite way; ``"inconclusive"`` when either interval contains 0 or is unknown (e.g. the
+    Arena source published no intervals); ``"missing"`` when either value is unknown."""
     if arena_delta is None or latent_diff is None or _is_nan(arena_delta) or _is_nan(latent_diff):
         return "missing"
-    if abs(arena_delta) < ZERO_TOLERANCE or abs(latent_diff) < ZERO_TOLERANCE:
-        return "zero"
-    return "yes" if (arena_delta > 0) == (latent_diff > 0) else "no"
+    if delta_ci is None or latent_diff_ci is None:
+        return "inconclusive"
+    if _contains_zero(delta_ci) or _contains_zero(latent_diff_ci):
+        return "inconclusive"
+    return "agree" if (delta_ci[0] > 0) == (latent_diff_ci[0] > 0) else "disagree"
+
+
+def _contains_zero(interval: Sequence[float]) -> bool:
+    return interval[0] <= ZERO_TOLERANCE and interval[1] >= -ZERO_TOLERANCE
 
 
 def join_arena(
-    arena_rows: Sequence[Mapping[str, Any]], category_rows: Sequence[Mapping[str, Any]], arena_map: ArenaMap
+    arena_rows: Sequence[Mapping[str, Any]],
+    category_rows: Sequence[Mapping[str, Any]],
+    arena_map: ArenaMap,
+    totals: tuple[int, int] | None = None,
+    n_seeds: int = 1,
 ) -> list[dict[str, Any]]:
     """Each Arena row beside the latent shift of the taxonomy categories it maps to.
 
     ``latent_diff`` (percentage points) = Σ share_b − Σ share_a over the mapped categories present in
     ``category_rows``; ``missing_codes`` lists mapped codes with no published/known counts (the paper lists only
-    ten categories). ``agree`` compares the sign of ``delta`` with ``latent_diff``, ``agree_style`` the sign of
-    ``delta_style`` (see :func:`sign_agreement`). Without Arena rows, one row per mapped Arena category with
+    ten categories). ``latent_diff_ci`` is its Newcombe interval from the summed counts and the two models'
+    ``totals`` (a latent is in one category, so the sum is one proportion; ``None`` without ``totals``); for a seed
+    ensemble (``n_seeds`` > 1, counts and totals summed over the seeds) from the mean counts per seed.
+    ``agree`` weighs ``delta`` and its ``delta_ci`` against ``latent_diff`` and its interval, ``agree_style`` the
+    same for ``delta_style`` (see :func:`agreement`). Without Arena rows, one row per mapped Arena category with
     latent data is given (Arena fields ``None``) so the latent side is still shown.
     """
     by_code = {row["code"]: row for row in category_rows}
@@ -299,19 +349,31 @@ def join_arena(
         share_a = sum(row["share_a"] for row in usable) if usable else None
         share_b = sum(row["share_b"] for row in usable) if usable else None
         latent_diff = None if share_a is None else share_b - share_a
+        latent_ci = None
+        if usable and totals is not None:
+            counts = [sum(row[f"count_{side}"] for row in usable) for side in "ab"]
+            latent_ci = diff_interval(
+                *(value / n_seeds for value in (counts[0], totals[0], counts[1], totals[1]))
+            )
+        latent_ci = list(latent_ci) if latent_ci else None
         joined.append(
             {
                 "arena_category": arena_row["category"],
                 "delta": arena_row.get("delta"),
                 "delta_style": arena_row.get("delta_style"),
+                "delta_ci": arena_row.get("delta_ci"),
+                "delta_style_ci": arena_row.get("delta_style_ci"),
                 "codes": list(entry.codes),
                 "category_names": [by_code[code]["name"] for code in present],
                 "missing_codes": [code for code in entry.codes if code not in present],
                 "share_a": share_a,
                 "share_b": share_b,
                 "latent_diff": latent_diff,
-                "agree": sign_agreement(arena_row.get("delta"), latent_diff),
-                "agree_style": sign_agreement(arena_row.get("delta_style"), latent_diff),
+                "latent_diff_ci": latent_ci,
+                "agree": agreement(arena_row.get("delta"), arena_row.get("delta_ci"), latent_diff, latent_ci),
+                "agree_style": agreement(
+                    arena_row.get("delta_style"), arena_row.get("delta_style_ci"), latent_diff, latent_ci
+                ),
                 "note": entry.note,
             }
         )
@@ -376,7 +438,14 @@ def build_scorecard(
         "ensemble": dict(ensemble) if ensemble else None,
         "arena": arena_rows,
         "style": style_summary(arena_rows),
-        "joined": join_arena(arena_rows, categories, arena_map),
+        # per crosscoder: with a seed ensemble the counts are sums over the seeds (see row_uncertainty)
+        "joined": join_arena(
+            arena_rows,
+            categories,
+            arena_map,
+            (counts_a.total, counts_b.total),
+            n_seeds=counts_a.n_seeds,
+        ),
         "benchmarks": benchmark_rows(benchmarks, models.get("a"), models.get("b")),
         "units": UNITS,
         "provenance": provenance,
@@ -416,9 +485,15 @@ UNITS = {
     "rating": "LMArena Elo",
     "delta": "rating_b - rating_a, Elo points; *_style: with style control; style_diff = delta_style - delta",
     "style_share_pct": "(delta - delta_style) / delta x 100; null when delta is 0",
+    "delta_ci": "95% interval of delta (delta_style_ci: of delta_style), Elo [low, high]; delta_ci_method "
+    "bootstrap: percentile interval of the resampled differences (ratings fitted from battles); combined: "
+    "[lower_b - upper_a, upper_b - lower_a] from the two ratings' intervals (conservative); null: no interval",
+    "style_share_ci": "interval of style_share_pct, percent: bootstrap (95%) or from the corners of delta_ci x "
+    "delta_style_ci (>= 90%); null when delta_ci contains 0",
     "latent_diff": "sum of share_b - share_a over the taxonomy categories an Arena category maps to",
-    "agree": "yes/no: signs of the Arena delta and latent_diff agree/disagree; zero: one of them is 0; "
-    "missing: one of them is unknown",
+    "latent_diff_ci": "95% Newcombe interval of latent_diff from the summed counts, percentage points",
+    "agree": "agree/disagree: the intervals of the Arena delta and of latent_diff both exclude 0 and point the "
+    "same/opposite way; inconclusive: either interval contains 0 or is unknown; missing: a value is unknown",
 }
 
 

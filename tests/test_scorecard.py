@@ -23,12 +23,13 @@ from llmdiff_eval.render import render
 from llmdiff_eval.reports import compare_from_run, run_models, scorecard_from_run
 from llmdiff_eval.scorecard import (
     ScorecardError,
+    agreement,
     build_scorecard,
     category_shares,
     class_shares,
     join_arena,
     load_arena_map,
-    sign_agreement,
+    style_share_interval,
     style_share_pct,
 )
 from llmdiff_eval.stats import diff_interval
@@ -133,38 +134,93 @@ def test_run_models_without_config_and_bad_arena_map(tmp_path: Path) -> None:
         load_arena_map(other, TAXONOMY)
 
 
-def test_sign_agreement_values() -> None:
-    assert sign_agreement(10, 2.5) == "yes"
-    assert sign_agreement(-3, -0.1) == "yes"
-    assert sign_agreement(10, -1.0) == "no"
-    assert sign_agreement(0, 5.0) == "zero" and sign_agreement(4, 0.0) == "zero"
-    assert sign_agreement(None, 5.0) == "missing" and sign_agreement(5, None) == "missing"
-    assert sign_agreement(float("nan"), 1.0) == "missing"
+def test_agreement_needs_both_intervals_to_exclude_zero() -> None:
+    assert agreement(10, [4, 16], 2.5, [0.5, 4.5]) == "agree"
+    assert agreement(-3, [-5, -1], -0.1, [-0.2, -0.05]) == "agree"
+    assert agreement(10, [4, 16], -1.0, [-2, -0.1]) == "disagree"
+    # +10 Elo with a ±15 interval is no signal, however large the latent shift
+    assert agreement(10, [-5, 25], 20.0, [10, 30]) == "inconclusive"
+    assert agreement(10, [4, 16], 2.5, [-1, 6]) == "inconclusive"
+    assert agreement(10, [0, 20], 2.5, [1, 4]) == "inconclusive"  # touching 0 is not excluding it
+    assert agreement(10, None, 2.5, [1, 4]) == "inconclusive"  # the source published no interval
+    assert (
+        agreement(None, [4, 16], 5.0, [1, 9]) == "missing" and agreement(5, [1, 9], None, None) == "missing"
+    )
+    assert agreement(float("nan"), None, 1.0, [0.5, 2]) == "missing"
     assert style_share_pct(20, 15) == pytest.approx(25.0) and style_share_pct(0, 3) is None
+    # corners of [10, 30] x [5, 25]: (d - s) / d x 100 in {50, -150, 83.3, 16.7}
+    assert style_share_interval([10, 30], [5, 25]) == pytest.approx([-150.0, 250 / 3])
+    assert style_share_interval([-5, 30], [5, 25]) is None and style_share_interval(None, [1, 2]) is None
 
 
-def test_join_signs_on_a_run(run: Path) -> None:
+def test_join_intervals_on_a_run(run: Path) -> None:
+    # each rating ± 3 Elo: the combined delta interval is delta ± 6 (no bootstrap pairs in this table)
     card = scorecard_from_run(
-        run, "a", "b", arena=arena_frame(), arena_models=("model-a-arena", "model-b-arena")
+        run, "a", "b", arena=arena_frame(ci_half_width=3), arena_models=("model-a-arena", "model-b-arena")
     )
     joined = {row["arena_category"]: row for row in card["joined"]}
-    # coding -> G.24 + E.19: b (12.5 + 0) − a (30 + 0) = −17.5 ; Δ −10, Δ_style −5
-    assert joined["coding"]["latent_diff"] == pytest.approx(-17.5)
-    assert (joined["coding"]["agree"], joined["coding"]["agree_style"]) == ("yes", "yes")
-    # chinese -> B.7 + B.8: 25 − 10 = +15 ; Δ +20, Δ_style +10
-    assert joined["chinese"]["latent_diff"] == pytest.approx(15.0) and joined["chinese"]["agree"] == "yes"
-    # instruction_following -> D.16 + E.20: (0 + 12.5) − (10 + 0) = +2.5 ; Δ +5 (agree), Δ_style −3 (disagree)
-    row = joined["instruction_following"]
-    assert row["latent_diff"] == pytest.approx(2.5) and (row["agree"], row["agree_style"]) == ("yes", "no")
-    # creative_writing -> G.27 + G.28: no latents in either model: latent diff exactly 0
-    assert joined["creative_writing"]["latent_diff"] == 0 and joined["creative_writing"]["agree"] == "zero"
-    # math: Δ 0 -> "zero"; Δ_style +4 vs G.24 −17.5 -> "no"
-    assert (joined["math"]["agree"], joined["math"]["agree_style"]) == ("zero", "no")
+    total_a, total_b = 10, 8  # annotated latents of a and b (test_scorecard_helpers)
+    # coding -> G.24 + E.19: b (1 + 0 of 8) − a (3 + 0 of 10) = 12.5 − 30 = −17.5 pp ; Δ −10, Δ_style −5
+    coding = joined["coding"]
+    assert coding["latent_diff"] == pytest.approx(-17.5)
+    assert coding["delta_ci"] == pytest.approx([-16, -4]) and coding["delta_style_ci"] == pytest.approx(
+        [-11, 1]
+    )
+    assert coding["latent_diff_ci"] == pytest.approx(list(diff_interval(3, total_a, 1, total_b)))
+    # 3 of 10 vs 1 of 8 latents: the latent interval contains 0, so no row of this small run can agree
+    assert coding["latent_diff_ci"][0] < 0 < coding["latent_diff_ci"][1]
+    assert (coding["agree"], coding["agree_style"]) == ("inconclusive", "inconclusive")
+    # chinese -> B.7 + B.8: b 2 of 8 − a 1 of 10 = +15 pp
+    chinese = joined["chinese"]
+    assert chinese["latent_diff"] == pytest.approx(15.0)
+    assert chinese["latent_diff_ci"] == pytest.approx(list(diff_interval(1, total_a, 2, total_b)))
     # overall maps to no taxonomy category
     assert joined["overall"]["codes"] == [] and joined["overall"]["agree"] == "missing"
-    assert card["style"]["style_share_pct"] == pytest.approx(40.0)  # (10 − 6) / 10
+    assert joined["overall"]["latent_diff_ci"] is None
     arena = {row["category"]: row for row in card["arena"]}
     assert arena["coding"]["delta"] == -10 and arena["coding"]["style_diff"] == 5
+    assert arena["coding"]["delta_ci_method"] == "combined"
+    # overall Δ +10 [4, 16], Δ_style +6 [0, 12]: corners (d − s) / d × 100 in {100, −200, 100, 25}
+    assert card["style"]["style_share_pct"] == pytest.approx(40.0)  # (10 − 6) / 10
+    assert card["style"]["style_share_ci"] == pytest.approx([-200.0, 100.0])
+    without = scorecard_from_run(
+        run, "a", "b", arena=arena_frame(), arena_models=("model-a-arena", "model-b-arena")
+    )
+    rows = {row["arena_category"]: row for row in without["joined"]}
+    assert rows["coding"]["delta_ci"] is None and rows["coding"]["agree"] == "inconclusive"
+    assert without["style"]["style_share_ci"] is None
+
+
+def test_join_agrees_and_disagrees_when_both_intervals_exclude_zero() -> None:
+    a = LatentCounts(1000, {SPEC: 300, LING: 50}, {"G.24": 300, "B.7": 50})
+    b = LatentCounts(1000, {SPEC: 100, LING: 150}, {"G.24": 100, "B.7": 150})
+    rows = category_shares(a, b, TAXONOMY, codes=["G.24", "B.7"])
+    arena = [
+        {
+            "category": "coding",
+            "delta": -10,
+            "delta_ci": [-16, -4],
+            "delta_style": 4,
+            "delta_style_ci": [-2, 10],
+        },
+        {
+            "category": "chinese",
+            "delta": -12,
+            "delta_ci": [-20, -4],
+            "delta_style": None,
+            "delta_style_ci": None,
+        },
+    ]
+    joined = {
+        row["arena_category"]: row
+        for row in join_arena(arena, rows, load_arena_map(taxonomy=TAXONOMY), (1000, 1000))
+    }
+    # coding: 10 % − 30 % = −20 pp (interval well below 0) and Δ [−16, −4] -> agree; Δ_style crosses 0
+    assert joined["coding"]["latent_diff"] == pytest.approx(-20.0)
+    assert joined["coding"]["latent_diff_ci"] == pytest.approx(list(diff_interval(300, 1000, 100, 1000)))
+    assert (joined["coding"]["agree"], joined["coding"]["agree_style"]) == ("agree", "inconclusive")
+    # chinese -> B.7 (+ B.8, not listed): 15 % − 5 % = +10 pp against Δ [−20, −4] -> disagree
+    assert (joined["chinese"]["agree"], joined["chinese"]["agree_style"]) == ("disagree", "missing")
 
 
 def test_join_without_arena_shows_latent_side_only() -> None:

@@ -158,11 +158,12 @@ def _tiny_png() -> bytes:
     return buffer.getvalue()
 
 
-def arena_frame() -> pd.DataFrame:
+def arena_frame(ci_half_width: float | None = None) -> pd.DataFrame:
     """A hand-made fetch_arena-style table for LMArena models ``model-a-arena`` (A) and ``model-b-arena`` (B).
 
     Deltas B − A (without / with style control): overall +10 / +6, coding −10 / −5, chinese +20 / +10,
-    instruction_following +5 / −3, creative_writing +8 / +8, math 0 / +4.
+    instruction_following +5 / −3, creative_writing +8 / +8, math 0 / +4. Each rating's interval is
+    ``rating ± ci_half_width`` (none when None, like the bundled paper snapshot).
     """
     ratings = {  # category: (a, b, a_style, b_style)
         "overall": (1200, 1210, 1250, 1256),
@@ -186,8 +187,8 @@ def arena_frame() -> pd.DataFrame:
                     "category": category,
                     "style_control": style,
                     "rating": float(rating),
-                    "ci_lower": float("nan"),
-                    "ci_upper": float("nan"),
+                    "ci_lower": float("nan") if ci_half_width is None else rating - ci_half_width,
+                    "ci_upper": float("nan") if ci_half_width is None else rating + ci_half_width,
                     "votes": pd.NA,
                     "date": "2025-01-01",
                     "source": "test",

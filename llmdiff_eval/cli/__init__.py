@@ -27,7 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("llmdiff_eval.cli.pipeline:train", "Train a BatchTopK crosscoder per base–fine-tune pair."),
     "analyze": ("llmdiff_eval.cli.pipeline:analyze", "Δnorm, latent scaling, tags and examples per latent."),
     "annotate": ("llmdiff_eval.cli.annotate:annotate", "Name model-specific latents and categorize them."),
-    "arena": ("llmdiff_eval.cli.arena:arena", "Fetch LMArena ratings with and without style control."),
+    "arena": (
+        "llmdiff_eval.cli.arena:arena",
+        "LMArena ratings with and without style control: fetched, or fitted from battles.",
+    ),
     "scorecard": (
         "llmdiff_eval.cli.report:scorecard",
         "Combined scorecard: latent shares, Arena Elo, benchmarks.",

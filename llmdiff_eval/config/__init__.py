@@ -33,6 +33,7 @@ import yaml
 
 from llmdiff_eval.config.analyze import AnalyzeConfig
 from llmdiff_eval.config.annotate import AnnotateConfig
+from llmdiff_eval.config.arena import ArenaBattlesConfig
 from llmdiff_eval.config.corpus import CorpusConfig, CorpusSource
 from llmdiff_eval.config.crosscoder import PRESETS, CrosscoderConfig
 from llmdiff_eval.config.harvest import HarvestConfig
@@ -44,6 +45,7 @@ __all__ = [
     "PRESETS",
     "AnalyzeConfig",
     "AnnotateConfig",
+    "ArenaBattlesConfig",
     "ConfigError",
     "CorpusConfig",
     "CorpusSource",
@@ -70,6 +72,8 @@ class ScorecardConfig:
     ``arena_models`` maps run model names to LMArena model names; ``arena_source`` is passed to ``fetch_arena``
     (``"bundled"`` uses the paper's Table 3 snapshot, ``"auto"`` fetches live data with fallbacks).
     ``arena_note`` is printed beside Arena columns (e.g. when they belong to other models than the run's).
+    ``arena_battles`` (:class:`ArenaBattlesConfig`): fit the ratings from LMArena battles instead of fetching them
+    (``arena_source`` / ``arena_date`` are then unused unless a command passes ``--arena-source``).
     ``explained_margin`` (None: off): a latent whose detection score does not beat its random-label baseline by
     more than this many balanced-accuracy points counts as *unexplained*, not in its category.
     """
@@ -80,6 +84,7 @@ class ScorecardConfig:
     arena_source: str = "auto"
     arena_date: str | None = None
     arena_note: str | None = None
+    arena_battles: ArenaBattlesConfig | None = None
     lm_eval_results: list[str] = field(default_factory=list)
     explained_margin: float | None = None
 

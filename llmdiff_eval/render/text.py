@@ -272,9 +272,11 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
             )
         if card.get("style"):
             style = card["style"]
+            interval = style.get("style_share_ci")
             notes.append(
                 f"Style explains {fmt_pct(style['style_share_pct'])} of the overall Elo gain "
-                f"(Δ {fmt_elo(style['delta'], True)} → Δ_style {fmt_elo(style['delta_style'], True)})."
+                + (f"(interval {fmt_pct(interval[0])} to {fmt_pct(interval[1])}) " if interval else "")
+                + f"(Δ {fmt_elo(style['delta'], True)} → Δ_style {fmt_elo(style['delta_style'], True)})."
             )
         sections.append(
             Section(
@@ -310,7 +312,9 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
         )
     join_notes = [
         "latent diff = Σ share_b − Σ share_a over the mapped taxonomy categories (percentage points); "
-        "agree: signs of Arena Δ and latent diff (zero = one is 0, missing = one is unknown)."
+        "agree / disagree: the intervals of Arena Δ and of the latent diff both exclude 0 and point the same / "
+        "opposite way; inconclusive: either interval contains 0, or the Arena source published no intervals; "
+        "missing: a value is unknown."
     ]
     if card["arena"]:
         join_notes.append(f"Arena Δ is {arena_b} − {arena_a}; latent diff is {b} − {a}.")
