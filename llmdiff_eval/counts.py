@@ -46,6 +46,9 @@ class LatentCounts:
     the latent table was not available."""
     energy: dict[str, float] = field(default_factory=dict)
     """Σ ``diff_energy`` per class name and per category code (the latents counted in that row)."""
+    explained: int | None = None
+    """Latents whose detection score beats their random-label baseline (by more than ``explained_margin`` when
+    one is set, else by anything); None when unknown (counts not built from scored annotations)."""
     per_seed: tuple[LatentCounts, ...] = ()
     """With a crosscoder seed ensemble: the counts of each seed (same order for A and B); these counts are then
     their sums (:func:`pool_counts`)."""
@@ -91,6 +94,9 @@ def pool_counts(per_seed: Sequence[LatentCounts]) -> LatentCounts:
         classes=classes,
         categories=categories,
         unexplained=sum(part.unexplained for part in parts),
+        explained=None
+        if any(part.explained is None for part in parts)
+        else sum(part.explained or 0 for part in parts),
         detection=detection,
         energy_total=None if any(e is None for e in energies) else float(sum(energies)),  # type: ignore[arg-type]
         energy={
@@ -186,10 +192,16 @@ def counts_from_annotations(
     has_energy = "diff_energy" in annotations.columns
     energies = [float(e) if _present(e) else 0.0 for e in _column(annotations, "diff_energy")]
     energy: dict[str, float] = {}
-    unexplained = 0
+    unexplained = explained = 0
     scored: dict[str, list[float]] = {}
     rows = zip(annotations["category"], class_column, scores, baselines, energies, strict=True)
     for code, class_name, score, baseline, latent_energy in rows:
+        beats = (
+            _present(score)
+            and _present(baseline)
+            and float(score) - float(baseline) > (explained_margin or 0.0)
+        )
+        explained += bool(beats)
         if _present(score):
             keys = (
                 [code, taxonomy.class_of(code).name]
@@ -199,11 +211,7 @@ def counts_from_annotations(
             for key in keys:
                 if _present(key):
                     scored.setdefault(key, []).append(float(score))
-        if explained_margin is not None and (
-            not _present(score)
-            or not _present(baseline)
-            or float(score) - float(baseline) <= explained_margin
-        ):
+        if explained_margin is not None and not beats:
             unexplained += 1
             continue
         if _present(code):
@@ -230,6 +238,7 @@ def counts_from_annotations(
         detection,
         energy_total=float(sum(energies)) if has_energy else None,
         energy=energy if has_energy else {},
+        explained=explained,
     )
 
 

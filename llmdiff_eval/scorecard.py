@@ -430,6 +430,8 @@ def build_scorecard(
             "uncategorized_b": counts_b.uncategorized,
             "unexplained_a": counts_a.unexplained,
             "unexplained_b": counts_b.unexplained,
+            "explained_a": counts_a.explained,
+            "explained_b": counts_b.explained,
             "n_seeds": counts_a.n_seeds,
         },
         "classes": classes,
@@ -476,6 +478,8 @@ UNITS = {
     "weighted_share": "percent of the difference energy (sum over tokens of f^2 * |d_ft - d_base|^2) of the "
     "model's model-specific latents carried by the row's latents; ensemble: mean over seeds",
     "weighted_diff": "weighted_share_b - weighted_share_a, percentage points",
+    "explained": "latents whose detection score beats their random-label baseline (by more than explained_margin "
+    "when set); null without scores",
     "diff_seed_range": "min and max over the crosscoder seeds of the per-seed diff, percentage points",
     "diff": "share_b - share_a, percentage points",
     "change_pct": "diff / share_a x 100; null when share_a is 0",

@@ -100,6 +100,8 @@ def test_table_2_class_shares_reproduced(simpo: dict) -> None:
         "uncategorized_b": 0,
         "unexplained_a": 0,  # the paper published no detection scores: nothing is gated
         "unexplained_b": 0,
+        "explained_a": None,  # no detection scores published
+        "explained_b": None,
         "n_seeds": 1,  # one crosscoder per pair
     }
     assert simpo["models"]["a"] == "gemma-2-9b-it" and simpo["models"]["b"] == "gemma-2-9b-it-SimPO"

@@ -450,6 +450,7 @@ def test_label_quality_gates_the_counts_by_hand() -> None:
         0,
     )
     assert gated.total == 4 and gated.detection == ungated.detection  # scores are reported either way
+    assert (ungated.explained, gated.explained) == (3, 2)  # beat the baseline at all / by more than 0.1
     card = build_scorecard(
         gated, gated, TAXONOMY, {"base": "base", "a": "a", "b": "b"}, provenance={"explained_margin": 0.1}
     )
@@ -457,4 +458,8 @@ def test_label_quality_gates_the_counts_by_hand() -> None:
     assert safety["mean_detection_a"] == pytest.approx(0.725) and card["totals"]["unexplained_a"] == 2
     assert "Explained (detection score > random-label baseline + 0.1): a 2 of 4, b 2 of 4" in render(
         card, "table"
+    )
+    plain = build_scorecard(ungated, ungated, TAXONOMY, {"base": "base", "a": "a", "b": "b"})
+    assert "Explained (detection score > its random-label baseline): a 3 of 4, b 3 of 4" in render(
+        plain, "table"
     )

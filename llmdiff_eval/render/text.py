@@ -119,11 +119,19 @@ def weighted_note(card: Mapping[str, Any]) -> list[str]:
 def label_quality_note(card: Mapping[str, Any]) -> list[str]:
     """How many latents count as explained, when the scorecard gates counts on label quality."""
     margin = card.get("provenance", {}).get("explained_margin")
+    totals, models = card["totals"], card["models"]
     if margin is None:
+        known = totals.get("explained_a") is not None and totals.get("explained_b") is not None
         return [
             "detection = mean detection score of the row's latents, A/B (balanced accuracy; 0.5 = chance)."
+            + (
+                f" Explained (detection score > its random-label baseline): {models['a']} {totals['explained_a']} "
+                f"of {totals['a']}, {models['b']} {totals['explained_b']} of {totals['b']} (counted either way; "
+                "--explained-margin counts the others as unexplained)."
+                if known
+                else ""
+            )
         ]
-    totals, models = card["totals"], card["models"]
     return [
         f"Explained (detection score > random-label baseline + {margin:g}): {models['a']} "
         f"{totals['a'] - totals.get('unexplained_a', 0)} of {totals['a']}, {models['b']} "
