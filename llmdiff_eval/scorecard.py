@@ -34,7 +34,15 @@ from llmdiff_eval.counts import (
 )
 from llmdiff_eval.errors import ScorecardError
 from llmdiff_eval.lm_eval_results import BenchmarkResults, benchmark_rows
-from llmdiff_eval.stats import ALPHA, LEVEL, diff_interval, row_uncertainty
+from llmdiff_eval.stats import (
+    ALPHA,
+    LEVEL,
+    bh_q_values,
+    diff_interval,
+    fisher_p,
+    row_uncertainty,
+    wilson_interval,
+)
 from llmdiff_eval.taxonomy import Taxonomy
 
 ZERO_TOLERANCE = (
@@ -510,10 +518,15 @@ def rank_desc(values: Mapping[str, float | None]) -> dict[str, int | None]:
     }
 
 
-def compare_shares(counts: Mapping[str, LatentCounts], taxonomy: Taxonomy) -> dict[str, list[dict[str, Any]]]:
+def compare_shares(
+    counts: Mapping[str, LatentCounts], taxonomy: Taxonomy, alpha: float = ALPHA
+) -> dict[str, list[dict[str, Any]]]:
     """Per class and per category, each model's count, share (percent of its model-specific latents) and rank.
 
-    ``leaders`` are the models ranked 1 with a non-zero share (empty when no model has that class).
+    ``leaders`` are the models ranked 1 with a non-zero share (empty when no model has that class). How sure:
+    ``share_ci`` per model is the 95% Wilson interval of its share (percent; from the mean counts per seed for a
+    seed ensemble); ``lead_p_value`` is Fisher's exact test of the top-ranked model's share against the second's,
+    ``lead_q_value`` its Benjamini–Hochberg adjustment over the rows of the table, ``lead_significant`` = q < alpha.
     """
 
     def rows(keys: Sequence[str], key_counts: Callable[[LatentCounts], Mapping[str, int]]) -> list[dict]:
@@ -523,9 +536,30 @@ def compare_shares(counts: Mapping[str, LatentCounts], taxonomy: Taxonomy) -> di
             shares = {model: share_pct(counts_by_model[model], c.total) for model, c in counts.items()}
             ranks = rank_desc(shares)
             leaders = [m for m in shares if ranks[m] == 1 and shares[m]]
-            out.append(
-                {"key": key, "counts": counts_by_model, "shares": shares, "ranks": ranks, "leaders": leaders}
+            per_seed = {m: (counts_by_model[m] / c.n_seeds, c.total / c.n_seeds) for m, c in counts.items()}
+            share_ci = {
+                m: [100 * bound for bound in wilson_interval(count, total)] if total > 0 else None
+                for m, (count, total) in per_seed.items()
+            }
+            ordered = sorted((m for m in shares if shares[m] is not None), key=lambda m: -(shares[m] or 0.0))
+            lead_p = (
+                fisher_p(*(round(x) for x in (*per_seed[ordered[1]], *per_seed[ordered[0]])))
+                if len(ordered) >= 2 and shares[ordered[0]]
+                else None
             )
+            out.append(
+                {
+                    "key": key,
+                    "counts": counts_by_model,
+                    "shares": shares,
+                    "share_ci": share_ci,
+                    "ranks": ranks,
+                    "leaders": leaders,
+                    "lead_p_value": lead_p,
+                }
+            )
+        for row, q in zip(out, bh_q_values([row["lead_p_value"] for row in out]), strict=True):
+            row["lead_q_value"], row["lead_significant"] = q, q is not None and q < alpha
         return out
 
     classes = [{"name": row.pop("key"), **row} for row in rows(taxonomy.class_names, lambda c: c.classes)]

@@ -32,7 +32,7 @@ from llmdiff_eval.scorecard import (
     style_share_interval,
     style_share_pct,
 )
-from llmdiff_eval.stats import diff_interval
+from llmdiff_eval.stats import bh_q_values, diff_interval, fisher_p, wilson_interval
 from llmdiff_eval.taxonomy import load_taxonomy
 
 TAXONOMY = load_taxonomy("paper")
@@ -402,6 +402,12 @@ def test_compare_ranks_three_finetunes(run: Path, tmp_path: Path) -> None:
     assert classes[LING]["ranks"] == {"a": 3, "b": 1, "c": 1} and classes[LING]["leaders"] == ["b", "c"]
     assert classes[SPEC]["ranks"] == {"a": 2, "b": 3, "c": 1}
     assert classes[INFO]["leaders"] == []
+    # how sure: Wilson intervals of each share, Fisher's test of the leader (b, 4 of 8) against the second (a, 3 of 10)
+    assert classes[SAFETY]["share_ci"]["b"] == pytest.approx([100 * x for x in wilson_interval(4, 8)])
+    assert classes[SAFETY]["lead_p_value"] == pytest.approx(fisher_p(3, 10, 4, 8))
+    p_values = [row["lead_p_value"] for row in report["classes"]]
+    assert [row["lead_q_value"] for row in report["classes"]] == pytest.approx(bh_q_values(p_values))
+    assert classes[INFO]["lead_p_value"] is None  # nobody has a share to lead with
     out = tmp_path / "compare.md"
     result = CliRunner().invoke(
         main,
@@ -413,7 +419,9 @@ def test_compare_ranks_three_finetunes(run: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = out.read_text()
     row = next(line for line in text.splitlines() if line.startswith("| Safety & Content Moderation"))
-    assert [cell.strip() for cell in row.strip("|").split("|")] == [SAFETY, "30.00 (2)", "50.00 (1)", "b"]
+    low, high = (100 * x for x in wilson_interval(3, 10))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[:2] == [SAFETY, f"30.00 [{low:.1f}, {high:.1f}] (2)"] and cells[3] == "b"
     assert "a (gemma-2-9b-it)" in text and "1208 (1261)" in text  # Overall Elo of it, with style control
     html_out = CliRunner().invoke(main, ["compare", str(run), "--format", "html"])
     assert html_out.exit_code == 0 and "<table>" in html_out.output

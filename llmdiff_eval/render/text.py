@@ -161,6 +161,17 @@ def significance_line(card: Mapping[str, Any]) -> str:
     )
 
 
+def fmt_ci(interval: Sequence[float] | None) -> str:
+    """``[5.1, 25.3]`` (percent, 1 decimal), or empty."""
+    return "" if not interval else f"[{interval[0]:.1f}, {interval[1]:.1f}]"
+
+
+def fmt_lead(row: Mapping[str, Any]) -> str:
+    """The q-value of the row's lead (3 significant digits), ``*`` when significant, or a dash."""
+    q = row.get("lead_q_value")
+    return DASH if q is None else f"{q:.3g}" + ("*" if row.get("lead_significant") else "")
+
+
 def fmt_elo(value: float | None, signed: bool = False) -> str:
     """Elo (or an Elo delta): integer when whole, else 1 decimal."""
     if value is None:
@@ -501,17 +512,22 @@ def compare_sections(report: Mapping[str, Any]) -> list[Section]:
         Section(
             "classes",
             f"Capability classes: share of model-specific latents (rank), fine-tunes of {report['base']}",
-            ["class", *models, "leader"],
+            ["class", *models, "leader", "lead q"],
             [
                 [row["name"]]
-                + [f"{fmt_share(row['shares'][m])} ({row['ranks'][m]})" for m in models]
-                + [", ".join(row["leaders"]) or DASH]
+                + [
+                    f"{fmt_share(row['shares'][m])} {fmt_ci((row.get('share_ci') or {}).get(m))} ({row['ranks'][m]})"
+                    for m in models
+                ]
+                + [", ".join(row["leaders"]) or DASH, fmt_lead(row)]
                 for row in report["classes"]
             ],
             [
                 "Totals: "
                 + ", ".join(f"{m} {report['totals'][m]}" for m in models)
                 + " model-specific latents; rank 1 = largest share of that class.",
+                "Share [95% Wilson interval] (rank); lead q: Fisher exact test of the top share against the second, "
+                "Benjamini-Hochberg adjusted over the classes; * = q < 0.05.",
             ],
         )
     ]
