@@ -204,3 +204,5 @@ def test_the_card_says_how_latents_were_chosen():
     relative = selection_text(AnalyzeConfig(selection="relative").thresholds((0.61, 0.39)))
     assert "outlier of this pair (Δnorm ≥ 0.610" in relative and "5 robust standard deviations" in relative
     assert "confirms" not in relative and "not used to select" in relative
+    energy = selection_text(AnalyzeConfig(selection="energy", energy_fraction=0.8).thresholds())
+    assert "carry 80% of the pair's representational difference" in energy and "confirms" not in energy

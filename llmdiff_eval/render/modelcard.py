@@ -247,7 +247,14 @@ def selection_text(thresholds: Mapping[str, Any] | None) -> str:
     if not thresholds:
         return "the latents the analyze stage tagged as specific to this model"
     rule = thresholds.get("ft_only", {})
-    if (thresholds.get("selection") or {}).get("mode") == "relative":
+    selection = thresholds.get("selection") or {}
+    if selection.get("mode") == "energy":
+        return (
+            f"the latents that together carry {selection.get('energy_fraction', 0) * 100:g}% of the pair's "
+            f"representational difference (Σ f²·‖d_ft − d_base‖², largest first, at most {selection.get('max_latents')}), "
+            "on this model's side (Δnorm > 0.5); no Δnorm cut-off or latent-scaling test was applied"
+        )
+    if selection.get("mode") == "relative":
         z = thresholds["selection"].get("delta_norm_z")
         return (
             f"latents whose decoder-norm ratio is an outlier of this pair (Δnorm ≥ {rule.get('delta_norm_min', 0):.3f}: "
