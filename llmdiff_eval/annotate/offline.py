@@ -29,8 +29,8 @@ Explainer and judge are independent in what they see: the explainer reads only a
 the judge reads only the description text and the held-out contexts (activation-quantile samples whose windows
 overlap no top example, and random non-activating windows, drawn by the analyze stage), and its rule (references,
 median split) does not depend on the explainer. They share the embedding model, so a description that quotes its
-latent's contexts is judged by the same notion of similarity that chose them; the Claude judge
-(``annotate.judge: claude``) scores offline descriptions without that shared component.
+latent's contexts is judged by the same notion of similarity that chose them; ``annotate_latents(...,
+judge=ClaudeJudge(...))`` scores offline descriptions without that shared component.
 """
 
 from __future__ import annotations
