@@ -84,9 +84,10 @@ def pool_counts(per_seed: Sequence[LatentCounts]) -> LatentCounts:
     detection = {}
     for key in dict.fromkeys(key for part in parts for key in part.detection):
         scored = [
-            (part.detection[key], {**part.classes, **part.categories}.get(key, 0) or 1) for part in parts
+            (part.detection[key], {**part.classes, **part.categories}.get(key, 0) or 1)
+            for part in parts
+            if part.detection.get(key) is not None  # a seed may have no scored latent in this row
         ]
-        scored = [(score, weight) for score, weight in scored if score is not None]
         detection[key] = sum(s * w for s, w in scored) / sum(w for _, w in scored)
     energies = [part.energy_total for part in parts]
     return LatentCounts(
