@@ -27,6 +27,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("llmdiff_eval.cli.pipeline:train", "Train a BatchTopK crosscoder per base–fine-tune pair."),
     "analyze": ("llmdiff_eval.cli.pipeline:analyze", "Δnorm, latent scaling, tags and examples per latent."),
     "annotate": ("llmdiff_eval.cli.annotate:annotate", "Name model-specific latents and categorize them."),
+    "causal": (
+        "llmdiff_eval.cli.pipeline:causal",
+        "Ablate and steer each class's latents against matched controls.",
+    ),
+    "steer": (
+        "llmdiff_eval.cli.causal:steer",
+        "Generate with a latent set ablated in a fine-tune or added to the base.",
+    ),
     "arena": ("llmdiff_eval.cli.arena:arena", "Fetch LMArena ratings with and without style control."),
     "scorecard": (
         "llmdiff_eval.cli.report:scorecard",
