@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from llmdiff_eval.arena import ArenaError, fetch_arena
+from llmdiff_eval.causal.report import causal_block
 from llmdiff_eval.config import ConfigError, ModelSpec, RunConfig, load_models_section
 from llmdiff_eval.errors import ScorecardError
 from llmdiff_eval.lm_eval_results import BenchmarkResults, benchmark_rows, parse_results_option
@@ -177,7 +178,7 @@ def scorecard_from_run(
         provenance["arena_note"] = arena_note
     if explained_margin is not None:
         provenance["explained_margin"] = explained_margin
-    return build_scorecard(
+    card = build_scorecard(
         counts_a,
         counts_b,
         taxonomy,
@@ -188,6 +189,10 @@ def scorecard_from_run(
         benchmarks=benchmarks,
         provenance=provenance,
     )
+    causal = causal_block(run_dir, models.base, a, b)
+    if causal is not None:
+        card["causal"] = causal
+    return card
 
 
 def compare_from_run(
