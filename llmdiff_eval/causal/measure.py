@@ -102,9 +102,14 @@ def probe_batches(
     return batches
 
 
-def kl_divergence(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-    """KL(P ‖ Q) in nats over the last axis, from log-probabilities (float32); rounding below 0 is clipped to 0."""
-    return (log_p.exp() * (log_p - log_q)).sum(dim=-1).clamp_min(0.0)
+def kl_divergence(log_p: torch.Tensor, log_q: torch.Tensor, rows: int = 256) -> torch.Tensor:
+    """KL(P ‖ Q) in nats over the last axis of (n, V) log-probabilities, ``rows`` at a time (to keep the
+    temporaries small); rounding below 0 is clipped to 0."""
+    parts = [
+        (log_p[i : i + rows].exp() * (log_p[i : i + rows] - log_q[i : i + rows])).sum(dim=-1)
+        for i in range(0, log_p.shape[0], rows)
+    ]
+    return torch.cat(parts).clamp_min(0.0) if parts else log_p.new_zeros(0)
 
 
 def firing_masses(intervention: Intervention, batches: Sequence[ProbeBatch], match: str) -> np.ndarray:
