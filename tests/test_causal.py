@@ -26,7 +26,7 @@ from tiny_models import WORDS, build_tiny_llama, build_tokenizer, tiny_run_confi
 
 from llmdiff_eval.causal.forward import edited_layer_output, full_logits, logits_from_layer
 from llmdiff_eval.causal.intervention import Intervention, LatentSet, decoder_difference
-from llmdiff_eval.causal.measure import measure_effects, probe_batches
+from llmdiff_eval.causal.measure import kl_divergence, measure_effects, probe_batches
 from llmdiff_eval.causal.report import causal_block
 from llmdiff_eval.causal.run import causal_pair
 from llmdiff_eval.causal.run import probe_sequences as probe_sequences_of_run
@@ -159,6 +159,49 @@ def test_running_only_the_blocks_above_layer_equals_a_full_forward_with_the_edit
     # the bypass is undone: a plain forward afterwards is the model's own
     plain = model(input_ids=input_ids, attention_mask=mask).logits
     assert torch.equal(plain, full_logits(model, input_ids, mask, 0))
+
+
+def test_logits_from_a_position_on_are_the_tail_of_all_logits(planted):
+    tokenizer, base, *_ = planted
+    input_ids = torch.tensor(probe_sequences(tokenizer, n=2, length=16))
+    states = residual_at_layer(base, LAYER, input_ids, None)
+    everything = logits_from_layer(base, LAYER, states, input_ids, None)
+    assert torch.allclose(
+        logits_from_layer(base, LAYER, states, input_ids, None, keep_from=5), everything[:, 5:]
+    )
+
+
+def test_measured_kl_equals_a_brute_force_full_forward_per_document(planted):
+    """Stacked documents, skipped documents and the LM head run only from the first edited position give the same
+    numbers as one full forward per document with the edit hooked in."""
+    tokenizer, base, ft, _, crosscoder = planted
+    intervention, latents = Intervention(crosscoder), (0, 5)
+    result = measure(planted, [LatentSet("latents", "two", latents)], n_controls=0)
+    totals = {"before": 0.0, "ablated": 0.0, "steered": 0.0}
+    n_tokens = 0
+    for sequence in probe_sequences(tokenizer):
+        ids = torch.tensor([sequence])
+        h_base, h_ft = (residual_at_layer(model, LAYER, ids, None)[0] for model in (base, ft))
+        delta = intervention.delta(intervention.encode(h_base, h_ft), latents)
+        delta[0] = 0.0  # position 0 is not intervened on (drop_bos)
+        log = {
+            name: torch.log_softmax(full_logits(model, ids, None, LAYER, edit)[0, 1:], -1)
+            for name, model, edit in (
+                ("ft", ft, None),
+                ("base", base, None),
+                ("ablated", ft, lambda output, delta=delta: output - delta),
+                ("steered", base, lambda output, delta=delta: output + delta),
+            )
+        }
+        totals["before"] += float(kl_divergence(log["ft"], log["base"]).sum())
+        totals["ablated"] += float(kl_divergence(log["ablated"], log["base"]).sum())
+        totals["steered"] += float(kl_divergence(log["ft"], log["steered"]).sum())
+        n_tokens += len(sequence) - 1
+    measured = result["sets"][0]["kl"]["all"]
+    assert result["probe"]["n_tokens"] == n_tokens
+    for key, total in totals.items():
+        assert measured[key] == pytest.approx(total / n_tokens, rel=1e-4, abs=1e-9), key
+    assert result["cost"]["head_positions"] < result["cost"]["above_positions"]  # the trim did something
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ Reference: docs/causal.md.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator
 
 import torch
@@ -83,17 +84,28 @@ def _entered_above(model, layer: int, states: torch.Tensor) -> Iterator[None]:
 
 
 def logits_from_layer(
-    model, layer: int, states: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+    model,
+    layer: int,
+    states: torch.Tensor,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    keep_from: int = 0,
 ) -> torch.Tensor:
-    """Next-token logits ``(batch, seq, vocab)`` of ``model`` when the residual after block ``layer`` is ``states``
-    ``(batch, seq, d_model)``: only the blocks above ``layer``, the final norm and the LM head run.
+    """Next-token logits ``(batch, seq − keep_from, vocab)`` of ``model`` at positions ``keep_from..`` when the
+    residual after block ``layer`` is ``states`` ``(batch, seq, d_model)``: only the blocks above ``layer``, the final
+    norm and the LM head run (the head only at the kept positions, when the model's forward takes
+    ``logits_to_keep``; otherwise at all of them, and the first ``keep_from`` are dropped).
 
     ``input_ids`` and ``attention_mask`` are those the states were computed from (they give the masks and
     positions; the token embeddings are computed but unused)."""
     if states.shape[:2] != input_ids.shape:
         raise ValueError(f"states {tuple(states.shape)} do not match input_ids {tuple(input_ids.shape)}")
+    width = input_ids.shape[1]
+    trimmed = keep_from > 0 and "logits_to_keep" in inspect.signature(model.forward).parameters
+    kwargs = {"logits_to_keep": width - keep_from} if trimmed else {}
     with _entered_above(model, layer, states), torch.inference_mode():
-        return model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs).logits
+    return logits if trimmed else logits[:, keep_from:]
 
 
 def full_logits(

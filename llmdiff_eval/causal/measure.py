@@ -124,39 +124,39 @@ def firing_masses(intervention: Intervention, batches: Sequence[ProbeBatch], mat
     return total.cpu().numpy()
 
 
-class _Runner:
-    """Runs the interventions of one probe batch through the blocks above L, stacked ``rows`` documents at a time,
-    and writes each variant's per-token KL into ``kl`` (variants × probe tokens)."""
-
-    def __init__(self, model, layer: int, batch: ProbeBatch, rows: int, reference, kl, ablate: bool, cost):
-        self.model, self.layer, self.batch, self.rows = model, layer, batch, rows
-        self.reference, self.kl, self.ablate, self.cost = reference, kl, ablate, cost
-        self.pending: list[tuple[int, int, torch.Tensor]] = []
-
-    def add(self, variant: int, row: int, states: torch.Tensor) -> None:
-        self.pending.append((variant, row, states))
-        if len(self.pending) >= self.rows:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        batch = self.batch
-        rows = [row for _, row, _ in self.pending]
-        states = torch.stack([states for _, _, states in self.pending])
-        logits = logits_from_layer(
-            self.model, self.layer, states, batch.input_ids[rows], batch.attention_mask[rows]
-        )
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
-        for item, (variant, row, _) in enumerate(self.pending):
-            lo, hi = batch.starts[row], batch.starts[row + 1]
-            edited = log_probs[item][batch.counted[row]]
-            clean = self.reference[lo:hi]
-            # ablation: KL(P_ft,ablated ‖ P_base); steering: KL(P_ft ‖ P_base,steered)
-            values = kl_divergence(edited, clean) if self.ablate else kl_divergence(clean, edited)
-            self.kl[variant, batch.offset + lo : batch.offset + hi] = values.double().cpu()
-        self.cost["above_positions"] += len(rows) * batch.input_ids.shape[1]
-        self.pending = []
+def _edited_kl(
+    model,
+    layer: int,
+    batch: ProbeBatch,
+    items: Sequence[tuple[int, int, int]],
+    states: torch.Tensor,
+    reference: torch.Tensor,
+    kl: torch.Tensor,
+    ablate: bool,
+    cost: dict[str, int],
+) -> None:
+    """Run edited ``states`` (one per item ``(variant, row, first)``: document ``row`` of ``batch`` edited from
+    position ``first`` on) through the blocks above L and write each variant's per-token KL into ``kl`` (variants ×
+    probe tokens). Positions before the chunk's smallest ``first`` are unchanged (causal attention), so the LM head
+    is not run there and they keep their clean values. Ablation: ``KL(P_ft,ablated ‖ P_base)`` against
+    ``reference`` = the base's clean log-probabilities; steering: ``KL(P_ft ‖ P_base,steered)``, reference = the
+    fine-tune's."""
+    rows = [row for _, row, _ in items]
+    keep_from = min(first for *_, first in items)
+    logits = logits_from_layer(
+        model, layer, states, batch.input_ids[rows], batch.attention_mask[rows], keep_from
+    )
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    for item, (variant, row, _) in enumerate(items):
+        counted = batch.counted[row]
+        lo = batch.starts[row] + int(counted[:keep_from].sum())
+        hi = batch.starts[row + 1]
+        edited = log_probs[item][counted[keep_from:]]
+        clean = reference[lo:hi]
+        values = kl_divergence(edited, clean) if ablate else kl_divergence(clean, edited)
+        kl[variant, batch.offset + lo : batch.offset + hi] = values.double().cpu()
+    cost["above_positions"] += len(rows) * batch.input_ids.shape[1]
+    cost["head_positions"] += len(rows) * (batch.input_ids.shape[1] - keep_from)
 
 
 def measure_effects(
@@ -195,7 +195,7 @@ def measure_effects(
     fires = torch.zeros(len(sets), n_tokens, dtype=torch.bool)
     norms = torch.zeros(len(variants), dtype=torch.float64)
     divergence = 0.0
-    cost = {"layer_positions": 0, "above_positions": 0, "skipped_rows": 0, "run_rows": 0}
+    cost = {"layer_positions": 0, "above_positions": 0, "head_positions": 0, "skipped_rows": 0, "run_rows": 0}
     for batch in tqdm(batches, desc="causal", disable=not cfg.progress):
         width = batch.input_ids.shape[1]
         rows_per_forward = max(1, cfg.batch_tokens // width)
@@ -208,6 +208,7 @@ def measure_effects(
             -1,
         )[batch.counted]
         cost["above_positions"] += 2 * batch.input_ids.numel()
+        cost["head_positions"] += 2 * batch.input_ids.numel()
         span = slice(batch.offset, batch.offset + batch.n_tokens)
         kl_clean[span] = kl_divergence(log_ft, log_base).double().cpu()
         kl_ablated[:, span] = kl_clean[span]
@@ -215,32 +216,33 @@ def measure_effects(
         h_base, h_ft = batch.h_base[batch.counted], batch.h_ft[batch.counted]
         divergence += float((h_ft.float() - h_base.float()).norm(dim=1).sum())
         f = intervention.encode(h_base, h_ft)
-        ablation = _Runner(ft_model, layer, batch, rows_per_forward, log_base, kl_ablated, True, cost)
-        steering = _Runner(base_model, layer, batch, rows_per_forward, log_ft, kl_steered, False, cost)
-        row_of = torch.repeat_interleave(
-            torch.arange(len(batch.starts) - 1, device=f.device),
-            torch.tensor(np.diff(batch.starts), device=f.device),
-        )
         for index, number in enumerate(primary):
             fires[index, span] = intervention.fires(f, variants[number].latents).cpu()
+        work: list[tuple[int, int, int]] = []  # (variant, document row, first edited position)
         for number, variant in enumerate(variants):
             delta = intervention.delta(f, variant.latents)
             norms[number] += float(delta.norm(dim=1).sum())
-            nonzero = (delta != 0).any(dim=1).long()
-            active = torch.zeros(len(batch.starts) - 1, dtype=torch.long, device=f.device)
-            active = active.index_add_(0, row_of, nonzero) > 0
+            changed = torch.zeros(batch.counted.shape, dtype=torch.bool, device=f.device)
+            changed[batch.counted] = delta.ne(0).any(dim=1)  # positions this intervention edits
+            active = changed.any(dim=1)
             cost["skipped_rows"] += int((~active).sum())
             cost["run_rows"] += int(active.sum())
-            if not bool(active.any()):
-                continue
-            dense = torch.zeros_like(batch.h_ft, dtype=torch.float32)
-            dense[batch.counted] = delta
-            dense = dense.to(batch.h_ft.dtype)
-            for row in active.nonzero().flatten().tolist():
-                ablation.add(number, row, batch.h_ft[row] - dense[row])
-                steering.add(number, row, batch.h_base[row] + dense[row])
-        ablation.flush()
-        steering.flush()
+            work += [
+                (number, row, int(changed[row].nonzero()[0])) for row in active.nonzero().flatten().tolist()
+            ]
+        work.sort(key=lambda item: item[2])  # chunks of documents edited from similar positions
+        for start in range(0, len(work), rows_per_forward):
+            items = work[start : start + rows_per_forward]
+            edits = torch.stack(
+                [_document_delta(intervention, f, batch, variants[v].latents, row) for v, row, _ in items]
+            )
+            rows = [row for _, row, _ in items]
+            _edited_kl(
+                ft_model, layer, batch, items, batch.h_ft[rows] - edits, log_base, kl_ablated, True, cost
+            )
+            _edited_kl(
+                base_model, layer, batch, items, batch.h_base[rows] + edits, log_ft, kl_steered, False, cost
+            )
     rows = []
     for index, (latent_set, number) in enumerate(zip(sets, primary, strict=True)):
         group = controls_of[index]
@@ -260,6 +262,16 @@ def measure_effects(
         "sets": rows,
         "cost": cost | {"seconds": round(time.perf_counter() - started, 2), "variants": len(variants)},
     }
+
+
+def _document_delta(
+    intervention: Intervention, f: torch.Tensor, batch: ProbeBatch, latents: Sequence[int], row: int
+) -> torch.Tensor:
+    """``δ_S`` of document ``row`` as a (T, d) tensor in the models' dtype (zero at uncounted positions)."""
+    delta = intervention.delta(f[batch.starts[row] : batch.starts[row + 1]], latents)
+    dense = torch.zeros(batch.h_ft.shape[1:], dtype=torch.float32, device=f.device)
+    dense[batch.counted[row]] = delta
+    return dense.to(batch.h_ft.dtype)
 
 
 def _fraction(clean: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor | None = None) -> float | None:
