@@ -537,6 +537,8 @@ def test_the_causal_stage_runs_when_enabled_and_a_rerun_skips_it(
     assert len(card["causal"]["a"]) == len([s for s in saved["sets"] if s["kind"] == "class"])
     assert "Causal effect" in (run_dir / "scorecard.md").read_text()
     assert "causal" in (run_dir / "scorecard.csv").read_text()
+    html = (run_dir / "report.html").read_text()
+    assert "Causal effect per class against matched random controls" in html and "Causal effect of the" in html
 
     again = {
         (r.stage, r.item): r.status for r in run_pipeline(load_config(path), run_dir, log=lambda m: None)

@@ -3,7 +3,7 @@
 ``causal_block(run_dir, base, a, b)`` gives::
 
     {"a": [{"class", "n_latents", "kl_removed", "kl_closed", "control_p95", "causal", ...}, ...],
-     "b": [...],
+     "b": [...],                                    # rows also hold every control's value (control_kl_removed, ...)
      "categories": {"a": [...], "b": [...]},        # categories measured on their own (same fields + "category")
      "model_specific": {"a": {...} | None, "b": ...},  # all model-specific latents together
      "probe": {"a": {"n_tokens", "kl", "source"}, "b": ...}}
@@ -74,6 +74,8 @@ def _row(row: dict[str, Any]) -> dict[str, Any]:
         out["name"] = row["name"]
     out.update({key: row.get(key) for key in ROW_FIELDS})
     out["n_controls"] = row["controls"]["n"]
+    out["control_kl_removed"] = row["controls"]["kl_removed"]
+    out["control_kl_closed"] = row["controls"]["kl_closed"]
     out["kl_before"] = row["kl"]["all"]["before"]
     return out
 
