@@ -315,13 +315,15 @@ def annotation_table() -> pd.DataFrame:
 
 
 def test_pair_sets_hold_model_specific_classes_and_large_categories():
-    sets = pair_sets(annotation_table(), min_category_latents=2)
+    sets = pair_sets(annotation_table(), min_category_latents=1)
     assert [(s.kind, s.name, s.latents) for s in sets] == [
         ("model-specific", "model-specific", (3, 7, 9, 11, 12)),
         ("class", "Safety & Content Moderation", (3, 7, 9)),
         ("class", "Linguistic Capabilities", (11,)),
         ("category", "Harmful Content", (3, 7)),
+        ("category", "Refusal", (9,)),  # B.7 is the whole Linguistic class: measured once, as the class
     ]
+    assert [s.name for s in pair_sets(annotation_table(), min_category_latents=2)][-1] == "Harmful Content"
 
 
 def test_selectors_name_classes_categories_ids_or_everything():

@@ -45,7 +45,8 @@ def _ids(index: Sequence) -> tuple[int, ...]:
 
 def pair_sets(annotations: pd.DataFrame, min_category_latents: int) -> list[LatentSet]:
     """The sets the causal stage measures for one pair: all model-specific latents, each class with at least one,
-    and each category with at least ``min_category_latents`` (classes and categories in taxonomy-code order)."""
+    and each category with at least ``min_category_latents`` that is not its whole class (that one is measured as
+    the class); classes and categories in taxonomy-code order."""
     sets = [LatentSet(MODEL_SPECIFIC, MODEL_SPECIFIC, _ids(annotations.index))] if len(annotations) else []
     codes = annotations["category"].where(annotations["category"].notna(), None)
     classes = annotations["class_name"].where(annotations["class_name"].notna(), None)
@@ -55,9 +56,10 @@ def pair_sets(annotations: pd.DataFrame, min_category_latents: int) -> list[Late
     }
     for name in sorted(first_code, key=lambda name: (first_code[name], name)):
         sets.append(LatentSet("class", name, _ids(annotations.index[classes == name]), class_name=name))
+    class_sets = {latent_set.latents for latent_set in sets if latent_set.kind == "class"}
     for code in sorted(codes.dropna().unique()):
         members = annotations.index[codes == code]
-        if len(members) >= min_category_latents:
+        if len(members) >= min_category_latents and _ids(members) not in class_sets:
             class_name = classes[codes == code].dropna()
             sets.append(
                 LatentSet(
