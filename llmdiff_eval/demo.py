@@ -21,6 +21,7 @@ from pathlib import Path
 from llmdiff_eval.config import (
     AnalyzeConfig,
     AnnotateConfig,
+    CausalConfig,
     CorpusConfig,
     CorpusSource,
     CrosscoderConfig,
@@ -46,6 +47,12 @@ ARENA_NOTE = (
 # Sizes: the full demo targets <= 15 min on 2 CPU cores, --quick (used in CI) <= 5 min.
 FULL = {"max_tokens": 60_000, "preset": "cpu-small"}
 QUICK = {"max_tokens": 20_000, "preset": "cpu-small"}
+
+# The causal stage's probe: the planted fine-tunes' own training chats (refusals, German / French answers and the
+# ordinary requests), which the crosscoder never saw (the harvest reads only the probe corpus), and where the
+# fine-tunes are sure to differ from the base. The full demo's harvest leaves no chat of the probe corpus unread.
+CAUSAL_PROBE = ("safety.jsonl", "multilingual.jsonl", "preserve.jsonl")
+CAUSAL = {"probe_tokens": 1024, "n_controls": 10}
 
 
 def data_path(*parts: str) -> Path:
@@ -83,6 +90,14 @@ def demo_config(
         # model-specific latents are each pair's Δnorm outliers (see AnalyzeConfig.selection).
         analyze=AnalyzeConfig(device=device, selection="relative"),
         annotate=AnnotateConfig(annotator=annotator),
+        causal=CausalConfig(
+            enabled=True,
+            corpus=CorpusConfig(
+                sources=[CorpusSource(path=str(data_path("finetunes", name))) for name in CAUSAL_PROBE]
+            ),
+            device=device,
+            **CAUSAL,
+        ),
         scorecard=ScorecardConfig(
             a="a",
             b="b",
@@ -142,7 +157,9 @@ def run_demo(config: RunConfig, run_dir: str | Path, force: bool = False, log=pr
     run_dir = Path(run_dir)
     run_pipeline(config, run_dir, force=force, log=log)
     card = json.loads(RunDir(run_dir).output("scorecard.json").read_text(encoding="utf-8"))
-    sections = [section for section in scorecard_sections(card) if section.key in ("classes", "arena")]
+    sections = [
+        section for section in scorecard_sections(card) if section.key in ("classes", "causal", "arena")
+    ]
     lines = [
         render_sections(sections, "table", title=scorecard_title(card)),
         "Planted capabilities (a: safety LoRA, b: German/French LoRA):",

@@ -43,3 +43,8 @@ class RunDirError(LlmdiffError, ValueError):
 
 class ScorecardError(LlmdiffError, ValueError):
     """Inputs of the scorecard are missing or inconsistent; the message says what to do."""
+
+
+class CausalError(LlmdiffError, ValueError):
+    """Bad input to the causal stage or ``steer`` (an unknown latent set, fine-tune or prompt file, a run without a
+    trained crosscoder); the message says what to pass instead."""

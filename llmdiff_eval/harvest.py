@@ -95,12 +95,13 @@ class _StopForward(Exception):
 
 
 def residual_at_layer(
-    model, layer: int, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    model, layer: int, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, cache: Any = None
 ) -> torch.Tensor:
     """Output of decoder block ``layer`` (0-based), shape ``(batch, seq, d_model)``, in the model's dtype.
 
     Runs the embedding and blocks ``0..layer`` only: a forward hook on block ``layer`` stores its output and raises,
-    so later blocks, the final norm and the LM head are never executed.
+    so later blocks, the final norm and the LM head are never executed. With ``cache`` (a transformers ``Cache``),
+    ``input_ids`` continue the cached tokens and blocks ``0..layer`` append theirs to it (token-by-token decoding).
     """
     blocks = decoder_layers(model)
     check_layer(layer, len(blocks), getattr(model, "name_or_path", type(model).__name__))
@@ -113,7 +114,8 @@ def residual_at_layer(
     handle = blocks[layer].register_forward_hook(capture)
     try:
         with torch.inference_mode():
-            model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            cached = {"cache": cache, "use_cache": True} if cache is not None else {"use_cache": False}
+            model(input_ids=input_ids, attention_mask=attention_mask, **cached)
     except _StopForward:
         pass
     finally:

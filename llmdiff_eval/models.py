@@ -21,7 +21,9 @@ device and dtype. Sources, by ``ModelSpec.path``:
 
 from __future__ import annotations
 
+import collections
 import copy
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -278,6 +280,37 @@ def load_weights(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str
     model = model.to(resolve_device(device)).eval()
     model.requires_grad_(False)
     return model
+
+
+def load_models(
+    specs: list[ModelSpec], device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32"
+) -> dict[str, Any]:
+    """``{spec.name: model}`` for ``specs``, each as :func:`load_weights` gives it, loading each weight source once.
+
+    Specs that differ only in their adapter (a base and its LoRA fine-tunes) share one load of the source
+    weights (a GGUF file is de-quantized once): each gets a copy to which its adapter is applied before the model is
+    moved to ``device``, in the order :func:`load_weights` uses, so the weights are the same."""
+
+    def source_of(spec: ModelSpec) -> tuple:
+        return (spec.path, spec.gguf_file, spec.revision, spec.trust_remote_code)
+
+    uses = collections.Counter(source_of(spec) for spec in specs)
+    sources: dict[tuple, Any] = {}
+    models = {}
+    for spec in specs:
+        key = source_of(spec)
+        if key not in sources:
+            sources[key] = load_weights(dataclasses.replace(spec, adapter=None), "cpu", dtype)
+        uses[key] -= 1
+        model = (
+            sources[key] if uses[key] == 0 else copy.deepcopy(sources[key])
+        )  # the last user takes the original
+        if spec.adapter is not None:
+            model = _apply_adapter(model, spec)
+        model = model.to(resolve_device(device)).eval()
+        model.requires_grad_(False)
+        models[spec.name] = model
+    return models
 
 
 def _apply_adapter(model, spec: ModelSpec):

@@ -31,6 +31,7 @@ from llmdiff_eval.arena import (
     load_ratings,
     save_ratings,
 )
+from llmdiff_eval.causal.report import causal_block
 from llmdiff_eval.config import ConfigError, ModelSpec, RunConfig, load_models_section, load_seeds
 from llmdiff_eval.counts import LatentCounts, counts_from_annotations, pool_counts
 from llmdiff_eval.crosscoder import load_crosscoder
@@ -252,7 +253,7 @@ def scorecard_from_run(
         provenance["arena_note"] = arena_note
     if explained_margin is not None:
         provenance["explained_margin"] = explained_margin
-    return build_scorecard(
+    card = build_scorecard(
         counts_a,
         counts_b,
         taxonomy,
@@ -264,6 +265,10 @@ def scorecard_from_run(
         provenance=provenance,
         ensemble=ensemble_block(run_dir, models.base, {"a": a, "b": b}),
     )
+    causal = causal_block(run_dir, models.base, a, b)
+    if causal is not None:
+        card["causal"] = causal
+    return card
 
 
 def compare_from_run(

@@ -58,7 +58,7 @@ def test_every_stage_module_is_registered_once():
     assert set(STAGE_NAMES) == files and len(STAGE_NAMES) == len(STAGES) == len(set(STAGE_NAMES))
 
 
-@pytest.mark.parametrize("name", ["harvest", "train", "analyze", "annotate"])
+@pytest.mark.parametrize("name", ["harvest", "train", "analyze", "annotate", "causal"])
 def test_tracked_stages_declare_keys_that_ignore_result_neutral_settings(name, tmp_path):
     """Changing a RESULT_NEUTRAL setting (device, batch size, ...) keeps a finished unit done; a result-changing
     setting makes it stale."""
@@ -70,13 +70,21 @@ def test_tracked_stages_declare_keys_that_ignore_result_neutral_settings(name, t
     from llmdiff_eval.stages import get_stage
 
     config: RunConfig = demo_config(quick=True)
-    section = {"harvest": "harvest", "train": "crosscoder", "analyze": "analyze", "annotate": "annotate"}[
-        name
-    ]
+    section = {
+        "harvest": "harvest",
+        "train": "crosscoder",
+        "analyze": "analyze",
+        "annotate": "annotate",
+        "causal": "causal",
+    }[name]
     neutral = type(getattr(config, section)).RESULT_NEUTRAL[0]
-    changing = {"harvest": "layer", "crosscoder": "lr", "analyze": "delta_norm_z", "annotate": "n_examples"}[
-        section
-    ]
+    changing = {
+        "harvest": "layer",
+        "crosscoder": "lr",
+        "analyze": "delta_norm_z",
+        "annotate": "n_examples",
+        "causal": "n_controls",
+    }[section]
 
     def keys(cfg: RunConfig) -> list[str | None]:
         return [unit.key for unit in get_stage(name).units(cfg, RunDir(tmp_path))]

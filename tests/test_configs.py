@@ -54,10 +54,19 @@ def _resolved(config):
         return None if path is None else str((REPO / path).resolve())
 
     finetunes = [dataclasses.replace(spec, adapter=absolute(spec.adapter)) for spec in config.finetunes]
-    sources = [dataclasses.replace(s, path=absolute(s.path)) for s in config.harvest.corpus.sources]
-    corpus = dataclasses.replace(config.harvest.corpus, sources=sources)
+
+    def resolved_corpus(corpus):
+        sources = [dataclasses.replace(s, path=absolute(s.path)) for s in corpus.sources]
+        return dataclasses.replace(corpus, sources=sources)
+
+    causal = config.causal
+    if causal.corpus is not None:
+        causal = dataclasses.replace(causal, corpus=resolved_corpus(causal.corpus))
     return dataclasses.replace(
-        config, finetunes=finetunes, harvest=dataclasses.replace(config.harvest, corpus=corpus)
+        config,
+        finetunes=finetunes,
+        harvest=dataclasses.replace(config.harvest, corpus=resolved_corpus(config.harvest.corpus)),
+        causal=causal,
     )
 
 

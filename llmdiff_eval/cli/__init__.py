@@ -31,6 +31,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "llmdiff_eval.cli.arena:arena",
         "LMArena ratings with and without style control: fetched, or fitted from battles.",
     ),
+    "causal": (
+        "llmdiff_eval.cli.pipeline:causal",
+        "Ablate and steer each class's latents against matched controls.",
+    ),
+    "steer": (
+        "llmdiff_eval.cli.causal:steer",
+        "Generate with a latent set ablated in a fine-tune or added to the base.",
+    ),
     "scorecard": (
         "llmdiff_eval.cli.report:scorecard",
         "Combined scorecard: latent shares, Arena Elo, benchmarks.",

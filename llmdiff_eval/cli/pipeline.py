@@ -34,7 +34,11 @@ def parse_seeds(text: str) -> str:
     return ",".join(parts)
 
 
-def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Command:
+def _stage_command(
+    stages: tuple[str, ...], name: str, summary: str, implied: tuple[str, ...] = ()
+) -> click.Command:
+    """A command running ``stages``; ``implied`` are ``--set`` overrides it always applies first."""
+
     @click.command(name=name, help=summary)
     @click.argument("target", metavar="CONFIG|RUN_DIR", type=click.Path(exists=True))
     @click.option(
@@ -80,7 +84,7 @@ def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Co
             return
         from llmdiff_eval.pipeline import load_run, run_pipeline
 
-        run_config, directory = load_run(target, overrides, device, run_dir)
+        run_config, directory = load_run(target, (*implied, *overrides), device, run_dir)
         log = lambda m: click.echo(m, err=True)  # noqa: E731
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # one process of a torchrun job
             from llmdiff_eval.pipeline import run_pipeline_distributed
@@ -97,12 +101,13 @@ def _stage_command(stages: tuple[str, ...], name: str, summary: str) -> click.Co
 
 
 run = _stage_command(
-    ("harvest", "train", "analyze", "annotate", "scorecard"),
+    ("harvest", "train", "analyze", "annotate", "causal", "scorecard"),
     "run",
     """Run every stage of CONFIG (YAML) in one run directory.
 
-    Stages: harvest → train → analyze → annotate → scorecard. A stage whose output exists and whose config (and
-    inputs) did not change is skipped; an interrupted run resumes where it stopped. CONFIG is a run config YAML
+    Stages: harvest → train → analyze → annotate → causal (only with causal.enabled: true) → scorecard. A stage whose
+    output exists and whose config (and inputs) did not change is skipped; an interrupted run resumes where it
+    stopped. CONFIG is a run config YAML
     (reference: docs/config.md; examples in configs/); RUN_DIR reruns a run directory from its config.yaml.
 
     \b
@@ -136,4 +141,17 @@ analyze = _stage_command(
 
     Needs the train stage. Output: <run-dir>/latents/<pair>.parquet, examples.sqlite, plots/.
     """,
+)
+causal = _stage_command(
+    ("causal", "scorecard"),
+    "causal",
+    """Ablate and steer each class's model-specific latents of every pair, against matched random latent sets.
+
+    Per pair, class (and category with causal.min_category_latents latents): kl_removed = 1 − KL(P_ft,ablated ‖
+    P_base) / KL(P_ft ‖ P_base) over held-out probe tokens (1 = the ablation removes the fine-tune's whole divergence
+    from the base), kl_closed for the base steered with the same latents, the 95th percentile of causal.n_controls
+    matched controls and a causal flag. Needs the annotate stage; runs whatever causal.enabled says. Output:
+    <run-dir>/causal/<pair>.json; the scorecard is then rewritten with its causal block. Reference: docs/causal.md.
+    """,
+    implied=("causal.enabled=true",),
 )

@@ -34,6 +34,7 @@ import yaml
 from llmdiff_eval.config.analyze import AnalyzeConfig
 from llmdiff_eval.config.annotate import AnnotateConfig
 from llmdiff_eval.config.arena import ArenaBattlesConfig
+from llmdiff_eval.config.causal import CausalConfig
 from llmdiff_eval.config.corpus import CorpusConfig, CorpusSource
 from llmdiff_eval.config.crosscoder import PRESETS, CrosscoderConfig
 from llmdiff_eval.config.harvest import HarvestConfig
@@ -46,6 +47,7 @@ __all__ = [
     "AnalyzeConfig",
     "AnnotateConfig",
     "ArenaBattlesConfig",
+    "CausalConfig",
     "ConfigError",
     "CorpusConfig",
     "CorpusSource",
@@ -101,6 +103,7 @@ class RunConfig:
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
     scorecard: ScorecardConfig = field(default_factory=ScorecardConfig)
+    causal: CausalConfig = field(default_factory=CausalConfig)
 
     def __post_init__(self) -> None:
         names = [self.base.name] + [ft.name for ft in self.finetunes]
@@ -199,7 +202,7 @@ def result_settings(section: Any) -> dict[str, Any]:
     return {key: value for key, value in dataclasses.asdict(section).items() if key not in neutral}
 
 
-DEVICE_SECTIONS = ("harvest", "crosscoder", "analyze")
+DEVICE_SECTIONS = ("harvest", "crosscoder", "analyze", "causal")
 """The sections whose ``device`` setting ``load_config(..., device=)`` overrides."""
 
 

@@ -114,6 +114,42 @@ def elo_png(card: Mapping[str, Any]) -> bytes:
     return _png(draw, 0.4 * len(rows) + 1.6)
 
 
+def causal_png(card: Mapping[str, Any]) -> bytes:
+    """Per fine-tune and class: KL removed by ablating its latents (dot; filled = causal) against the range of its
+    matched random controls (grey bar, minimum to 95th percentile), and KL closed by steering the base (diamond)."""
+    rows = [
+        (f"{card['models'][key]}: {row['class']}", row)
+        for key in ("a", "b")
+        for row in card["causal"].get(key, [])
+        if row["kl_removed"] is not None
+    ]
+
+    def draw(axes: Any) -> None:
+        for position, (_, row) in enumerate(rows):
+            band = [value for value in row.get("control_kl_removed") or [] if value is not None]
+            if band and row.get("control_p95") is not None:
+                low = min(band)
+                axes.barh(position, row["control_p95"] - low, left=low, height=0.5, color="#cccccc")
+            axes.plot(
+                row["kl_removed"],
+                position,
+                "o",
+                color="#2b83ba",
+                fillstyle="full" if row["causal"] else "none",
+            )
+            if row["kl_closed"] is not None:
+                axes.plot(row["kl_closed"], position, "D", color="#fdae61", markersize=5)
+        axes.set_yticks(range(len(rows)), [label for label, _ in rows])
+        axes.axvline(0, color="black", linewidth=0.8)
+        axes.set_xlabel(
+            "share of KL(P_ft ‖ P_base): removed by ablation (●, filled = above the controls' 95th percentile),\n"
+            "closed by steering the base (◆); grey: matched random latent sets, min to 95th percentile"
+        )
+        axes.set_title("Causal effect of each class's model-specific latents")
+
+    return _png(draw, 0.4 * len(rows) + 1.8)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # latent list (from the run directory)
 # --------------------------------------------------------------------------------------------------------------
@@ -355,6 +391,8 @@ def render_html(
     figures = [_img("Capability class shift (percentage points, B − A)", class_shift_png(card))]
     if card["arena"]:
         figures.append(_img("LMArena Elo delta, without and with style control", elo_png(card)))
+    if card.get("causal") and (card["causal"].get("a") or card["causal"].get("b")):
+        figures.append(_img("Causal effect per class against matched random controls", causal_png(card)))
     figures += [_img(caption, png) for caption, png in images or []]
     by_key = {section.key: section for section in sections}
     parts.append(section_html(by_key.pop("classes")))

@@ -273,6 +273,8 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
             [f"{hidden} categories with no latents in either model not shown."] if hidden else [],
         )
     )
+    if card.get("causal"):
+        sections.append(causal_section(card))
     arena_a, arena_b = models.get("arena_a"), models.get("arena_b")
     if card["arena"]:
         notes = [
@@ -371,6 +373,84 @@ def scorecard_sections(card: Mapping[str, Any], all_categories: bool = False) ->
     if card["benchmarks"]:
         sections.append(benchmark_section(card["benchmarks"], a, b))
     return sections
+
+
+def causal_rows(card: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The causal block's rows (all model-specific latents, then each class, then categories) with their
+    fine-tune's name under ``model``."""
+    causal, models = card.get("causal") or {}, card["models"]
+    rows = []
+    for key in ("a", "b"):
+        together = (causal.get("model_specific") or {}).get(key)
+        for row in [
+            *([together] if together else []),
+            *causal.get(key, []),
+            *(causal.get("categories") or {}).get(key, []),
+        ]:
+            rows.append({"model": models[key], **row})
+    return rows
+
+
+def causal_section(card: Mapping[str, Any]) -> Section:
+    """Causal effects of each fine-tune's model-specific latents per class (and large category)."""
+
+    def fraction(value: float | None) -> str:
+        return DASH if value is None else f"{100 * value:.1f}%"
+
+    def flag(value: bool | None) -> str:
+        return DASH if value is None else ("yes" if value else "no")
+
+    table = [
+        [
+            row["model"],
+            row.get("category") and f"{row['category']} {row['name']}" or row["class"],
+            str(row["n_latents"]),
+            fraction(row["kl_removed"]),
+            fraction(row["control_p95"]),
+            flag(row["causal"]),
+            fraction(row["kl_closed"]),
+            fraction(row.get("control_p95_closed")),
+            flag(row.get("causal_closed")),
+            fraction(row.get("kl_removed_firing")),
+        ]
+        for row in causal_rows(card)
+    ]
+    probes = [probe for probe in (card["causal"].get("probe") or {}).values() if probe]
+    notes = [
+        "KL removed = 1 − KL(P_ft,ablated ‖ P_base) / KL(P_ft ‖ P_base): the share of the fine-tune's divergence from "
+        "the base that ablating the latents at layer L takes away (100% = all of it); KL closed: the same gap closed "
+        "by adding them to the base. Firing: on the tokens where the set fires.",
+        "causal = above the 95th percentile of matched random latent sets (controls p95; sets of the same size and "
+        "firing mass from outside the model-specific latents).",
+    ]
+    if probes:
+        notes.append(
+            f"Probe: {probes[0]['n_tokens']} held-out tokens ({probes[0]['source']}), layer {probes[0]['layer']}; "
+            + ", ".join(
+                f"KL {card['models'][key]} {probe['kl']:.4f} nats/token"
+                for key, probe in (card["causal"].get("probe") or {}).items()
+                if probe
+            )
+            + "."
+        )
+    return Section(
+        "causal",
+        "Causal effect of the model-specific latents (ablate in the fine-tune / add to the base)",
+        [
+            "fine-tune",
+            "latents",
+            "n",
+            "KL removed",
+            "controls p95",
+            "causal",
+            "KL closed",
+            "controls p95",
+            "causal",
+            "KL removed (firing)",
+        ],
+        table,
+        notes,
+    )
 
 
 def benchmark_section(rows: Sequence[Mapping[str, Any]], a: str | None, b: str | None) -> Section:
@@ -483,6 +563,7 @@ def render_csv(card: Mapping[str, Any]) -> str:
     for section in ("classes", "categories", "arena", "joined", "benchmarks"):
         for row in card.get(section) or []:
             records.append({"section": section, **row})
+    records += [{"section": "causal", **row} for row in causal_rows(card)]
     columns = list(dict.fromkeys(key for record in records for key in record))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")

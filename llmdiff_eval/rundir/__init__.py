@@ -10,6 +10,7 @@ runs/<name>/
   examples.sqlite                  max-activating / quantile / negative contexts per latent
   annotations/<base>__<ft>.parquet one row per annotated latent
   annotations.sqlite               annotation cache
+  causal/<base>__<ft>.json         causal effects of the pair's latent sets (ablation, steering, controls)
   arena/                           fetched LMArena records
   plots/<pair>_<plot>.png
   scorecard.{json,md,csv}, report.html, model_card.md
@@ -160,6 +161,14 @@ class RunDir:
 
     def annotations(self, pair: str) -> Path:
         return self.annotations_root / f"{pair}.parquet"
+
+    @property
+    def causal_root(self) -> Path:
+        return self.root / "causal"
+
+    def causal(self, pair: str) -> Path:
+        """``causal/<pair>.json``: the causal stage's effects of one pair (docs/causal.md)."""
+        return self.causal_root / f"{pair}.json"
 
     def plot(self, pair: str, kind: str) -> Path:
         """``plots/<pair>_<kind>.png`` (``kind``: ``delta_norm``, ``nu_scatter``)."""

@@ -6,10 +6,17 @@ Reference: docs/architecture.md.
 
 from __future__ import annotations
 
-from llmdiff_eval.stages import analyze, annotate, harvest, scorecard, train
+from llmdiff_eval.stages import analyze, annotate, causal, harvest, scorecard, train
 from llmdiff_eval.stages.base import Stage, Unit, pairs
 
-STAGES: tuple[Stage, ...] = (harvest.STAGE, train.STAGE, analyze.STAGE, annotate.STAGE, scorecard.STAGE)
+STAGES: tuple[Stage, ...] = (
+    harvest.STAGE,
+    train.STAGE,
+    analyze.STAGE,
+    annotate.STAGE,
+    causal.STAGE,
+    scorecard.STAGE,
+)
 """Every stage, in the order a run executes them."""
 
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)

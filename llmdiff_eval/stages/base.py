@@ -80,9 +80,11 @@ def pair_units(
     key: Callable[[RunConfig, str, str, int | None], str],
     run: Callable[[str, str, int | None], Any],
     outputs: Callable[[str, str, int | None], list[Path]] = lambda base, ft, seed: [],
+    with_seeds: bool = True,
 ) -> list[Unit]:
-    """One unit per crosscoder (:func:`replicas`: each pair, and each extra seed of an ensemble), named
-    ``pair_name(base, ft, seed)``: ``key(config, base, ft, seed)``, ``run(base, ft, seed)``, ``outputs(...)``."""
+    """One unit per crosscoder (:func:`replicas`: each pair, and each extra seed of an ensemble; only each pair's
+    primary crosscoder without ``with_seeds``), named ``pair_name(base, ft, seed)``: ``key(config, base, ft,
+    seed)``, ``run(base, ft, seed)``, ``outputs(...)``."""
     return [
         Unit(
             stage,
@@ -92,4 +94,5 @@ def pair_units(
             outputs(base, ft, seed),
         )
         for base, ft, seed in replicas(config)
+        if with_seeds or seed is None
     ]
