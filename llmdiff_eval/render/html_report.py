@@ -24,7 +24,7 @@ from llmdiff_eval.render.text import (
     scorecard_title,
 )
 from llmdiff_eval.rundir import RunDir
-from llmdiff_eval.rundir.examples import top_contexts
+from llmdiff_eval.rundir.examples import display_contexts
 from llmdiff_eval.utils import pair_name
 
 # --------------------------------------------------------------------------------------------------------------
@@ -151,7 +151,10 @@ def latent_list(
         annotations = pd.read_parquet(path)
         latents_path = run.latents(pair)
         latents = pd.read_parquet(latents_path) if latents_path.is_file() else pd.DataFrame()
-        contexts = top_contexts(run.examples_db, pair, max_contexts)
+        contexts = {
+            latent_id: [context.marked_text for context in shown if context.kind == "top"][:max_contexts]
+            for latent_id, shown in display_contexts(run.examples_db, pair).items()
+        }
         for latent_id, row in annotations.iterrows():
             stats = latents.loc[latent_id] if latent_id in latents.index else {}
             items.append(

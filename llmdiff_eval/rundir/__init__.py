@@ -7,6 +7,7 @@ runs/<name>/
   activations/<model>/             harvested cache (index.json, stats.json, shard_*.safetensors, tokenizer/)
   crosscoders/<base>__<ft>/        SAE-Lens files (cfg.json, sae_weights.safetensors, training_log.jsonl)
   latents/<base>__<ft>.parquet     one row per latent
+  logit_lens/<base>__<ft>.parquet  tokens each tagged latent's decoder difference promotes / suppresses
   examples.sqlite                  max-activating / quantile / negative contexts per latent
   annotations/<base>__<ft>.parquet one row per annotated latent
   annotations.sqlite               annotation cache
@@ -153,6 +154,10 @@ class RunDir:
 
     def latents(self, pair: str) -> Path:
         return self.latents_root / f"{pair}.parquet"
+
+    def logit_lens(self, pair: str) -> Path:
+        """``logit_lens/<pair>.parquet``: the analyze stage's logit lens of the pair's tagged latents."""
+        return self.root / "logit_lens" / f"{pair}.parquet"
 
     @property
     def annotations_root(self) -> Path:
