@@ -1,17 +1,16 @@
-"""The HTML report in a real headless Chromium (rendering, filter script, escaping of planted scripts), the model card
+"""The HTML report in a real headless Chromium (rendering, filter script, escaping of planted scripts; the latent
+browser itself: tests/test_latent_browser.py), the model card
 (YAML front matter + model-index, validated by huggingface_hub) and the pipeline's ``write_scorecard`` outputs."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from chromium import dump_dom
 from click.testing import CliRunner
 from test_scorecard_helpers import PLANTED, PLANTED_IMG, arena_frame, make_run
 
@@ -20,27 +19,6 @@ from llmdiff_eval.render import highlight, render_html
 from llmdiff_eval.render.modelcard import validate_model_card
 from llmdiff_eval.reports import scorecard_from_run, write_model_card, write_scorecard
 from llmdiff_eval.stats import diff_interval
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def dump_dom(page: Path, profile: Path, fragment: str = "") -> str:
-    """The DOM after load and scripts, serialized by headless Chromium."""
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail(
-                "chromium is not installed but CI is set: the HTML report must be checked in a browser"
-            )
-        pytest.skip("chromium not installed (apt-get install -y chromium); runs in CI")
-    command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri() + fragment,
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "<html" in result.stdout, result.stderr[-2000:]
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +65,9 @@ def test_html_report_in_headless_chromium(report_page: tuple[Path, str], tmp_pat
     assert (
         "Elo model-a-arena" in dom and "Elo model-b-arena" in dom
     )  # Arena columns say whose ratings they are
-    assert "<mark>zebra</mark>" in dom
-    # the inline filter script ran (allowed by the page's CSP hash)
-    assert "18 of 18 latents shown" in dom
+    assert "<mark>zebra</mark>" in dom  # contexts of a database without per-token activations
+    # the inline browser script ran (allowed by the page's CSP hash); every primary pair's latents: 10 + 8 + 4
+    assert "22 of 22 latents shown" in dom
     # planted scripts did not run and are visible as text
     assert "PWNED" not in dom.split("</title>")[0]
     assert 'id="pwned"' not in dom and 'id="pwned-img"' not in dom
@@ -100,9 +78,9 @@ def test_html_report_in_headless_chromium(report_page: tuple[Path, str], tmp_pat
 def test_html_filter_from_url_fragment(report_page: tuple[Path, str], tmp_path: Path) -> None:
     page, _ = report_page
     dom = dump_dom(page, tmp_path / "profile", "#filter=planted")
-    assert "1 of 18 latents shown" in dom
+    assert "1 of 22 latents shown" in dom
     dom = dump_dom(page, tmp_path / "profile", "#filter=Multilingual")
-    assert "3 of 18 latents shown" in dom  # B.7 Multilingual Processing: one latent of a, two of b
+    assert "4 of 22 latents shown" in dom  # B.7 Multilingual Processing: one latent of a, two of b, one of c
 
 
 def _front_matter(text: str) -> dict:
