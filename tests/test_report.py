@@ -94,7 +94,13 @@ def test_model_card_model_index(tmp_path: Path) -> None:
     run = make_run(tmp_path)
     arena = fetch_arena(["gemma-2-9b-it-simpo"], source="bundled")
     path = write_model_card(
-        run, "b", arena=arena, arena_model="gemma-2-9b-it-simpo", arena_note="placeholder ratings"
+        run,
+        "b",
+        arena=arena,
+        arena_model="gemma-2-9b-it-simpo",
+        arena_note="placeholder ratings",
+        arena_own=True,
+        out=tmp_path / "own.md",
     )
     text = path.read_text()
     meta = _front_matter(text)
@@ -117,7 +123,55 @@ def test_model_card_model_index(tmp_path: Path) -> None:
     data = validate_model_card(text)
     assert data.model_name == "org/model-b" and len(data.eval_results) == len(mechdiff["metrics"]) + len(elo)
     assert "## Capability breakdown" in text and "| Safety & Content Moderation | 4 | 50.00 |" in text
+    assert "## LMArena ratings\n\nThis model's ratings, as `gemma-2-9b-it-simpo`" in text
     assert "placeholder ratings" in text
+
+
+def test_stand_in_arena_ratings_stay_out_of_the_model_index(tmp_path: Path) -> None:
+    """Ratings enter the model-index only when declared the model's own; the honest default is a stand-in."""
+    from llmdiff_eval.arena import fetch_arena
+    from llmdiff_eval.stats import wilson_interval
+
+    run = make_run(tmp_path, scorecard={"arena_own": ["a"]})
+    arena = fetch_arena(["gemma-2-9b-it-simpo"], source="bundled")
+    text = write_model_card(
+        run, "b", arena=arena, arena_model="gemma-2-9b-it-simpo", arena_note="the paper's SimPO, not b"
+    ).read_text()
+    (entry,) = _front_matter(text)["model-index"]
+    assert [result["dataset"]["type"] for result in entry["results"]] == ["llmdiff-eval/mechdiff"]
+    assert "elo_" not in text.split("---\n", 2)[1]  # nothing of the Arena in the metadata
+    assert "## LMArena ratings of a stand-in model" in text and "**not** ratings of this model" in text
+    assert "| overall | 1228 | 1276 |" in text and "the paper's SimPO, not b" in text
+    low, high = wilson_interval(4, 8)  # b: 4 of 8 latents in Safety & Content Moderation
+    assert f"| Safety & Content Moderation | 4 | 50.00 | [{100 * low:.1f}, {100 * high:.1f}] |" in text
+    assert len(validate_model_card(text).eval_results) == 1 + 7  # latents + 7 class shares
+    own = _front_matter(
+        write_model_card(run, "a", arena=arena, arena_model="gemma-2-9b-it-simpo").read_text()
+    )
+    assert len(own["model-index"][0]["results"]) == 2  # a is declared own in scorecard.arena_own
+
+
+def test_causal_results_in_the_capability_section(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    card = scorecard_from_run(run, "a", "b")
+    rows = [{"class": "Safety & Content Moderation", "n_latents": 4, "kl_removed": 0.31, "kl_closed": 0.2,
+             "control_p95": 0.05, "causal": True}]  # fmt: skip
+    card["causal"] = {
+        "a": [],
+        "b": rows,
+        "model_specific": {"a": None, "b": {"class": "model-specific", "n_latents": 8, "kl_removed": 0.6,
+                                            "kl_closed": 0.4, "control_p95": 0.1, "causal": True}},
+        "probe": {"a": None, "b": {"n_tokens": 5000, "layer": 20}},
+    }  # fmt: skip
+    text = write_model_card(run, "b", card=card).read_text()
+    section = text.split("## Capability breakdown")[1].split("\n## ")[0]
+    assert "### Causal effect of each class (ablation)" in section and "layer 20" in section
+    assert "| Safety & Content Moderation | 4 | 0.310 | 0.200 | 0.050 | yes |" in section
+    assert "| model-specific | 8 | 0.600 | 0.400 | 0.100 | yes |" in section
+    assert "95% CI (pp)" in section  # the comparison's intervals sit in the same section
+    assert "Causal effect" not in write_model_card(run, "a", card=card).read_text()  # nothing measured for a
+    del card["causal"]
+    assert "Causal effect" not in write_model_card(run, "b", card=card).read_text()
 
 
 def test_invalid_model_index_is_rejected() -> None:
@@ -144,6 +198,10 @@ def test_write_scorecard_stage_and_card_cli(tmp_path: Path) -> None:
     assert saved["models"]["arena_b"] == "gemma-2-9b-it-simpo" and saved["classes"] == card["classes"]
     assert "placeholder: the paper's Gemma pair" in (run / "scorecard.md").read_text()
     model_card = (run / "model_card.md").read_text()
+    # the demo's situation: Arena names mapped as placeholders, not declared own -> prose only, never model-index
+    results = _front_matter(model_card)["model-index"][0]["results"]
+    assert [result["dataset"]["type"] for result in results] == ["llmdiff-eval/mechdiff"]
+    assert "ratings of a stand-in model" in model_card and "placeholder: the paper's Gemma pair" in model_card
     assert "| class | latents | share % | a share % | diff (pp) | 95% CI (pp) | q | change |" in model_card
     assert "Significant differences (q < 0.05):" in model_card
     safety = next(
