@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from llmdiff_eval.arena import (
     load_ratings,
     save_ratings,
 )
-from llmdiff_eval.config import ConfigError, ModelSpec, RunConfig, load_models_section, load_seeds
+from llmdiff_eval.config import ConfigError, RunConfig, load_models_section, load_seeds
 from llmdiff_eval.counts import LatentCounts, counts_from_annotations, pool_counts
 from llmdiff_eval.crosscoder import load_crosscoder
 from llmdiff_eval.errors import ScorecardError
@@ -73,15 +72,6 @@ class RunModels:
         return list(run.seed_replicas(pair))
 
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def _hub_id(spec: ModelSpec) -> str | None:
-    if spec.adapter or not HUB_ID.match(spec.path) or Path(spec.path).exists():
-        return None
-    return spec.path
-
-
 def run_models(run_dir: str | os.PathLike) -> RunModels:
     """Names of the base and fine-tunes: from ``config.yaml`` if present, else from ``annotations/*.parquet``."""
     run = RunDir(run_dir)
@@ -95,7 +85,7 @@ def run_models(run_dir: str | os.PathLike) -> RunModels:
             base=base.name,
             finetunes=[spec.name for spec in finetunes],
             scorecard=dataclasses.asdict(scorecard),
-            hub_ids={spec.name: hub for spec in (base, *finetunes) if (hub := _hub_id(spec))},
+            hub_ids={spec.name: spec.hub_id for spec in (base, *finetunes) if spec.hub_id},
             seeds=seeds,
             has_config=True,
         )

@@ -131,6 +131,13 @@ def scorecard(
     help="The Arena ratings are MODEL's own (they enter the model-index) / belong to a stand-in (prose only). "
     "Default: own only if scorecard.arena_own lists MODEL.",
 )
+@click.option(
+    "--push-to-hub",
+    "repo_id",
+    metavar="REPO",
+    help="Also upload the card as README.md of this Hugging Face model repository, with your token (HF_TOKEN or "
+    "`hf auth login`; never printed).",
+)
 @_offline_option
 @_lm_eval_option
 @_taxonomy_option
@@ -142,6 +149,7 @@ def card(
     arena_source: str | None,
     arena_note: str | None,
     arena_own: bool | None,
+    repo_id: str | None,
     offline: bool,
     lm_eval_results: tuple[str, ...],
     taxonomy: str,
@@ -165,6 +173,10 @@ def card(
     if error:
         click.echo(f"warning: no Arena ratings ({error})", err=True)
     click.echo(f"wrote {path}", err=True)
+    if repo_id:
+        from llmdiff_eval.export import push_model_card
+
+        click.echo(f"pushed to {push_model_card(path, repo_id)}", err=True)
 
 
 @click.command()

@@ -148,6 +148,14 @@ class RunDir:
         """``crosscoders/<pair>/``; ``seed`` names an extra seed of an ensemble (``<pair>@seed<k>/``)."""
         return self.crosscoders_root / pair_name(base, ft, seed)
 
+    def pair_crosscoder(self, pair: str) -> Path:
+        """``crosscoders/<pair>/`` by pair name, as the other per-pair paths take it (``base__a``, ``base__a@seed1``)."""
+        return self.crosscoders_root / pair
+
+    def trained_pairs(self) -> list[str]:
+        """Pairs with a finished crosscoder (``crosscoders/<pair>/cfg.json``), sorted, extra seeds included."""
+        return sorted(path.parent.name for path in self.crosscoders_root.glob("*/cfg.json"))
+
     @property
     def latents_root(self) -> Path:
         return self.root / "latents"
