@@ -43,7 +43,7 @@ def _plant(run: Path) -> None:
     latents.to_parquet(rundir.latents("base__a"))
     rows = []
     for latent_id in annotations.index:
-        tokens = [" the", " zebra", " crossing", f" {latent_id}"]
+        tokens = [" the", " zebra", "\n", f" {latent_id}"]
         acts = [0.0, 1.5, 3.0, 0.0]
         if latent_id == 100:
             tokens = ["before ", PLANTED, ATTR_BREAK.format(where="token"), " after"]
@@ -154,7 +154,7 @@ def test_click_opens_the_panel_and_everything_stays_escaped(
         panel = f"document.getElementById('panel-{PLANTED_KEY}')"
         text = browser.evaluate(f"{panel}.textContent")
         assert PLANTED in text and ATTR_BREAK.format(where="token") in text  # shown as text
-        assert ATTR_BREAK.format(where="lens") in text and "Sicherheit" in text and "+4.500" in text
+        assert ATTR_BREAK.format(where="lens") in text and "Sicherheit" in text and "+4.5" in text
         assert "0.420 ✓" in text  # the causal hook: the class set's KL removed, beats controls
         shaded = browser.evaluate(
             f"Array.from({panel}.querySelectorAll('.tok')).map(t=>[t.textContent,t.title,t.classList.contains('max')])"
@@ -171,6 +171,11 @@ def test_click_opens_the_panel_and_everything_stays_escaped(
         row_text = browser.evaluate("document.querySelector('tr[data-key=\"base__a/102\"]').textContent")
         assert ATTR_BREAK.format(where="class") in row_text
         browser.click('tr[data-key="base__a/101"]')
+        line_break = "Array.from(document.getElementById('panel-base__a/101').querySelectorAll('.tok.nl'))"
+        assert browser.evaluate(f"{line_break}.map(t=>[t.textContent, t.classList.contains('max')])") == [
+            ["\n", True],
+            ["\n", True],
+        ]  # the shaded line break of its top and its quantile context, the window's maximum
         assert ATTR_BREAK.format(where="desc") in browser.evaluate(
             "document.getElementById('panel-base__a/101').textContent"
         )

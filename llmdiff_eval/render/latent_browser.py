@@ -229,6 +229,8 @@ def shaded_context(context: ShadedContext, max_act: float | None) -> str:
             continue
         alpha = min(1.0, max(0.12, value / scale))
         css = "tok max" if index == peak else "tok"
+        if "\n" in token and not token.strip():
+            css += " nl"  # a shaded line break, made visible by the style sheet
         pieces.append(
             f'<span class="{css}" style="background:rgba(255,140,0,{alpha:.2f})" title="f = {value:.4g}">'
             f"{esc(token)}</span>"
@@ -258,7 +260,7 @@ def histogram_svg(max_act: float, counts: Sequence[int]) -> str:
 
 
 def _token_list(title: str, entries: Sequence[tuple[str, float]]) -> str:
-    items = "".join(f"<li><code>{esc(token)}</code> <span class=\"note\">{logit:+.3f}</span></li>"
+    items = "".join(f"<li><code>{esc(token)}</code> <span class=\"note\">{logit:+.3g}</span></li>"
                     for token, logit in entries)  # fmt: skip
     return f'<div class="lens"><h4>{esc(title)}</h4><ol>{items or "<li>" + DASH + "</li>"}</ol></div>'
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -269,4 +270,4 @@ def _optional(value: Any) -> Any:
     """A per-token column value for SQLite: None for missing (None / NaN), plain ints for numpy integers."""
     if value is None or (isinstance(value, float) and value != value):
         return None
-    return int(value) if hasattr(value, "dtype") and "int" in str(value.dtype) else value
+    return int(value) if isinstance(value, numbers.Integral) else value

@@ -1,6 +1,6 @@
 """Analyze stage: one unit per pair; writes ``latents/<pair>.parquet``, the pair's rows of ``examples.sqlite``, its
-logit lens (``logit_lens/<pair>.parquet``) and its plots. Result-changing settings: the pair's train key and ``analyze`` minus its ``RESULT_NEUTRAL`` settings.
-Reference: docs/analyze.md.
+logit lens (``logit_lens/<pair>.parquet``) and its plots. Result-changing settings: the pair's train key and
+``analyze`` minus its ``RESULT_NEUTRAL`` settings. Reference: docs/analyze.md.
 """
 
 from __future__ import annotations
@@ -71,11 +71,13 @@ def analyze(
     examples = collect_examples(cc, cache_dirs, tokens, chosen, df["max_act"].to_numpy(), cfg)
     write_examples(run_dir.examples_db, pair, examples, cfg, df.attrs["thresholds"])
     if cfg.logit_lens_top_k:
-        spec = ModelSpec.from_dict(ActivationCache(cache_dirs[1]).model)
-        head = load_output_head(spec, cfg.device or "cpu")
+        ft_cache = ActivationCache(cache_dirs[1])
+        head = load_output_head(ModelSpec.from_dict(ft_cache.model), cfg.device or "cpu")
         lens = logit_lens(cc, head, tokens.tokenizer, chosen, cfg.logit_lens_top_k)
-        lens.attrs.update({"pair": pair, "model": ft, "layer": ActivationCache(cache_dirs[1]).layer})
+        lens.attrs.update({"pair": pair, "model": ft, "layer": ft_cache.layer})
         write_logit_lens(lens, run_dir.logit_lens(pair))
+    else:  # switched off: a lens from an earlier run would describe other latents
+        run_dir.logit_lens(pair).unlink(missing_ok=True)
     plot_delta_norm(df, run_dir.plot(pair, "delta_norm"), title=pair)
     plot_nu_scatter(df, run_dir.plot(pair, "nu_scatter"), title=pair)
     write_latent_table(df, run_dir.latents(pair))
