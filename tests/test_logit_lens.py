@@ -4,7 +4,6 @@ and suppress, the per-model normalization undone before projecting, the final no
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -135,5 +134,5 @@ def test_analyze_stage_writes_and_declares_the_logit_lens(
     assert pd.read_parquet(run.logit_lens("base__a")).attrs["model"] == "a"
     off = from_dict(RunConfig, data | {"analyze": data["analyze"] | {"logit_lens_top_k": 0}})
     assert run.logit_lens("base__a") not in analyze_stage.units(off, run)[0].outputs
-    shutil.rmtree(run.root / "logit_lens")
-    assert read_logit_lens(run.logit_lens("base__a")) == {}
+    analyze_stage.analyze(off.analyze, run.root, "base", "a")  # switched off: the earlier lens is removed
+    assert not run.logit_lens("base__a").exists() and read_logit_lens(run.logit_lens("base__a")) == {}
