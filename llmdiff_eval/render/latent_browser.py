@@ -107,8 +107,11 @@ def browser_latents(
         energy_total = float(energy.sum()) if energy is not None else 0.0
         for latent_id, row in annotations.iterrows():
             latent_id = int(latent_id)
-            stats = {key: _scalar(table.at[latent_id, key]) if latent_id in table.index and key in table.columns
-                     else None for key in STAT_FIELDS}  # fmt: skip
+            stats: dict[str, Any] = dict.fromkeys(STAT_FIELDS)
+            if latent_id in table.index:
+                stats |= {
+                    key: _scalar(table.at[latent_id, key]) for key in STAT_FIELDS if key in table.columns
+                }
             share = _scalar(energy[latent_id]) if energy is not None and energy_total > 0 else None
             stats["weighted_share"] = None if share is None else share / energy_total
             annotation = {key: _scalar(row.get(key)) for key in ANNOTATION_FIELDS}
