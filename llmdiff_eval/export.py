@@ -32,9 +32,10 @@ import shutil
 import warnings
 from pathlib import Path
 
+import httpx2
 import pandas as pd
 import torch
-from huggingface_hub import HfApi, ModelCard
+from huggingface_hub import HfApi, ModelCard, constants
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
 from llmdiff_eval.config import ModelSpec
@@ -153,6 +154,9 @@ def _hub_ids(cfg: dict) -> dict[str, str | None]:
 # ---------------------------------------------------------------------------------------------------------------
 
 TOKEN_HELP = "set HF_TOKEN to a token with write access, or run `hf auth login`"
+HUB_ERRORS = (httpx2.HTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled)
+"""What a failed Hub call raises: HTTP status and transport errors of the client ``huggingface_hub`` is built on
+(``HfHubHTTPError`` is one), no token, offline mode."""
 
 
 def _hub_error(error: Exception, repo_id: str) -> ExportError:
@@ -161,10 +165,14 @@ def _hub_error(error: Exception, repo_id: str) -> ExportError:
         return ExportError(f"no Hugging Face token to publish {repo_id!r}: {TOKEN_HELP}")
     if isinstance(error, OfflineModeIsEnabled):
         return ExportError(f"cannot publish {repo_id!r}: HF_HUB_OFFLINE is set; unset it to reach the Hub")
-    status = getattr(getattr(error, "response", None), "status_code", None)
-    hint = f"; {TOKEN_HELP}" if status in (401, 403) else ""
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return ExportError(f"the Hub refused to publish {repo_id!r} (HTTP {status or '?'}): {message}{hint}")
+    if not isinstance(error, HfHubHTTPError):
+        return ExportError(
+            f"could not reach the Hub at {constants.ENDPOINT} to publish {repo_id!r}: {message}"
+        )
+    status = error.response.status_code
+    hint = f"; {TOKEN_HELP}" if status in (401, 403) else ""
+    return ExportError(f"the Hub refused to publish {repo_id!r} (HTTP {status}): {message}{hint}")
 
 
 def push_folder(folder: str | os.PathLike, repo_id: str, private: bool = False) -> str:
@@ -182,7 +190,7 @@ def push_folder(folder: str | os.PathLike, repo_id: str, private: bool = False) 
                 commit_message="Upload crosscoder exported by llmdiff-eval",
                 ignore_patterns=[".*"],
             )
-    except (HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled) as error:
+    except HUB_ERRORS as error:
         raise _hub_error(error, repo_id) from error
     return str(commit.commit_url)
 
@@ -202,6 +210,6 @@ def push_model_card(card_path: str | os.PathLike, repo_id: str) -> str:
             repo_type="model",
             commit_message="Update model card (llmdiff-eval)",
         )
-    except (HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled) as error:
+    except HUB_ERRORS as error:
         raise _hub_error(error, repo_id) from error
     return str(commit.commit_url)

@@ -189,7 +189,9 @@ def test_push_to_hub_uploads_the_export_with_the_token_never_shown(run: RunDir, 
         assert again.returncode == 0, again.stderr[-3000:]
 
 
-def test_a_refused_token_is_a_clear_error_without_the_token(run: RunDir, tmp_path: Path) -> None:
+def test_refused_token_and_unreachable_hub_are_clear_errors_without_the_token(
+    run: RunDir, tmp_path: Path
+) -> None:
     wrong = "hf_wrong_TOKEN_0000"
     with HubServer(TOKEN) as hub:
         result = _cli("export", str(run.root), "--pair", PAIR, "--out", str(tmp_path / "o"), "--push-to-hub", "me/x",
@@ -200,6 +202,11 @@ def test_a_refused_token_is_a_clear_error_without_the_token(run: RunDir, tmp_pat
         )
         assert wrong not in result.stdout + result.stderr and not hub.repos
         assert (tmp_path / "o" / PAIR / "cfg.json").is_file()  # the export itself was written
+    env = _env(hub, tmp_path)  # the stand-in is stopped now: nothing listens at HF_ENDPOINT
+    result = _cli("export", str(run.root), "--pair", PAIR, "--out", str(tmp_path / "o"), "--push-to-hub", "me/x",
+                  env=env)  # fmt: skip
+    assert result.returncode == 1 and f"could not reach the Hub at {hub.url}" in result.stderr
+    assert "Traceback" not in result.stderr and TOKEN not in result.stdout + result.stderr
 
 
 def test_card_push_to_hub(run: RunDir, tmp_path: Path) -> None:
