@@ -17,6 +17,9 @@ device and dtype. Sources, by ``ModelSpec.path``:
   wrapper (exact un-merged computation; :func:`decoder_layers` still finds its layers).
 
 ``trust_remote_code`` is off unless a spec asks for it.
+
+:func:`load_output_head` reads only a model's LM head and final norm (for the analyze stage's logit lens) from a
+safetensors checkpoint, and loads the whole model only when it must (GGUF, adapters, renamed weights).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import importlib.util
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -380,6 +384,121 @@ def decoder_layers(model) -> torch.nn.ModuleList:
             f"{n_layers} entries"
         )
     return matching[0]
+
+
+FINAL_NORM_NAMES = ("norm", "final_layernorm", "ln_f", "final_layer_norm", "final_norm")
+"""Attribute names of the final norm beside the decoder layers (Llama/Gemma/Mistral/Qwen, Phi, GPT-2, OPT, ...)."""
+
+
+@dataclass
+class OutputHead:
+    """What the logit lens needs of a causal LM: ``unembedding`` (V, d), the LM head's weight (logits =
+    ``unembedding @ h``; a head bias is left out), and ``gain`` (d,), the final norm's per-dimension multiplier as the
+    model applies it (Gemma's ``x · (1 + w)`` gives ``1 + w``), measured as the norm's output for an all-ones input
+    (RMS 1), or the weight of a ``LayerNorm``. ``final_norm`` is the norm's class name; None (and a gain of ones) when
+    the model has no final norm under one of :data:`FINAL_NORM_NAMES`. ``centers``: the norm subtracts the mean
+    (a ``LayerNorm``). Float32, on the CPU."""
+
+    unembedding: torch.Tensor
+    gain: torch.Tensor
+    final_norm: str | None
+    centers: bool = False
+
+
+def output_head(model) -> OutputHead:
+    """The :class:`OutputHead` of a loaded causal LM (also a peft wrapper)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    unembedding = inner.get_output_embeddings().weight.detach().to("cpu", torch.float32)
+    return _head(unembedding, final_norm(inner))
+
+
+def _head(unembedding: torch.Tensor, norm: torch.nn.Module | None) -> OutputHead:
+    return OutputHead(
+        unembedding,
+        _norm_gain(norm, unembedding.shape[1]),
+        type(norm).__name__ if norm is not None else None,
+        isinstance(norm, torch.nn.LayerNorm),
+    )
+
+
+def final_norm(model) -> torch.nn.Module | None:
+    """The norm applied after the last decoder layer: the sibling of :func:`decoder_layers` named like
+    :data:`FINAL_NORM_NAMES`, or None."""
+    layers = decoder_layers(model)
+    parent_name = next(name for name, module in model.named_modules() if module is layers).rpartition(".")[0]
+    parent = model.get_submodule(parent_name)
+    return next((getattr(parent, name) for name in FINAL_NORM_NAMES if hasattr(parent, name)), None)
+
+
+def _norm_gain(norm: torch.nn.Module | None, width: int) -> torch.Tensor:
+    if norm is None:
+        return torch.ones(width)
+    if isinstance(norm, torch.nn.LayerNorm):  # its output for ones would be the bias: take the weight
+        return torch.ones(width) if norm.weight is None else norm.weight.detach().to("cpu", torch.float32)
+    like = next(norm.parameters(), torch.ones(()))
+    with torch.no_grad():
+        ones = torch.ones(1, width, dtype=like.dtype, device=like.device)
+        return norm(ones).reshape(width).to("cpu", torch.float32)
+
+
+def load_output_head(spec: ModelSpec, device: str | torch.device = "cpu") -> OutputHead:
+    """:func:`output_head` of ``spec`` without loading the whole model when the checkpoint allows it.
+
+    For a safetensors checkpoint (a local ``save_pretrained`` directory or a hub id, sharded or not) with no
+    adapter, only the LM head (or the tied input embedding) and the final norm are read: the model is built on the
+    meta device to learn their names and the norm's class. Anything else (GGUF, an adapter, weights stored under
+    other names) loads the model on ``device`` with :func:`load_weights` and reads it from there.
+    """
+    if spec.adapter is None and spec.gguf_file is None:
+        source, gguf_file = resolve_source(spec)
+        if gguf_file is None:
+            head = _head_from_checkpoint(spec, source)
+            if head is not None:
+                return head
+    return output_head(load_weights(spec, device, "float32"))
+
+
+def _head_from_checkpoint(spec: ModelSpec, source: str) -> OutputHead | None:
+    """:class:`OutputHead` from the safetensors files of ``source``; None when they do not hold what is needed."""
+    from safetensors import safe_open
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.utils import cached_file
+
+    options: dict[str, Any] = {"revision": spec.revision, "_raise_exceptions_for_missing_entries": False}
+    try:
+        config = AutoConfig.from_pretrained(
+            source, revision=spec.revision, trust_remote_code=spec.trust_remote_code
+        )
+        with torch.device("meta"):
+            skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=spec.trust_remote_code)
+        index_file = cached_file(source, "model.safetensors.index.json", **options)
+    except (OSError, ValueError) as error:
+        raise _load_error(spec, "the LM head", source, error) from error
+    if index_file is not None:
+        weight_map: dict[str, str] = json.loads(Path(index_file).read_text())["weight_map"]
+    else:
+        single = cached_file(source, "model.safetensors", **options)
+        if single is None:
+            return None
+        with safe_open(single, "pt") as handle:
+            weight_map = dict.fromkeys(handle.keys(), "model.safetensors")
+    head_weight = skeleton.get_output_embeddings().weight
+    head_names = [n for n, p in skeleton.named_parameters(remove_duplicate=False) if p is head_weight]
+    norm = final_norm(skeleton)
+    norm_prefix = next((name for name, module in skeleton.named_modules() if module is norm), "")
+    wanted = {"head": next((name for name in head_names if name in weight_map), None)}
+    if norm is not None:
+        wanted |= {f"norm.{key}": f"{norm_prefix}.{key}" for key in norm.state_dict()}
+    if any(name not in weight_map for name in wanted.values()):
+        return None
+    tensors = {}
+    for key, name in wanted.items():
+        with safe_open(cached_file(source, weight_map[name], revision=spec.revision), "pt") as handle:
+            tensors[key] = handle.get_tensor(name).to(torch.float32)
+    if norm is not None:
+        norm.to_empty(device="cpu").float()
+        norm.load_state_dict({key[len("norm.") :]: t for key, t in tensors.items() if key != "head"})
+    return _head(tensors["head"], norm)
 
 
 def _num_hidden_layers(config) -> int | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from llmdiff_eval.arena import (
     save_ratings,
 )
 from llmdiff_eval.causal.report import causal_block
-from llmdiff_eval.config import ConfigError, ModelSpec, RunConfig, load_models_section, load_seeds
+from llmdiff_eval.config import ConfigError, RunConfig, load_models_section, load_seeds
 from llmdiff_eval.counts import LatentCounts, counts_from_annotations, pool_counts
 from llmdiff_eval.crosscoder import load_crosscoder
 from llmdiff_eval.errors import ScorecardError
@@ -74,15 +73,6 @@ class RunModels:
         return list(run.seed_replicas(pair))
 
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def _hub_id(spec: ModelSpec) -> str | None:
-    if spec.adapter or not HUB_ID.match(spec.path) or Path(spec.path).exists():
-        return None
-    return spec.path
-
-
 def run_models(run_dir: str | os.PathLike) -> RunModels:
     """Names of the base and fine-tunes: from ``config.yaml`` if present, else from ``annotations/*.parquet``."""
     run = RunDir(run_dir)
@@ -96,7 +86,7 @@ def run_models(run_dir: str | os.PathLike) -> RunModels:
             base=base.name,
             finetunes=[spec.name for spec in finetunes],
             scorecard=dataclasses.asdict(scorecard),
-            hub_ids={spec.name: hub for spec in (base, *finetunes) if (hub := _hub_id(spec))},
+            hub_ids={spec.name: spec.hub_id for spec in (base, *finetunes) if spec.hub_id},
             seeds=seeds,
             has_config=True,
         )
@@ -516,10 +506,12 @@ def run_model_card(
     offline: bool = False,
     lm_eval_results: Sequence[str] = (),
     taxonomy: str | Taxonomy = "paper",
+    arena_own: bool | None = None,
 ) -> tuple[Path, str | None]:
     """Write the model card of fine-tune ``model`` (see :func:`write_model_card`); returns ``(path, arena error)``.
 
-    ``arena_name`` defaults to the run's ``scorecard.arena_models[model]``.
+    ``arena_name`` defaults to the run's ``scorecard.arena_models[model]``; ``arena_own`` (None: the run's
+    ``scorecard.arena_own``) says whether those are the model's own ratings (then they enter the model-index).
     """
     settings = run_models(run_dir).scorecard
     arena_name = arena_name or (settings.get("arena_models") or {}).get(model)
@@ -535,6 +527,7 @@ def run_model_card(
         benchmarks=parse_results_option(lm_eval_results),
         taxonomy=taxonomy,
         arena_note=arena_note or settings.get("arena_note"),
+        arena_own=arena_own,
     )
     return path, error
 
@@ -565,12 +558,15 @@ def write_model_card(
     benchmarks: Sequence[BenchmarkResults] = (),
     taxonomy: str | Taxonomy = "paper",
     arena_note: str | None = None,
+    arena_own: bool | None = None,
 ) -> Path:
     """Build, validate and write (atomically) the model card of run model ``model``; returns the path.
 
-    ``card`` (a scorecard dict) supplies the comparison with its ``a`` when its ``b`` is ``model``, and — if no
-    ``arena`` is passed — that model's Arena ratings from its ``arena`` block. Default output:
-    ``run_dir/model_card.md``.
+    ``card`` (a scorecard dict) supplies the comparison with its ``a`` when its ``b`` is ``model``, its causal
+    results for ``model`` (``card["causal"]``, when present), and — if no ``arena`` is passed — that model's Arena
+    ratings from its ``arena`` block. ``arena_own``: the ratings are ``model``'s own LMArena ratings, so they enter
+    the ``model-index``; None = as the run's ``scorecard.arena_own`` says (default: a stand-in, prose only).
+    Default output: ``run_dir/model_card.md``.
     """
     run_dir = Path(run_dir)
     taxonomy = load_taxonomy(taxonomy)
@@ -578,13 +574,15 @@ def write_model_card(
     if model not in run.finetunes:
         raise ScorecardError(f"{model!r} is not a fine-tune of this run; fine-tunes: {run.finetunes}")
     counts, _ = load_counts(run_dir, run.base, model, taxonomy)
+    if arena_own is None:
+        arena_own = model in (run.scorecard.get("arena_own") or [])
+    side = next((key for key in ("b", "a") if card is not None and card["models"][key] == model), None)
     arena_rows: list[dict[str, Any]] = []
     arena_info: dict[str, Any] = {}
     if arena is not None and arena_model:
         arena_rows = arena_ratings_for(arena, arena_model)
         arena_info = {**arena.attrs.get("provenance", {}), "arena_model": arena_model, "note": arena_note}
-    elif card is not None and card["arena"] and model in (card["models"]["a"], card["models"]["b"]):
-        side = "b" if card["models"]["b"] == model else "a"
+    elif card is not None and card["arena"] and side is not None:
         arena_rows = [
             {
                 "category": r["category"],
@@ -615,11 +613,25 @@ def write_model_card(
         comparison=card if card is not None and card["models"]["b"] == model else None,
         dataset_name=f"{run_dir.name} probe corpus",
         thresholds=_thresholds(run_dir, run.base, model),
+        arena_own=arena_own,
+        causal=_causal_side(card, side),
     )
     validate_model_card(text)
     out = Path(out) if out is not None else RunDir(run_dir).output("model_card.md")
     atomic_write_text(out, text)
     return out
+
+
+def _causal_side(card: Mapping[str, Any] | None, side: str | None) -> dict[str, Any] | None:
+    """One side (``"a"`` / ``"b"``) of the scorecard's causal block, as :func:`~llmdiff_eval.render.modelcard.
+    model_card` takes it; None when the scorecard has no causal results for that side."""
+    block = (card or {}).get("causal")
+    if not block or side is None:
+        return None
+    rows, overall = block.get(side) or [], (block.get("model_specific") or {}).get(side)
+    if not rows and not overall:
+        return None
+    return {"rows": rows, "model_specific": overall, "probe": (block.get("probe") or {}).get(side)}
 
 
 def _only(values: Mapping[str, Any]) -> Any:

@@ -6,6 +6,7 @@ per-latent loop written here (the anchor algorithm), brute-force activations, an
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sqlite3
@@ -30,7 +31,12 @@ from llmdiff_eval.corpus import CorpusConfig, CorpusSource
 from llmdiff_eval.crosscoder import BatchTopKCrosscoder, CrosscoderConfig, train_crosscoder
 from llmdiff_eval.harvest import CacheError, HarvestConfig, harvest
 from llmdiff_eval.models import ModelSpec
-from llmdiff_eval.rundir.examples import load_examples, write_examples
+from llmdiff_eval.rundir.examples import (
+    activation_histograms,
+    display_contexts,
+    load_examples,
+    write_examples,
+)
 from llmdiff_eval.stages.analyze import analyze
 from llmdiff_eval.stages.train import train_pair as train
 from llmdiff_eval.synthetic import make_planted_pairs
@@ -473,6 +479,36 @@ def test_quantile_samples_lie_in_their_bins_apart_from_top_windows(example_setup
             assert not window & covered and not any(window & other for other in held_windows[i + 1 :])
 
 
+def test_every_window_token_keeps_its_activation(example_setup) -> None:
+    tokens, f, cfg, latents, examples = example_setup
+    row_of = _row_of(tokens)
+    for rec in examples.itertuples():
+        row = row_of[(rec.doc_id, rec.token_index)]
+        window = _window_rows(tokens, row, cfg.window_before, cfg.window_after)
+        pieces = json.loads(rec.tokens)
+        assert "".join(pieces) == rec.text and len(pieces) == len(window)
+        assert window[rec.focus] == row
+        if rec.kind == "negative":
+            assert pd.isna(rec.token_acts)  # f = 0 on every token of a negative window
+            continue
+        acts = json.loads(rec.token_acts)
+        assert acts == pytest.approx(f[window, rec.latent_id].tolist(), rel=1e-6, abs=1e-12)
+        assert acts[rec.focus] == pytest.approx(rec.activation, rel=1e-6)
+
+
+def test_activation_histogram_counts_every_firing_token(example_setup) -> None:
+    _, f, _, latents, examples = example_setup
+    histogram = examples.attrs["activation_histogram"]
+    assert histogram["bins"] == 20
+    for j in latents:
+        values = f[:, j][f[:, j] > 0].double()
+        top = float(f[:, j].max())
+        assert histogram["max_act"][j] == pytest.approx(top)
+        # bin i covers (i/20, (i+1)/20] of the maximum
+        expected = np.bincount(np.ceil(values.numpy() / top * 20).astype(int) - 1, minlength=20)
+        assert histogram["counts"][j] == expected.tolist() and sum(histogram["counts"][j]) == len(values)
+
+
 def test_negative_windows_never_fire(example_setup) -> None:
     tokens, f, cfg, latents, examples = example_setup
     row_of = _row_of(tokens)
@@ -510,6 +546,9 @@ def test_examples_sqlite_roundtrip_and_rerun(example_setup, tmp_path) -> None:
         "token_index",
         "text",
         "marked_text",
+        "tokens",
+        "token_acts",
+        "focus",
     ]
     assert count == len(examples)
     loaded = load_examples(db, "base__ft")
@@ -524,6 +563,39 @@ def test_examples_sqlite_roundtrip_and_rerun(example_setup, tmp_path) -> None:
     assert set(some) == {3, 99} and some[99].top == [] and len(some[3].top) == cfg.n_top_examples
     with pytest.raises(FileNotFoundError, match="base__nothing"):
         load_examples(db, "base__nothing")
+
+
+def test_display_readers_and_an_older_database(example_setup, tmp_path) -> None:
+    _, _, cfg, latents, examples = example_setup
+    db = tmp_path / "examples.sqlite"
+    assert display_contexts(db, "base__ft") == {} and activation_histograms(db, "base__ft") == {}
+    with sqlite3.connect(db) as con:  # the schema before per-token activations and histograms
+        con.execute(
+            "CREATE TABLE examples(pair TEXT, latent_id INT, kind TEXT, rank INT, activation REAL, doc_id INT, "
+            "token_index INT, text TEXT, marked_text TEXT)"
+        )
+        con.execute("INSERT INTO examples VALUES ('base__old', 1, 'top', 0, 2.0, 0, 1, 'a b', 'a <<b>>')")
+        con.execute(
+            "CREATE TABLE examples_complete(pair TEXT PRIMARY KEY, n_latents INT, n_rows INT, thresholds TEXT, "
+            "config TEXT, finished_at TEXT)"
+        )
+        con.execute("INSERT INTO examples_complete VALUES ('base__old', 1, 1, '{}', '{}', '')")
+    (old,) = display_contexts(db, "base__old")[1]
+    assert old.marked_text == "a <<b>>" and old.tokens is None and old.token_acts is None
+    assert activation_histograms(db, "base__old") == {}
+    write_examples(db, "base__ft", examples, cfg)  # adds the new columns and table to the old database
+    shown = display_contexts(db, "base__ft")
+    assert sorted(shown) == latents and display_contexts(db, "base__old")[1][0].tokens is None
+    for j in latents:
+        rows = examples[(examples.latent_id == j) & (examples.kind != "negative")]
+        assert [c.kind for c in shown[j]] == sorted(rows.kind, key=lambda kind: kind == "quantile")
+        first = rows[(rows.kind == "top") & (rows["rank"] == 0)].iloc[0]
+        assert shown[j][0].tokens == json.loads(first.tokens) and shown[j][0].focus == first.focus
+        assert shown[j][0].token_acts == json.loads(first.token_acts)
+    histograms = activation_histograms(db, "base__ft")
+    assert {j: counts for j, (_, counts) in histograms.items()} == examples.attrs["activation_histogram"][
+        "counts"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------

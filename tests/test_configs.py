@@ -72,3 +72,18 @@ def _resolved(config):
 
 def test_demo_example_equals_the_demo_config():
     assert _resolved(load_config(REPO / "configs" / "demo.yaml")) == _resolved(demo_config())
+
+
+def test_arena_own_names_must_be_fine_tunes_of_the_run():
+    from llmdiff_eval.config import ConfigError, RunConfig, from_dict
+
+    data = {
+        "name": "x",
+        "base": {"name": "base", "path": "org/base"},
+        "finetunes": [{"name": "a", "path": "org/a"}],
+        "harvest": {"layer": 1, "corpus": {"sources": [{"path": "c.jsonl"}]}},
+        "scorecard": {"arena_own": ["a"]},
+    }
+    assert from_dict(RunConfig, data).scorecard.arena_own == ["a"]
+    with pytest.raises(ConfigError, match=r"arena_own names \['b'\]"):
+        from_dict(RunConfig, data | {"scorecard": {"arena_own": ["b"]}})

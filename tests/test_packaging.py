@@ -63,6 +63,8 @@ def _repo_files(folder: str, pattern: str) -> list[str]:
         ("llmdiff_eval/data", "*.yaml", "llmdiff_eval/data/"),
         ("llmdiff_eval/arena", "*.csv", "llmdiff_eval/arena/"),
         ("llmdiff_eval/arena", "*.yaml", "llmdiff_eval/arena/"),
+        ("llmdiff_eval/render", "*.js", "llmdiff_eval/render/"),
+        ("llmdiff_eval/render", "*.css", "llmdiff_eval/render/"),
     ],
 )
 def test_runtime_data_is_in_the_wheel(wheel_names, repo_folder, pattern, installed_prefix):

@@ -1,17 +1,16 @@
-"""The HTML report in a real headless Chromium (rendering, filter script, escaping of planted scripts), the model card
+"""The HTML report in a real headless Chromium (rendering, filter script, escaping of planted scripts; the latent
+browser itself: tests/test_latent_browser.py), the model card
 (YAML front matter + model-index, validated by huggingface_hub) and the pipeline's ``write_scorecard`` outputs."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from chromium import dump_dom
 from click.testing import CliRunner
 from test_scorecard_helpers import PLANTED, PLANTED_IMG, arena_frame, make_run
 
@@ -20,27 +19,6 @@ from llmdiff_eval.render import highlight, render_html
 from llmdiff_eval.render.modelcard import validate_model_card
 from llmdiff_eval.reports import scorecard_from_run, write_model_card, write_scorecard
 from llmdiff_eval.stats import diff_interval
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def dump_dom(page: Path, profile: Path, fragment: str = "") -> str:
-    """The DOM after load and scripts, serialized by headless Chromium."""
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail(
-                "chromium is not installed but CI is set: the HTML report must be checked in a browser"
-            )
-        pytest.skip("chromium not installed (apt-get install -y chromium); runs in CI")
-    command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={profile}", "--dump-dom", page.resolve().as_uri() + fragment,
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "<html" in result.stdout, result.stderr[-2000:]
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +65,9 @@ def test_html_report_in_headless_chromium(report_page: tuple[Path, str], tmp_pat
     assert (
         "Elo model-a-arena" in dom and "Elo model-b-arena" in dom
     )  # Arena columns say whose ratings they are
-    assert "<mark>zebra</mark>" in dom
-    # the inline filter script ran (allowed by the page's CSP hash)
-    assert "18 of 18 latents shown" in dom
+    assert "<mark>zebra</mark>" in dom  # contexts of a database without per-token activations
+    # the inline browser script ran (allowed by the page's CSP hash); every primary pair's latents: 10 + 8 + 4
+    assert "22 of 22 latents shown" in dom
     # planted scripts did not run and are visible as text
     assert "PWNED" not in dom.split("</title>")[0]
     assert 'id="pwned"' not in dom and 'id="pwned-img"' not in dom
@@ -100,9 +78,9 @@ def test_html_report_in_headless_chromium(report_page: tuple[Path, str], tmp_pat
 def test_html_filter_from_url_fragment(report_page: tuple[Path, str], tmp_path: Path) -> None:
     page, _ = report_page
     dom = dump_dom(page, tmp_path / "profile", "#filter=planted")
-    assert "1 of 18 latents shown" in dom
+    assert "1 of 22 latents shown" in dom
     dom = dump_dom(page, tmp_path / "profile", "#filter=Multilingual")
-    assert "3 of 18 latents shown" in dom  # B.7 Multilingual Processing: one latent of a, two of b
+    assert "4 of 22 latents shown" in dom  # B.7 Multilingual Processing: one latent of a, two of b, one of c
 
 
 def _front_matter(text: str) -> dict:
@@ -116,7 +94,13 @@ def test_model_card_model_index(tmp_path: Path) -> None:
     run = make_run(tmp_path)
     arena = fetch_arena(["gemma-2-9b-it-simpo"], source="bundled")
     path = write_model_card(
-        run, "b", arena=arena, arena_model="gemma-2-9b-it-simpo", arena_note="placeholder ratings"
+        run,
+        "b",
+        arena=arena,
+        arena_model="gemma-2-9b-it-simpo",
+        arena_note="placeholder ratings",
+        arena_own=True,
+        out=tmp_path / "own.md",
     )
     text = path.read_text()
     meta = _front_matter(text)
@@ -139,7 +123,55 @@ def test_model_card_model_index(tmp_path: Path) -> None:
     data = validate_model_card(text)
     assert data.model_name == "org/model-b" and len(data.eval_results) == len(mechdiff["metrics"]) + len(elo)
     assert "## Capability breakdown" in text and "| Safety & Content Moderation | 4 | 50.00 |" in text
+    assert "## LMArena ratings\n\nThis model's ratings, as `gemma-2-9b-it-simpo`" in text
     assert "placeholder ratings" in text
+
+
+def test_stand_in_arena_ratings_stay_out_of_the_model_index(tmp_path: Path) -> None:
+    """Ratings enter the model-index only when declared the model's own; the honest default is a stand-in."""
+    from llmdiff_eval.arena import fetch_arena
+    from llmdiff_eval.stats import wilson_interval
+
+    run = make_run(tmp_path, scorecard={"arena_own": ["a"]})
+    arena = fetch_arena(["gemma-2-9b-it-simpo"], source="bundled")
+    text = write_model_card(
+        run, "b", arena=arena, arena_model="gemma-2-9b-it-simpo", arena_note="the paper's SimPO, not b"
+    ).read_text()
+    (entry,) = _front_matter(text)["model-index"]
+    assert [result["dataset"]["type"] for result in entry["results"]] == ["llmdiff-eval/mechdiff"]
+    assert "elo_" not in text.split("---\n", 2)[1]  # nothing of the Arena in the metadata
+    assert "## LMArena ratings of a stand-in model" in text and "**not** ratings of this model" in text
+    assert "| overall | 1228 | 1276 |" in text and "the paper's SimPO, not b" in text
+    low, high = wilson_interval(4, 8)  # b: 4 of 8 latents in Safety & Content Moderation
+    assert f"| Safety & Content Moderation | 4 | 50.00 | [{100 * low:.1f}, {100 * high:.1f}] |" in text
+    assert len(validate_model_card(text).eval_results) == 1 + 7  # latents + 7 class shares
+    own = _front_matter(
+        write_model_card(run, "a", arena=arena, arena_model="gemma-2-9b-it-simpo").read_text()
+    )
+    assert len(own["model-index"][0]["results"]) == 2  # a is declared own in scorecard.arena_own
+
+
+def test_causal_results_in_the_capability_section(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    card = scorecard_from_run(run, "a", "b")
+    rows = [{"class": "Safety & Content Moderation", "n_latents": 4, "kl_removed": 0.31, "kl_closed": 0.2,
+             "control_p95": 0.05, "causal": True}]  # fmt: skip
+    card["causal"] = {
+        "a": [],
+        "b": rows,
+        "model_specific": {"a": None, "b": {"class": "model-specific", "n_latents": 8, "kl_removed": 0.6,
+                                            "kl_closed": 0.4, "control_p95": 0.1, "causal": True}},
+        "probe": {"a": None, "b": {"n_tokens": 5000, "layer": 20}},
+    }  # fmt: skip
+    text = write_model_card(run, "b", card=card).read_text()
+    section = text.split("## Capability breakdown")[1].split("\n## ")[0]
+    assert "### Causal effect of each class (ablation)" in section and "layer 20" in section
+    assert "| Safety & Content Moderation | 4 | 0.310 | 0.200 | 0.050 | yes |" in section
+    assert "| model-specific | 8 | 0.600 | 0.400 | 0.100 | yes |" in section
+    assert "95% CI (pp)" in section  # the comparison's intervals sit in the same section
+    assert "Causal effect" not in write_model_card(run, "a", card=card).read_text()  # nothing measured for a
+    del card["causal"]
+    assert "Causal effect" not in write_model_card(run, "b", card=card).read_text()
 
 
 def test_invalid_model_index_is_rejected() -> None:
@@ -166,6 +198,10 @@ def test_write_scorecard_stage_and_card_cli(tmp_path: Path) -> None:
     assert saved["models"]["arena_b"] == "gemma-2-9b-it-simpo" and saved["classes"] == card["classes"]
     assert "placeholder: the paper's Gemma pair" in (run / "scorecard.md").read_text()
     model_card = (run / "model_card.md").read_text()
+    # the demo's situation: Arena names mapped as placeholders, not declared own -> prose only, never model-index
+    results = _front_matter(model_card)["model-index"][0]["results"]
+    assert [result["dataset"]["type"] for result in results] == ["llmdiff-eval/mechdiff"]
+    assert "ratings of a stand-in model" in model_card and "placeholder: the paper's Gemma pair" in model_card
     assert "| class | latents | share % | a share % | diff (pp) | 95% CI (pp) | q | change |" in model_card
     assert "Significant differences (q < 0.05):" in model_card
     safety = next(

@@ -136,6 +136,13 @@ def make_run(
                 "INSERT INTO examples VALUES (?, ?, 'top', 0, 2.5, 1, 3, ?, ?)",
                 (f"base__{model}", int(latent_id), marked.replace("<<", "").replace(">>", ""), marked),
             )
+    connection.execute(
+        "CREATE TABLE examples_complete(pair TEXT PRIMARY KEY, n_latents INT, n_rows INT, thresholds TEXT, "
+        "config TEXT, finished_at TEXT)"
+    )
+    connection.executemany(
+        "INSERT INTO examples_complete VALUES (?, 0, 0, '{}', '{}', '')", [(f"base__{m}",) for m in finetunes]
+    )
     connection.commit()
     connection.close()
     (run / "plots" / "base__a_delta_norm.png").write_bytes(_tiny_png())

@@ -3,6 +3,7 @@
 * ``latent_table.py`` — decoder geometry, the one-pass latent-scaling accumulation and the tag rules
   (:func:`latent_table`);
 * ``examples.py`` — contexts per tagged latent (:func:`collect_examples`);
+* ``logit_lens.py`` — the tokens each latent's decoder difference promotes and suppresses (:func:`logit_lens`);
 * ``plots.py`` — the Δnorm histogram and the ν scatter;
 * ``stability.py`` — how often a seed's model-specific latents reappear in the other seeds of an ensemble.
 
@@ -27,11 +28,13 @@ from llmdiff_eval.analyze.latent_table import (
     latent_scaling_betas,
     latent_table,
 )
+from llmdiff_eval.analyze.logit_lens import LOGIT_LENS_COLUMNS, decoder_difference, logit_lens
 from llmdiff_eval.analyze.plots import plot_delta_norm, plot_nu_scatter
 from llmdiff_eval.analyze.stability import STABILITY_COSINE, decoder_directions, seed_stability, selected_ids
 from llmdiff_eval.config.analyze import PROBES, SELECTIONS, TAGS, AnalyzeConfig
 
 __all__ = [
+    "LOGIT_LENS_COLUMNS",
     "PROBES",
     "SELECTIONS",
     "STABILITY_COSINE",
@@ -43,6 +46,7 @@ __all__ = [
     "accumulate_latent_sums",
     "assign_tags",
     "collect_examples",
+    "decoder_difference",
     "decoder_difference_sq",
     "decoder_directions",
     "decoder_geometry",
@@ -51,6 +55,7 @@ __all__ = [
     "iter_batches",
     "latent_scaling_betas",
     "latent_table",
+    "logit_lens",
     "plot_delta_norm",
     "plot_nu_scatter",
     "seed_stability",

@@ -1,8 +1,11 @@
 """Max-activating examples of the tagged latents: top-N contexts, samples from activation quantiles (held out for
-scoring) and non-activating windows, with the activating tokens marked. Stored by ``llmdiff_eval/rundir/examples.py``."""
+scoring) and non-activating windows, with the activating tokens marked and every token's activation kept (for the
+report's shaded contexts), plus a histogram of each latent's non-zero activations. Stored by
+``llmdiff_eval/rundir/examples.py``."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -26,6 +29,24 @@ from llmdiff_eval.config.analyze import AnalyzeConfig
 from llmdiff_eval.rundir.activations import ActivationCache
 
 log = logging.getLogger(__name__)
+
+HISTOGRAM_BINS = 20
+"""Equal-width bins of a latent's activation histogram over ``(0, max_act]``."""
+
+EXAMPLE_COLUMNS = [
+    "latent_id",
+    "kind",
+    "rank",
+    "activation",
+    "doc_id",
+    "token_index",
+    "text",
+    "marked_text",
+    "tokens",
+    "token_acts",
+    "focus",
+]
+"""Columns of :func:`collect_examples`' frame (the ``examples`` table of ``examples.sqlite`` without ``pair``)."""
 
 
 @dataclass
@@ -121,9 +142,15 @@ def collect_examples(
     whether the latent fires anywhere in each window of a random pool. Afterwards the window rows of the chosen
     top/held-out examples are encoded again to mark every activating token.
 
-    Returns a DataFrame with the ``examples`` table columns except ``pair``: ``latent_id, kind ("top" |
-    "quantile" | "negative"), rank, activation (f at the example token; 0 for negatives), doc_id, token_index
-    (position of the token in its document), text, marked_text``.
+    Returns a DataFrame with the ``examples`` table columns except ``pair`` (:data:`EXAMPLE_COLUMNS`):
+    ``latent_id, kind ("top" | "quantile" | "negative"), rank, activation (f at the example token; 0 for
+    negatives), doc_id, token_index (position of the token in its document), text, marked_text, tokens`` (JSON list
+    of the window's token texts, joining to ``text``), ``token_acts`` (JSON list of f per token, in ``max_act``
+    units; None for negatives, where f = 0 on every token) and ``focus`` (index of the example token in ``tokens``).
+
+    ``attrs["activation_histogram"]`` holds, per latent, how many tokens fell in each of :data:`HISTOGRAM_BINS`
+    equal-width bins of ``(0, max_act]`` (tokens with f = 0 are not counted): ``{"bins": n, "max_act": {id:
+    value}, "counts": {id: [n per bin]}}``.
     """
     cfg = cfg or AnalyzeConfig()
     if not (isinstance(acts, torch.Tensor) or is_cache_pair(acts)):
@@ -131,16 +158,17 @@ def collect_examples(
     cc, dev, dtype = prepare_crosscoder(cc, cfg.device)
     ids = torch.as_tensor(list(latent_ids), dtype=torch.long)
     n_latents, n_rows = len(ids), len(tokens)
-    columns = ["latent_id", "kind", "rank", "activation", "doc_id", "token_index", "text", "marked_text"]
     if n_latents == 0 or n_rows == 0:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=EXAMPLE_COLUMNS)
     gen = torch.Generator().manual_seed(cfg.seed)
     n_top, n_bins = cfg.n_top_examples, len(cfg.quantile_edges)
     # per bin, keep spare samples: those inside the windows of top examples are dropped at the end
     per_bin = 4 * cfg.n_per_quantile + n_top
     inner_edges = torch.tensor(cfg.quantile_edges[:-1], dtype=torch.float64)
-    scale = torch.tensor(np.asarray(max_act, dtype=np.float64))[ids]
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    max_values = torch.tensor(np.asarray(max_act, dtype=np.float64))[ids]
+    scale = torch.where(max_values > 0, max_values, torch.ones_like(max_values))
+    histogram = torch.zeros(n_latents, HISTOGRAM_BINS, dtype=torch.float64)
+    latent_column = torch.arange(n_latents)
 
     # Negative pool: random windows; we record whether each latent fires anywhere inside each of them.
     pool_size = min(n_rows, max(8 * cfg.n_negative, 64)) if cfg.n_negative else 0
@@ -165,6 +193,13 @@ def collect_examples(
             f = encode_batch(cc, raw, dev, dtype)[1][:, ids.to(dev)].float().cpu()  # (B, J)
             size = f.shape[0]
             rows = torch.arange(offset, offset + size).unsqueeze(1).expand(size, n_latents)
+            fired = f > 0
+            if fired.any():
+                upper_edge = (
+                    (f.to(torch.float64) / scale * HISTOGRAM_BINS).ceil().long().clamp(1, HISTOGRAM_BINS)
+                )
+                flat = latent_column.expand(size, n_latents)[fired] * HISTOGRAM_BINS + upper_edge[fired] - 1
+                histogram.view(-1).index_add_(0, flat, torch.ones(len(flat), dtype=torch.float64))
             if n_top:
                 vals, at = f.topk(min(n_top, size), dim=0)
                 top_vals, (top_rows,) = _merge_running(top_vals, vals, [top_rows], [rows.gather(0, at)], True)
@@ -199,12 +234,14 @@ def collect_examples(
     window_acts = _window_activations(cc, acts, tokens, ids, picks, cfg, dev, dtype)
     pieces = _Pieces(tokens.tokenizer)
     records = []
-    for (j, kind, rank, row, value), marks in zip(picks, window_acts, strict=True):
+    for (j, kind, rank, row, value), acts_in_window in zip(picks, window_acts, strict=True):
         window = tokens.window(row, cfg.window_before, cfg.window_after)
         token_ids = tokens.token_ids[window.start : window.stop].tolist()
         texts = [pieces(token_ids[i - 1] if i else -1, t) for i, t in enumerate(token_ids)]
         marked = [
-            f"<<{t}>>" if (marks is not None and (marks[i] > 0 or window.start + i == row)) else t
+            f"<<{t}>>"
+            if (acts_in_window is not None and (acts_in_window[i] > 0 or window.start + i == row))
+            else t
             for i, t in enumerate(texts)
         ]
         records.append(
@@ -217,9 +254,23 @@ def collect_examples(
                 int(tokens.positions[row]),
                 "".join(texts),
                 "".join(marked),
+                json.dumps(texts, ensure_ascii=False),
+                None if acts_in_window is None else json.dumps([_short(v) for v in acts_in_window.tolist()]),
+                row - window.start,
             )
         )
-    return pd.DataFrame.from_records(records, columns=columns)
+    frame = pd.DataFrame.from_records(records, columns=EXAMPLE_COLUMNS)
+    frame.attrs["activation_histogram"] = {
+        "bins": HISTOGRAM_BINS,
+        "max_act": {int(i): float(m) for i, m in zip(ids, max_values, strict=True)},
+        "counts": {int(i): [int(c) for c in counts] for i, counts in zip(ids, histogram, strict=True)},
+    }
+    return frame
+
+
+def _short(value: float) -> float:
+    """``value`` to float32's 7 significant digits (what the activations carry; keeps the JSON short)."""
+    return float(f"{value:.7g}")
 
 
 def _pick_examples(

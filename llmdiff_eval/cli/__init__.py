@@ -46,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "card": ("llmdiff_eval.cli.report:card", "Write a Hugging Face model card with a capability breakdown."),
     "compare": ("llmdiff_eval.cli.report:compare", "Due-diligence report ranking N fine-tunes of one base."),
     "paper": ("llmdiff_eval.cli.report:paper", "Rebuild the paper's scorecard from its published tables."),
+    "export": (
+        "llmdiff_eval.cli.export:export",
+        "Export a pair's crosscoder (SAE-Lens layout, tables, model card); publish it on the Hub.",
+    ),
     "lm-eval": (
         "llmdiff_eval.cli.lm_eval:lm_eval",
         "Run lm-evaluation-harness with the mechdiff task added.",

@@ -125,6 +125,19 @@ def scorecard(
 @click.option("--arena-model", help="The model's LMArena name (default: scorecard.arena_models[MODEL]).")
 @click.option("--arena-source", help="fetch_arena source (e.g. bundled, auto).")
 @click.option("--arena-note", help="Note printed with the Arena ratings.")
+@click.option(
+    "--arena-own/--arena-stand-in",
+    default=None,
+    help="The Arena ratings are MODEL's own (they enter the model-index) / belong to a stand-in (prose only). "
+    "Default: own only if scorecard.arena_own lists MODEL.",
+)
+@click.option(
+    "--push-to-hub",
+    "repo_id",
+    metavar="REPO",
+    help="Also upload the card as README.md of this Hugging Face model repository, with your token (HF_TOKEN or "
+    "`hf auth login`; never printed).",
+)
 @_offline_option
 @_lm_eval_option
 @_taxonomy_option
@@ -135,11 +148,14 @@ def card(
     arena_model: str | None,
     arena_source: str | None,
     arena_note: str | None,
+    arena_own: bool | None,
+    repo_id: str | None,
     offline: bool,
     lm_eval_results: tuple[str, ...],
     taxonomy: str,
 ) -> None:
-    """Write a Hugging Face model card (model-index with mechdiff class shares and Arena Elo) for one fine-tune."""
+    """Write a Hugging Face model card (model-index with mechdiff class shares, and Arena Elo when it is the model's
+    own) for one fine-tune."""
     from llmdiff_eval.reports import run_model_card
 
     path, error = run_model_card(
@@ -152,10 +168,15 @@ def card(
         offline=offline,
         lm_eval_results=lm_eval_results,
         taxonomy=taxonomy,
+        arena_own=arena_own,
     )
     if error:
         click.echo(f"warning: no Arena ratings ({error})", err=True)
     click.echo(f"wrote {path}", err=True)
+    if repo_id:
+        from llmdiff_eval.export import push_model_card
+
+        click.echo(f"pushed to {push_model_card(path, repo_id)}", err=True)
 
 
 @click.command()

@@ -74,6 +74,9 @@ class ScorecardConfig:
     ``arena_models`` maps run model names to LMArena model names; ``arena_source`` is passed to ``fetch_arena``
     (``"bundled"`` uses the paper's Table 3 snapshot, ``"auto"`` fetches live data with fallbacks).
     ``arena_note`` is printed beside Arena columns (e.g. when they belong to other models than the run's).
+    ``arena_own`` lists the run models whose ``arena_models`` entry is that model's *own* LMArena entry; only their
+    ratings go into the ``model-index`` of a model card. The default (empty) treats every mapping as a stand-in:
+    its ratings appear in the card's prose, with ``arena_note``, never as the model's results.
     ``arena_battles`` (:class:`ArenaBattlesConfig`): fit the ratings from LMArena battles instead of fetching them
     (``arena_source`` / ``arena_date`` are then unused unless a command passes ``--arena-source``).
     ``explained_margin`` (None: off): a latent whose detection score does not beat its random-label baseline by
@@ -86,6 +89,7 @@ class ScorecardConfig:
     arena_source: str = "auto"
     arena_date: str | None = None
     arena_note: str | None = None
+    arena_own: list[str] = field(default_factory=list)
     arena_battles: ArenaBattlesConfig | None = None
     lm_eval_results: list[str] = field(default_factory=list)
     explained_margin: float | None = None
@@ -112,6 +116,11 @@ class RunConfig:
         if len(set(names)) != len(names):
             raise ConfigError(
                 f"model names must be unique, got {names}: set a distinct `name:` for each model"
+            )
+        strangers = sorted(set(self.scorecard.arena_own) - set(names[1:]))
+        if strangers:
+            raise ConfigError(
+                f"scorecard.arena_own names {strangers}, which are not fine-tunes of this run ({names[1:]})"
             )
 
     @property

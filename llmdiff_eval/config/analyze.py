@@ -59,6 +59,10 @@ class AnalyzeConfig:
     ``(edge_{i-1}·max, edge_i·max]`` for the upper edges ``quantile_edges`` (held out from the top examples and
     their windows, for scoring), and ``n_negative`` random windows where the latent does not fire at all. A window
     holds ``window_before`` tokens before and ``window_after`` tokens after the token, within its document.
+
+    ``logit_lens_top_k`` (default 10; 0 = off): for the same latents, the number of output tokens whose logits the
+    latent's fine-tune-minus-base decoder direction raises most (promoted) and lowers most (suppressed) through the
+    fine-tune's unembedding (``logit_lens/<pair>.parquet``; definition in ``llmdiff_eval/analyze/logit_lens.py``).
     """
 
     RESULT_NEUTRAL: ClassVar[tuple[str, ...]] = ("device", "batch_size")
@@ -84,6 +88,7 @@ class AnalyzeConfig:
     n_negative: int = 20
     window_before: int = 24
     window_after: int = 8
+    logit_lens_top_k: int = 10
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -119,7 +124,13 @@ class AnalyzeConfig:
             or edges[-1] != 1.0
         ):
             raise ValueError(f"analyze.quantile_edges must increase from above 0 up to 1.0, got {edges}")
-        counts = (self.batch_size, self.n_top_examples, self.n_per_quantile, self.n_negative)
+        counts = (
+            self.batch_size,
+            self.n_top_examples,
+            self.n_per_quantile,
+            self.n_negative,
+            self.logit_lens_top_k,
+        )
         if self.batch_size < 1 or min(counts) < 0 or min(self.window_before, self.window_after) < 0:
             raise ValueError("analyze batch_size must be >= 1 and example counts / window sizes >= 0")
 

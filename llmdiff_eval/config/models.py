@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llmdiff_eval.config.keys import reject_unknown_keys
 from llmdiff_eval.errors import ConfigError
 
 PACKAGED_PREFIX = "packaged:"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+"""A Hugging Face repo id, ``org/name``."""
 
 
 @dataclass
@@ -47,6 +51,14 @@ class ModelSpec:
                 f"ModelSpec {self.name!r}: path is empty; give a hub id, local dir or .gguf file"
             )
         self.path = str(self.path)
+
+    @property
+    def hub_id(self) -> str | None:
+        """The Hugging Face repo id this model *is* — ``path`` when it is one (``org/name``, not an existing local
+        path) and no adapter changes it — else None (for model-card metadata)."""
+        if self.adapter or not HUB_ID.match(self.path) or Path(self.path).exists():
+            return None
+        return self.path
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/YAML-serialisable dict (all fields)."""

@@ -1,5 +1,6 @@
 """Rendering of scorecards and reports: ``text.py`` (terminal table, Markdown, JSON, CSV), ``html_report.py`` (the
-self-contained HTML report), ``modelcard.py`` (Hugging Face model cards). Pure: dicts in, text out; the one exception
+self-contained HTML report) with ``latent_browser.py`` (its latent table and panels; script and style in
+``latent_browser.js`` / ``.css``) and ``markup.py`` (escaping), ``modelcard.py`` (Hugging Face model cards). Pure: dicts in, text out; the one exception
 is the HTML report, which embeds a run directory's plots and latent list when given one. Reference:
 docs/scorecard.md.
 """
@@ -7,11 +8,12 @@ docs/scorecard.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from html import escape
 from pathlib import Path
 from typing import Any
 
-from llmdiff_eval.render.html_report import highlight, html_page, latent_list, render_html, section_html
+from llmdiff_eval.render.html_report import html_page, render_html, section_html
+from llmdiff_eval.render.latent_browser import BrowserLatent, browser_latents, latent_browser_html
+from llmdiff_eval.render.markup import esc, highlight
 from llmdiff_eval.render.text import (
     FORMATS,
     Section,
@@ -27,11 +29,14 @@ from llmdiff_eval.render.text import (
 
 __all__ = [
     "FORMATS",
+    "BrowserLatent",
     "Section",
     "benchmark_section",
     "compare_sections",
+    "browser_latents",
+    "esc",
     "highlight",
-    "latent_list",
+    "latent_browser_html",
     "paper_check_section",
     "render",
     "render_compare",
@@ -65,6 +70,6 @@ def render_compare(report: Mapping[str, Any], fmt: str) -> str:
     if fmt in ("table", "md"):
         return render_sections(compare_sections(report), fmt, title)
     if fmt == "html":
-        body = f"<h1>{escape(title)}</h1>" + "".join(section_html(s) for s in compare_sections(report))
+        body = f"<h1>{esc(title)}</h1>" + "".join(section_html(s) for s in compare_sections(report))
         return html_page(title, body, script="")
     raise ValueError(f"unknown format {fmt!r} for compare; choose from table, md, json, html")

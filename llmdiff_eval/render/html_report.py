@@ -1,30 +1,33 @@
-"""The self-contained HTML report: embedded CSS, one inline script allowed by its hash in a Content-Security-Policy,
-plots as base64 PNG. Every piece of text that comes from data (labels, descriptions, contexts, model names) goes
-through :func:`html.escape` before any markup is added. Reference: docs/scorecard.md."""
+"""The self-contained HTML report: embedded CSS, one inline script (the latent browser's) allowed by its hash in a
+Content-Security-Policy, plots as base64 PNG, no network. Every piece of text that comes from data (labels,
+descriptions, contexts, model names) goes through :func:`~llmdiff_eval.render.markup.esc` before any markup is added.
+The latent browser lives in ``latent_browser.py``. Reference: docs/scorecard.md."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import io
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from llmdiff_eval.render.latent_browser import (
+    BROWSER_SCRIPT,
+    BROWSER_STYLE,
+    BrowserLatent,
+    browser_latents,
+    latent_browser_html,
+)
+from llmdiff_eval.render.markup import esc
 from llmdiff_eval.render.text import (
-    DASH,
     Section,
     arena_display_name,
     scorecard_sections,
     scorecard_title,
 )
 from llmdiff_eval.rundir import RunDir
-from llmdiff_eval.rundir.examples import top_contexts
 from llmdiff_eval.utils import pair_name
 
 # --------------------------------------------------------------------------------------------------------------
@@ -151,79 +154,8 @@ def causal_png(card: Mapping[str, Any]) -> bytes:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# latent list (from the run directory)
+# from the run directory
 # --------------------------------------------------------------------------------------------------------------
-
-MARK_PATTERN = re.compile(r"<<(.+?)>>", re.DOTALL)
-
-
-def highlight(marked_text: str) -> str:
-    """HTML for a context whose activating tokens are wrapped ``<<like this>>``: escaped text, ``<mark>`` tokens.
-
-    The text is split on the markers first and every piece is escaped before ``<mark>`` is added.
-    """
-    pieces = MARK_PATTERN.split(marked_text)
-    return "".join(
-        f"<mark>{html.escape(piece)}</mark>" if index % 2 else html.escape(piece)
-        for index, piece in enumerate(pieces)
-    )
-
-
-def latent_list(
-    run_dir: str | Path, base: str, finetunes: Sequence[str], max_contexts: int = 3
-) -> list[dict]:
-    """Annotated latents of each fine-tune with their Δnorm/ν (``latents/``) and top contexts (``examples.sqlite``).
-
-    Each item: ``model, latent_id, label, description, category, category_name, class_name, confidence,
-    detection_score, delta_norm, nu_eps, nu_r, contexts`` (marked texts, ``<<tok>>`` = activating token).
-    """
-    run = RunDir(run_dir)
-    items = []
-    for finetune in finetunes:
-        pair = pair_name(base, finetune)
-        path = run.annotations(pair)
-        if not path.is_file():
-            continue
-        annotations = pd.read_parquet(path)
-        latents_path = run.latents(pair)
-        latents = pd.read_parquet(latents_path) if latents_path.is_file() else pd.DataFrame()
-        contexts = top_contexts(run.examples_db, pair, max_contexts)
-        for latent_id, row in annotations.iterrows():
-            stats = latents.loc[latent_id] if latent_id in latents.index else {}
-            items.append(
-                {
-                    "model": finetune,
-                    "latent_id": int(latent_id),
-                    **{
-                        key: _scalar(row.get(key))
-                        for key in (
-                            "label",
-                            "description",
-                            "category",
-                            "category_name",
-                            "class_name",
-                            "confidence",
-                            "detection_score",
-                        )
-                    },
-                    **{
-                        key: _scalar(stats.get(key)) if len(stats) else None
-                        for key in ("delta_norm", "nu_eps", "nu_r")
-                    },
-                    "contexts": contexts.get(int(latent_id), []),
-                }
-            )
-    return items
-
-
-def _scalar(value: Any) -> Any:
-    if value is None:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:  # NaN
-        return None
-    return value
 
 
 def run_plots(run_dir: str | Path, base: str, finetunes: Sequence[str]) -> list[tuple[str, bytes]]:
@@ -253,39 +185,14 @@ th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%;border:1px solid #eee;margin:.5rem 0}
 mark{background:#ffe08a;padding:0 1px}.ctx{font-family:ui-monospace,monospace;font-size:.8rem;white-space:pre-wrap;
 margin:.15rem 0;background:#fafafa;padding:.15rem .3rem}
-#latent-filter{padding:.35rem;width:24rem;font-size:.95rem}
 """
-
-_JS = """
-(function(){
-  var input=document.getElementById('latent-filter');
-  var rows=Array.prototype.slice.call(document.querySelectorAll('#latent-table tbody tr'));
-  var count=document.getElementById('latent-count');
-  function apply(){
-    var q=(input?input.value:'').toLowerCase().trim();var shown=0;
-    rows.forEach(function(r){var ok=!q||r.textContent.toLowerCase().indexOf(q)>=0;r.style.display=ok?'':'none';
-      if(ok){shown++;}});
-    if(count){count.textContent=shown+' of '+rows.length+' latents shown';}
-  }
-  if(input){
-    input.addEventListener('input',apply);
-    var m=/^#filter=(.*)$/.exec(window.location.hash);
-    if(m){input.value=decodeURIComponent(m[1]);}
-  }
-  apply();
-})();
-"""
-
-
-def _esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
 
 
 def html_table(
     headers: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1, table_id: str = ""
 ) -> str:
     """An HTML table of display strings (all escaped); columns from ``numeric_from`` on are right-aligned."""
-    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []
     for row in rows:
         cells = []
@@ -296,59 +203,27 @@ def html_table(
             if isinstance(cell, str) and cell[:1] in "+-" and cell[1:2].isdigit():
                 classes.append("pos" if cell[0] == "+" else "neg")
             attr = f' class="{" ".join(classes)}"' if classes else ""
-            cells.append(f"<td{attr}>{_esc(cell)}</td>")
+            cells.append(f"<td{attr}>{esc(cell)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    ident = f' id="{_esc(table_id)}"' if table_id else ""
+    ident = f' id="{esc(table_id)}"' if table_id else ""
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _img(title: str, png: bytes) -> str:
     data = base64.b64encode(png).decode("ascii")
-    return f'<figure><img alt="{_esc(title)}" src="data:image/png;base64,{data}"><figcaption class="note">{_esc(title)}</figcaption></figure>'
+    return f'<figure><img alt="{esc(title)}" src="data:image/png;base64,{data}"><figcaption class="note">{esc(title)}</figcaption></figure>'
 
 
 def section_html(section: Section) -> str:
     numeric_from = {"classes": 1, "categories": 3, "arena": 1, "joined": 1, "benchmarks": 2}.get(
         section.key, 1
     )
-    notes = "".join(f'<p class="note">{_esc(note)}</p>' for note in section.notes)
+    notes = "".join(f'<p class="note">{esc(note)}</p>' for note in section.notes)
     table = html_table(section.headers, section.rows, numeric_from) if section.rows else "<p>(none)</p>"
-    return f'<section id="{_esc(section.key)}"><h2>{_esc(section.title)}</h2>{table}{notes}</section>'
+    return f'<section id="{esc(section.key)}"><h2>{esc(section.title)}</h2>{table}{notes}</section>'
 
 
-def latent_list_html(items: Sequence[Mapping[str, Any]]) -> str:
-    """The searchable latent list: one row per latent, contexts highlighted; filter box driven by the inline JS."""
-    rows = []
-    for item in items:
-        category = " ".join(str(part) for part in (item.get("category"), item.get("category_name")) if part)
-        contexts = "".join(f'<div class="ctx">{highlight(text)}</div>' for text in item.get("contexts") or [])
-        rows.append(
-            "<tr>"
-            f'<td>{_esc(item["model"])}</td><td class="num">{_esc(item["latent_id"])}</td>'
-            f'<td><b>{_esc(item.get("label"))}</b><div class="note">{_esc(item.get("description"))}</div></td>'
-            f'<td>{_esc(category or "uncategorized")}<div class="note">{_esc(item.get("class_name"))}</div></td>'
-            f'<td class="num">{_esc(_num(item.get("detection_score"), 2))}</td>'
-            f'<td class="num">{_esc(_num(item.get("delta_norm"), 3))}</td>'
-            f"<td>{contexts}</td>"
-            "</tr>"
-        )
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in ("model", "latent", "label", "category", "detection score", "Δnorm", "top contexts")
-    )
-    return (
-        '<section id="latents"><h2>Model-specific latents</h2>'
-        '<p><input id="latent-filter" type="search" placeholder="Filter latents (label, category, context…)"> '
-        '<span id="latent-count" class="note"></span></p>'
-        f'<table id="latent-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></section>'
-    )
-
-
-def _num(value: Any, decimals: int) -> str:
-    return DASH if value is None else f"{float(value):.{decimals}f}"
-
-
-def html_page(title: str, body: str, script: str = _JS) -> str:
+def html_page(title: str, body: str, script: str = BROWSER_SCRIPT) -> str:
     """A self-contained page: inline CSS, one inline script allowed by hash (CSP), images only as data: URIs."""
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'"
@@ -356,37 +231,41 @@ def html_page(title: str, body: str, script: str = _JS) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>{body}<script>{script}</script></body></html>\n"
+        f"<title>{esc(title)}</title><style>{_CSS}{BROWSER_STYLE}</style></head><body>{body}<script>{script}</script></body></html>\n"
     )
 
 
 def render_html(
     card: Mapping[str, Any],
     run_dir: str | Path | None = None,
-    latents: Sequence[Mapping[str, Any]] | None = None,
+    latents: Sequence[BrowserLatent] | None = None,
     images: Sequence[tuple[str, bytes]] | None = None,
 ) -> str:
     """The self-contained HTML report of a scorecard.
 
     Plots: class shift (diverging bars), Elo with/without style control, plus ``images`` (default: the run's
-    Δnorm histograms and ν scatters). ``latents`` defaults to :func:`latent_list` of the run's two fine-tunes.
+    Δnorm histograms and ν scatters). ``latents`` (the latent browser's) defaults to :func:`browser_latents` of the
+    run's primary pairs, with the causal rows of ``card["causal"]`` when the scorecard has them.
     """
     models = card["models"]
     finetunes = [models["a"], models["b"]]
     if run_dir is not None:
-        latents = latent_list(run_dir, models["base"], finetunes) if latents is None else latents
+        if latents is None:
+            causal = card.get("causal") or {}
+            by_model = {models[side]: causal.get(side) or [] for side in ("a", "b")}
+            latents = browser_latents(run_dir, by_model)
         images = run_plots(run_dir, models["base"], finetunes) if images is None else images
     title = scorecard_title(card)
     sections = scorecard_sections(card)
-    parts = [f"<h1>{_esc(title)}</h1>"]
+    parts = [f"<h1>{esc(title)}</h1>"]
     arena_text = (
         f"Arena columns: A = {models['arena_a']}, B = {models['arena_b']}."
         if models.get("arena_a")
         else "No Arena ratings."
     )
     parts.append(
-        f'<p class="note">A = {_esc(models["a"])}, B = {_esc(models["b"])}, base = {_esc(models["base"])}. '
-        f"{_esc(arena_text)} {_esc(card['provenance'].get('arena_note') or '')}</p>"
+        f'<p class="note">A = {esc(models["a"])}, B = {esc(models["b"])}, base = {esc(models["base"])}. '
+        f"{esc(arena_text)} {esc(card['provenance'].get('arena_note') or '')}</p>"
     )
     figures = [_img("Capability class shift (percentage points, B − A)", class_shift_png(card))]
     if card["arena"]:
@@ -399,10 +278,10 @@ def render_html(
     parts.append('<section id="plots"><h2>Plots</h2>' + "".join(figures) + "</section>")
     parts += [section_html(section) for section in by_key.values()]
     if latents:
-        parts.append(latent_list_html(latents))
+        parts.append(latent_browser_html(latents))
     parts.append(
         '<section id="provenance"><h2>Provenance</h2><pre class="ctx">'
-        + _esc(json.dumps(card.get("provenance", {}), indent=2, ensure_ascii=False))
+        + esc(json.dumps(card.get("provenance", {}), indent=2, ensure_ascii=False))
         + "</pre></section>"
     )
     return html_page(title, "".join(parts))

@@ -2,8 +2,10 @@
 
 ``model_card(...)`` returns the text of a ``README.md`` model card: YAML front matter (``base_model``, ``tags`` and a
 ``model-index`` whose results carry the mechdiff class shares — percent of the model's model-specific latents per
-capability class — and the model's LMArena ratings with and without style control, plus any lm-eval metrics), then
-Markdown sections with the breakdown tables. :func:`validate_model_card` parses it with ``huggingface_hub``'s
+capability class —, the model's LMArena ratings with and without style control **only when they are the model's
+own** (``arena_own``; a stand-in's ratings go to the prose with their note), plus any lm-eval metrics), then Markdown
+sections: the capability breakdown with 95 % intervals (and the causal results when the scorecard has them), the
+Arena ratings, benchmarks and how the card was made. :func:`validate_model_card` parses it with ``huggingface_hub``'s
 ``ModelCard`` (offline) and raises if the metadata or ``model-index`` is invalid.
 """
 
@@ -19,6 +21,7 @@ import yaml
 from llmdiff_eval.arena import resolve_model
 from llmdiff_eval.counts import LatentCounts, share_pct
 from llmdiff_eval.render.text import (
+    DASH,
     fmt_change,
     fmt_diff,
     fmt_elo,
@@ -28,6 +31,7 @@ from llmdiff_eval.render.text import (
     fmt_value,
     significance_line,
 )
+from llmdiff_eval.stats import wilson_interval
 from llmdiff_eval.taxonomy import Taxonomy
 
 MECHDIFF_DATASET = "llmdiff-eval/mechdiff"
@@ -144,42 +148,42 @@ def model_card(
     comparison: Mapping[str, Any] | None = None,
     dataset_name: str = "mechdiff probe corpus",
     thresholds: Mapping[str, Any] | None = None,
+    arena_own: bool = False,
+    causal: Mapping[str, Any] | None = None,
 ) -> str:
     """The model card text (front matter + Markdown).
 
-    ``arena_ratings``: rows ``{category, rating, rating_style}`` for this model; ``arena_info``: provenance of
-    those ratings (``source``, ``snapshot_date``, ``arena_model``, ``note``); ``benchmarks``: rows ``{task,
-    metric, value}``; ``comparison``: a scorecard dict whose ``b`` is this model (the caller checks), adding
-    diff/change columns vs its ``a``. ``base_model`` (a hub id) goes into the metadata when given. ``thresholds``:
-    the tag rules of the analyze stage (the latent table's ``thresholds``), so the card says how latents were chosen.
+    ``arena_ratings``: rows ``{category, rating, rating_style}``; ``arena_info``: their provenance (``source``,
+    ``snapshot_date``, ``arena_model``, ``note``); ``arena_own``: they are this model's own LMArena ratings — only
+    then do they enter the ``model-index``; otherwise (the default) they belong to a stand-in and appear only in the
+    prose, saying so, with the note. ``benchmarks``: rows ``{task, metric, value}``; ``comparison``: a scorecard dict
+    whose ``b`` is this model (the caller checks), adding diff/interval/q/change columns vs its ``a``. ``causal``:
+    this model's side of the scorecard's causal block (``{"rows": [...], "model_specific": {...} | None, "probe":
+    {...} | None}``), shown in the capability section. ``base_model`` (a hub id) goes into the metadata when given.
+    ``thresholds``: the tag rules of the analyze stage (the latent table's ``thresholds``), so the card says how
+    latents were chosen.
     """
     metadata: dict[str, Any] = {}
     if base_model:
         metadata["base_model"] = base_model
     metadata["tags"] = TAGS
     metadata["model-index"] = model_index(
-        model, counts, taxonomy, base, arena_ratings, arena_info, benchmarks, dataset_name
+        model,
+        counts,
+        taxonomy,
+        base,
+        arena_ratings if arena_own else (),
+        arena_info,
+        benchmarks,
+        dataset_name,
     )
     front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
     lines = [f"---\n{front}---", "", f"# {model}", ""]
     lines += _breakdown(counts, taxonomy, base, comparison)
+    if causal:
+        lines += causal_lines(causal)
     if arena_ratings:
-        info = arena_info or {}
-        lines += [
-            "## LMArena ratings",
-            "",
-            f"Ratings of `{info.get('arena_model', model)}` on the LMArena text leaderboard"
-            f" (source: {info.get('source', '?')}, snapshot {info.get('snapshot_date', '?')})."
-            + (f" Note: {info['note']}" if info.get("note") else ""),
-            "",
-            "| category | Elo | Elo (style control) |",
-            "|---|---|---|",
-        ]
-        lines += [
-            f"| {row['category']} | {fmt_elo(row.get('rating'))} | {fmt_elo(row.get('rating_style'))} |"
-            for row in arena_ratings
-        ]
-        lines.append("")
+        lines += _arena_lines(model, arena_ratings, arena_info or {}, arena_own)
     if benchmarks:
         lines += ["## Benchmarks (lm-eval)", "", "| task | metric | value |", "|---|---|---|"]
         lines += [f"| {row['task']} | {row['metric']} | {fmt_value(row['value'])} |" for row in benchmarks]
@@ -196,6 +200,78 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _arena_lines(
+    model: str, ratings: Sequence[Mapping[str, Any]], info: Mapping[str, Any], own: bool
+) -> list[str]:
+    arena_model = info.get("arena_model", model)
+    where = (
+        f"on the LMArena text leaderboard (source: {info.get('source', '?')}, snapshot "
+        f"{info.get('snapshot_date', '?')})"
+    )
+    if own:
+        title, intro = "## LMArena ratings", f"This model's ratings, as `{arena_model}` {where}."
+    else:
+        title = "## LMArena ratings of a stand-in model"
+        intro = (
+            f"Ratings of `{arena_model}` {where}, shown in place of this model's: they are **not** ratings of this "
+            "model and are not listed in this card's model-index."
+        )
+    note = f" Note: {info['note']}" if info.get("note") else ""
+    rows = [
+        f"| {row['category']} | {fmt_elo(row.get('rating'))} | {fmt_elo(row.get('rating_style'))} |"
+        for row in ratings
+    ]
+    return [
+        title,
+        "",
+        intro + note,
+        "",
+        "| category | Elo | Elo (style control) |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
+def causal_lines(causal: Mapping[str, Any]) -> list[str]:
+    """The capability section's causal results: per class, the share of KL(P_ft ‖ P_base) on held-out probe tokens
+    removed by ablating the class's latents in this model (and closed by steering the base with them), against
+    matched random latent sets (the causal stage's block, docs/causal.md)."""
+    probe = causal.get("probe") or {}
+    rows = [*causal.get("rows", []), *([causal["model_specific"]] if causal.get("model_specific") else [])]
+    lines = [
+        "### Causal effect of each class (ablation)",
+        "",
+        f"Ablating a class's latents at layer {probe.get('layer', '?')} replaces this model's residual by it minus "
+        "the latents' fine-tune-minus-base decoder contributions; *KL removed* is the fraction of KL(P_ft ‖ P_base) "
+        f"over {probe.get('n_tokens', '?')} held-out probe tokens that goes away (1 = all), *KL closed* the fraction "
+        "closed by steering the base with the same latents; a class is causal when KL removed beats the 95th "
+        "percentile of matched random latent sets.",
+        "",
+        "| class | latents | KL removed | KL closed | random controls p95 | causal |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        verdict = DASH if row.get("causal") is None else ("yes" if row["causal"] else "no")
+        lines.append(
+            f"| {row.get('class')} | {row.get('n_latents', DASH)} | {_fraction(row.get('kl_removed'))} | "
+            f"{_fraction(row.get('kl_closed'))} | {_fraction(row.get('control_p95'))} | {verdict} |"
+        )
+    return [*lines, ""]
+
+
+def _fraction(value: Any) -> str:
+    return DASH if value is None else f"{value:.3f}"
+
+
+def _share_interval(count: int, total: int) -> str:
+    """95 % Wilson interval of ``count / total`` in percent, or a dash."""
+    if total <= 0:
+        return DASH
+    low, high = wilson_interval(count, total)
+    return f"[{100 * low:.1f}, {100 * high:.1f}]"
 
 
 def _breakdown(
@@ -225,10 +301,14 @@ def _breakdown(
                 significance_line(comparison) + " (95% CI: Newcombe; q: Fisher exact, Benjamini-Hochberg.)",
             ]
     else:
-        lines += ["| class | latents | share % |", "|---|---|---|"]
+        lines += ["| class | latents | share % | 95% CI (%) |", "|---|---|---|---|"]
         for class_name in taxonomy.class_names:
             count = counts.classes.get(class_name, 0)
-            lines.append(f"| {class_name} | {count} | {fmt_share(share_pct(count, counts.total))} |")
+            lines.append(
+                f"| {class_name} | {count} | {fmt_share(share_pct(count, counts.total))} | "
+                f"{_share_interval(count, counts.total)} |"
+            )
+        lines += ["", "95% CI: Wilson score interval of the share."]
     lines.append("")
     present = [(code, n) for code, n in counts.categories.items() if n]
     if present:

@@ -7,6 +7,7 @@ runs/<name>/
   activations/<model>/             harvested cache (index.json, stats.json, shard_*.safetensors, tokenizer/)
   crosscoders/<base>__<ft>/        SAE-Lens files (cfg.json, sae_weights.safetensors, training_log.jsonl)
   latents/<base>__<ft>.parquet     one row per latent
+  logit_lens/<base>__<ft>.parquet  tokens each tagged latent's decoder difference promotes / suppresses
   examples.sqlite                  max-activating / quantile / negative contexts per latent
   annotations/<base>__<ft>.parquet one row per annotated latent
   annotations.sqlite               annotation cache
@@ -148,12 +149,24 @@ class RunDir:
         """``crosscoders/<pair>/``; ``seed`` names an extra seed of an ensemble (``<pair>@seed<k>/``)."""
         return self.crosscoders_root / pair_name(base, ft, seed)
 
+    def pair_crosscoder(self, pair: str) -> Path:
+        """``crosscoders/<pair>/`` by pair name, as the other per-pair paths take it (``base__a``, ``base__a@seed1``)."""
+        return self.crosscoders_root / pair
+
+    def trained_pairs(self) -> list[str]:
+        """Pairs with a finished crosscoder (``crosscoders/<pair>/cfg.json``), sorted, extra seeds included."""
+        return sorted(path.parent.name for path in self.crosscoders_root.glob("*/cfg.json"))
+
     @property
     def latents_root(self) -> Path:
         return self.root / "latents"
 
     def latents(self, pair: str) -> Path:
         return self.latents_root / f"{pair}.parquet"
+
+    def logit_lens(self, pair: str) -> Path:
+        """``logit_lens/<pair>.parquet``: the analyze stage's logit lens of the pair's tagged latents."""
+        return self.root / "logit_lens" / f"{pair}.parquet"
 
     @property
     def annotations_root(self) -> Path:
