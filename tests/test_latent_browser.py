@@ -81,7 +81,14 @@ def browser_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     _plant(run)
     card["causal"] = {  # the causal stage's scorecard block (other branch): one class row measured for a
         "a": [
-            {"class": "Safety & Content Moderation", "kl_removed": 0.42, "causal": True, "control_p95": 0.1}
+            {
+                "class": "Safety & Content Moderation",
+                "n_latents": 2,
+                "kl_removed": 0.42,
+                "kl_closed": 0.3,
+                "causal": True,
+                "control_p95": 0.1,
+            }
         ],
         "b": [],
     }
