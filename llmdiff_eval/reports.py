@@ -107,23 +107,20 @@ def run_models(run_dir: str | os.PathLike) -> RunModels:
 
 def load_counts(
     run_dir: str | os.PathLike,
-    base: str,
+    models: RunModels,
     finetune: str,
     taxonomy: Taxonomy,
     explained_margin: float | None = None,
-    extra_seeds: Sequence[int] | None = None,
 ) -> tuple[LatentCounts, dict]:
-    """Counts of ``finetune``'s annotated model-specific latents, and provenance (files, ft_only count); see
-    :func:`~llmdiff_eval.scorecard.counts_from_annotations` for ``explained_margin``.
+    """Counts of ``finetune``'s annotated model-specific latents (vs ``models.base``), and provenance (files,
+    ft_only count); see :func:`~llmdiff_eval.scorecard.counts_from_annotations` for ``explained_margin``.
 
-    With a seed ensemble (``extra_seeds``; None = as the run config says, see :meth:`RunModels.extra_seeds`), the
-    counts of every seed are pooled (:func:`~llmdiff_eval.scorecard.pool_counts`) and the provenance lists each
-    seed's."""
+    With a seed ensemble (:meth:`RunModels.extra_seeds`), the counts of every seed are pooled
+    (:func:`~llmdiff_eval.scorecard.pool_counts`) and the provenance lists each seed's."""
     run = RunDir(run_dir)
+    base = models.base
     pair = pair_name(base, finetune)
-    if extra_seeds is None:
-        extra_seeds = run_models(run_dir).extra_seeds(run, pair)
-    replicas = [pair_name(base, finetune, seed) for seed in extra_seeds]
+    replicas = [pair_name(base, finetune, seed) for seed in models.extra_seeds(run, pair)]
     loaded = [_replica_counts(run, name, taxonomy, explained_margin) for name in (pair, *replicas)]
     if len(loaded) == 1:
         return loaded[0]
@@ -166,14 +163,16 @@ def _replica_counts(
     return counts, info
 
 
-def ensemble_block(run_dir: str | os.PathLike, base: str, models: Mapping[str, str]) -> dict[str, Any] | None:
+def ensemble_block(
+    run_dir: str | os.PathLike, described: RunModels, sides: Mapping[str, str]
+) -> dict[str, Any] | None:
     """For a seed ensemble: the seeds and, per side (``{"a": name, ...}``), how stable its model-specific latents
     are across them (:func:`~llmdiff_eval.analyze.seed_stability`); None for one crosscoder per pair."""
-    described = run_models(run_dir)
     run = RunDir(run_dir)
+    base = described.base
     stability = {}
     extra: list[int] = []
-    for side, model in models.items():
+    for side, model in sides.items():
         extra = described.extra_seeds(run, pair_name(base, model))
         if not extra:
             return None
@@ -234,8 +233,8 @@ def scorecard_from_run(
     taxonomy = load_taxonomy(taxonomy)
     models = run_models(run_dir)
     a, b, note = choose_pair(models, a, b)
-    counts_a, info_a = load_counts(run_dir, models.base, a, taxonomy, explained_margin)
-    counts_b, info_b = load_counts(run_dir, models.base, b, taxonomy, explained_margin)
+    counts_a, info_a = load_counts(run_dir, models, a, taxonomy, explained_margin)
+    counts_b, info_b = load_counts(run_dir, models, b, taxonomy, explained_margin)
     provenance: dict[str, Any] = {"run_dir": str(run_dir), "a": info_a, "b": info_b}
     if note:
         provenance["pair_choice"] = note
@@ -253,7 +252,7 @@ def scorecard_from_run(
         arena_map=load_arena_map(arena_map, taxonomy),
         benchmarks=benchmarks,
         provenance=provenance,
-        ensemble=ensemble_block(run_dir, models.base, {"a": a, "b": b}),
+        ensemble=ensemble_block(run_dir, models, {"a": a, "b": b}),
     )
     causal = causal_block(run_dir, models.base, a, b)
     if causal is not None:
@@ -284,7 +283,7 @@ def compare_from_run(
         raise ScorecardError(f"{unknown} are not fine-tunes of this run; fine-tunes: {run.finetunes}")
     if len(names) < 2:
         raise ScorecardError(f"compare needs at least two fine-tunes; got {names}")
-    loaded = {name: load_counts(run_dir, run.base, name, taxonomy) for name in names}
+    loaded = {name: load_counts(run_dir, run, name, taxonomy) for name in names}
     counts = {name: value[0] for name, value in loaded.items()}
     provenance: dict[str, Any] = {"run_dir": str(run_dir), "taxonomy": taxonomy.name}
     provenance.update({name: value[1] for name, value in loaded.items()})
@@ -573,7 +572,7 @@ def write_model_card(
     run = run_models(run_dir)
     if model not in run.finetunes:
         raise ScorecardError(f"{model!r} is not a fine-tune of this run; fine-tunes: {run.finetunes}")
-    counts, _ = load_counts(run_dir, run.base, model, taxonomy)
+    counts, _ = load_counts(run_dir, run, model, taxonomy)
     if arena_own is None:
         arena_own = model in (run.scorecard.get("arena_own") or [])
     side = next((key for key in ("b", "a") if card is not None and card["models"][key] == model), None)

@@ -167,3 +167,11 @@ def test_seed_ensemble_trains_one_crosscoder_per_seed_and_pools_them(config_path
 def test_seed_ensemble_settings_are_checked(config_path):
     with pytest.raises(CrosscoderError, match="distinct integers"):
         load_config(config_path, overrides=["crosscoder.seeds=[1,1]"])
+
+
+def test_seeds_option_is_parsed_into_integers(config_path, tmp_path):
+    from llmdiff_eval.cli.pipeline import parse_seeds
+
+    assert parse_seeds(" 0, 1,2 ") == [0, 1, 2]
+    result = CliRunner().invoke(main, ["run", str(config_path), "--seeds", "0,x"])
+    assert result.exit_code == 2 and "comma-separated integers" in result.output

@@ -9,6 +9,11 @@ class ArenaError(LlmdiffError, RuntimeError):
     """Arena ratings could not be fetched or interpreted."""
 
 
+def nearest_hint(nearest: list[str]) -> str:
+    """``'a', 'b'`` for the names an error suggests instead, or ``(no similar names)``."""
+    return ", ".join(repr(name) for name in nearest) if nearest else "(no similar names)"
+
+
 class ArenaModelNotFound(ArenaError, LookupError):
     """A requested model is not on the leaderboard snapshot (neither exactly nor through the alias table).
 
@@ -18,7 +23,7 @@ class ArenaModelNotFound(ArenaError, LookupError):
     def __init__(self, model: str, nearest: list[str], where: str) -> None:
         self.model = model
         self.nearest = list(nearest)
-        hint = ", ".join(repr(name) for name in self.nearest) if self.nearest else "(no similar names)"
+        hint = nearest_hint(self.nearest)
         super().__init__(
             f"model {model!r} is not on the LMArena leaderboard ({where}). Nearest leaderboard names: {hint}. "
             "Pass one of them, or add an alias to llmdiff_eval/arena/aliases.yaml."
@@ -91,7 +96,7 @@ class ModelWithoutBattles(ArenaError, LookupError):
     def __init__(self, model: str, nearest: list[str], where: str) -> None:
         self.model = model
         self.nearest = list(nearest)
-        hint = ", ".join(repr(name) for name in self.nearest) if self.nearest else "(no similar names)"
+        hint = nearest_hint(self.nearest)
         super().__init__(
             f"model {model!r} has no battles in {where}. Models with similar names that have battles: {hint}. "
             "Pass one of them (or an alias from llmdiff_eval/arena/aliases.yaml), or widen the filters."

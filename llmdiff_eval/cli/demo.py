@@ -54,7 +54,7 @@ def demo(
     from llmdiff_eval.cli.pipeline import parse_seeds
     from llmdiff_eval.demo import demo_config, run_demo
 
-    ensemble = [int(part) for part in parse_seeds(seeds).split(",")] if seeds else None
+    ensemble = parse_seeds(seeds) if seeds else None
     config = demo_config(quick=quick, seed=seed, annotator=annotator, device=device, seeds=ensemble)
     run_dir = Path(out_dir) if out_dir else Path("runs") / config.name
     summary = run_demo(config, run_dir, force=force, log=lambda message: click.echo(message, err=True))

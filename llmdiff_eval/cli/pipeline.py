@@ -24,14 +24,14 @@ def _torchrun_lines(argv: list[str]) -> str:
     )
 
 
-def parse_seeds(text: str) -> str:
-    """``"0, 1,2"`` -> ``"0,1,2"``; a ``click.BadParameter`` naming the problem otherwise."""
+def parse_seeds(text: str) -> list[int]:
+    """``"0, 1,2"`` -> ``[0, 1, 2]``; a ``click.BadParameter`` naming the problem otherwise."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
     if not parts or not all(part.lstrip("-").isdigit() for part in parts):
         raise click.BadParameter(
             f"expected comma-separated integers such as 0,1,2; got {text!r}", param_hint="--seeds"
         )
-    return ",".join(parts)
+    return [int(part) for part in parts]
 
 
 def _stage_command(
@@ -76,7 +76,7 @@ def _stage_command(
         distributed: bool,
     ) -> None:
         if seeds:
-            overrides = (*overrides, f"crosscoder.seeds=[{parse_seeds(seeds)}]")
+            overrides = (*overrides, f"crosscoder.seeds={parse_seeds(seeds)}")
         if distributed:
             argv = [name, target, *(["--run-dir", run_dir] if run_dir else [])]
             argv += [f"--set={override}" for override in overrides] + (["--device", device] if device else [])

@@ -47,30 +47,29 @@ def fmt_change(row: Mapping[str, Any]) -> str:
     return DASH
 
 
-def fmt_interval(interval: Sequence[float] | None) -> str:
-    """``[-60.1, -20.3]`` (percentage points, 1 decimal), or a dash."""
-    return DASH if not interval else f"[{interval[0]:+.1f}, {interval[1]:+.1f}]"
+def fmt_interval(interval: Sequence[float] | None, signed: bool = True, missing: str = DASH) -> str:
+    """``[-60.1, -20.3]`` (1 decimal; signed, for differences in percentage points; unsigned, e.g. ``[5.1, 25.3]``,
+    for shares), or ``missing``."""
+    sign = "+" if signed else ""
+    return missing if not interval else f"[{interval[0]:{sign}.1f}, {interval[1]:{sign}.1f}]"
 
 
-def fmt_q(row: Mapping[str, Any]) -> str:
-    """The row's q-value (3 significant digits), ``*`` when it is significant."""
-    q = row.get("q_value")
-    return DASH if q is None else f"{q:.3g}" + ("*" if row.get("significant") else "")
+def fmt_q(row: Mapping[str, Any], prefix: str = "") -> str:
+    """The row's ``<prefix>q_value`` (3 significant digits), ``*`` when ``<prefix>significant``, or a dash."""
+    q = row.get(f"{prefix}q_value")
+    return DASH if q is None else f"{q:.3g}" + ("*" if row.get(f"{prefix}significant") else "")
+
+
+def fmt_pair(a: float | None, b: float | None, decimals: int = 1) -> str:
+    """Two values ``A/B`` (e.g. shares in percent), a dash for an unknown one, a single dash when neither is known."""
+    if a is None and b is None:
+        return DASH
+    return f"{DASH if a is None else f'{a:.{decimals}f}'}/{DASH if b is None else f'{b:.{decimals}f}'}"
 
 
 def fmt_detection(row: Mapping[str, Any]) -> str:
     """Mean detection scores of the row's latents, ``A/B`` (balanced accuracy; 0.5 = chance), or a dash."""
-    a, b = row.get("mean_detection_a"), row.get("mean_detection_b")
-    if a is None and b is None:
-        return DASH
-    return f"{DASH if a is None else f'{a:.2f}'}/{DASH if b is None else f'{b:.2f}'}"
-
-
-def fmt_pair(a: float | None, b: float | None) -> str:
-    """Two shares ``A/B`` (1 decimal, percent), or a dash when neither is known."""
-    if a is None and b is None:
-        return DASH
-    return f"{DASH if a is None else f'{a:.1f}'}/{DASH if b is None else f'{b:.1f}'}"
+    return fmt_pair(row.get("mean_detection_a"), row.get("mean_detection_b"), decimals=2)
 
 
 def fmt_range(interval: Sequence[float] | None) -> str:
@@ -159,17 +158,6 @@ def significance_line(card: Mapping[str, Any]) -> str:
         f"Significant differences (q < {summary['alpha']:g}): {classes['significant']} of {classes['rows']} classes, "
         f"{categories['significant']} of {categories['rows']} categories."
     )
-
-
-def fmt_ci(interval: Sequence[float] | None) -> str:
-    """``[5.1, 25.3]`` (percent, 1 decimal), or empty."""
-    return "" if not interval else f"[{interval[0]:.1f}, {interval[1]:.1f}]"
-
-
-def fmt_lead(row: Mapping[str, Any]) -> str:
-    """The q-value of the row's lead (3 significant digits), ``*`` when significant, or a dash."""
-    q = row.get("lead_q_value")
-    return DASH if q is None else f"{q:.3g}" + ("*" if row.get("lead_significant") else "")
 
 
 def fmt_elo(value: float | None, signed: bool = False) -> str:
@@ -589,6 +577,11 @@ def _csv_cell(value: Any) -> Any:
 def compare_sections(report: Mapping[str, Any]) -> list[Section]:
     """Tables of a :func:`llmdiff_eval.reports.compare_from_run` report (share and rank per class and model)."""
     models = report["models"]
+
+    def share_cell(row: Mapping[str, Any], model: str) -> str:
+        interval = fmt_interval((row.get("share_ci") or {}).get(model), signed=False, missing="")
+        return f"{fmt_share(row['shares'][model])} {interval} ({row['ranks'][model]})"
+
     sections = [
         Section(
             "classes",
@@ -596,11 +589,8 @@ def compare_sections(report: Mapping[str, Any]) -> list[Section]:
             ["class", *models, "leader", "lead q"],
             [
                 [row["name"]]
-                + [
-                    f"{fmt_share(row['shares'][m])} {fmt_ci((row.get('share_ci') or {}).get(m))} ({row['ranks'][m]})"
-                    for m in models
-                ]
-                + [", ".join(row["leaders"]) or DASH, fmt_lead(row)]
+                + [share_cell(row, m) for m in models]
+                + [", ".join(row["leaders"]) or DASH, fmt_q(row, "lead_")]
                 for row in report["classes"]
             ],
             [

@@ -206,7 +206,7 @@ def run_mechdiff(settings: MechdiffSettings, max_docs: int | None = None) -> Mec
 
     import pandas as pd
 
-    from llmdiff_eval.reports import load_counts
+    from llmdiff_eval.reports import load_counts, run_models
 
     latents = pd.read_parquet(run.latents(pair))
     fallback = None
@@ -219,9 +219,7 @@ def run_mechdiff(settings: MechdiffSettings, max_docs: int | None = None) -> Mec
         latents = pd.read_parquet(run.latents(pair))
     annotations = pd.read_parquet(run.annotations(pair))
     taxonomy = load_taxonomy(settings.taxonomy)
-    counts, _ = load_counts(
-        run_dir, BASE_NAME, MODEL_NAME, taxonomy, extra_seeds=config.crosscoder.extra_seeds
-    )
+    counts, _ = load_counts(run_dir, run_models(run_dir), MODEL_NAME, taxonomy)
     crosscoder = load_crosscoder(run.crosscoder(BASE_NAME, MODEL_NAME), device=config.analyze.device or "cpu")
     caches = (run.activations(BASE_NAME), run.activations(MODEL_NAME))
     metrics = compute_metrics(
