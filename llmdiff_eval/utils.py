@@ -67,6 +67,11 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Root of llmdiff-eval's caches: ``cache_dir``, else ``$LLMDIFF_EVAL_CACHE``, else ``~/.cache/llmdiff-eval``."""
+    return Path(cache_dir or os.environ.get("LLMDIFF_EVAL_CACHE") or Path.home() / ".cache" / "llmdiff-eval")
+
+
 def stable_hash(obj: Any, length: int = 16) -> str:
     """Hex SHA-256 of ``obj``'s canonical JSON (sorted keys): equal configs give equal hashes."""
     canonical = json.dumps(obj, sort_keys=True, default=_json_default, separators=(",", ":"))

@@ -17,8 +17,11 @@ from llmdiff_eval.models import (
     TokenizerMismatchError,
     check_same_tokenizer,
     decoder_layers,
+    gguf_conversion_dir,
     load_model,
     load_tokenizer,
+    load_weights,
+    model_shape,
     packaged_gguf,
     tokenizer_fingerprint,
 )
@@ -127,6 +130,39 @@ def test_real_packaged_smollm2_gguf():
         out = model(ids, output_hidden_states=True)
     torch.testing.assert_close(residual_at_layer(model, 20, ids, torch.ones_like(ids)), out.hidden_states[21])
     assert tokenizer.decode(out.logits[0, -2].argmax()).strip() != ""  # a real language model, not noise
+
+
+@pytest.mark.slow
+def test_gguf_conversion_cache_is_bit_identical_and_survives_corruption(tmp_path, monkeypatch, caplog):
+    """The first load of a GGUF file keeps its float32 de-quantization as a save_pretrained directory; later loads
+    read it and give the same weights and logits as transformers' GGUF reader (the cache switched off); a corrupt
+    copy is converted again, with a warning."""
+    monkeypatch.setenv("LLMDIFF_EVAL_CACHE", str(tmp_path))
+    spec = ModelSpec("smollm2", "packaged:smollm2")
+    monkeypatch.setenv("LLMDIFF_EVAL_GGUF_CACHE", "0")
+    assert gguf_conversion_dir(packaged_gguf("smollm2")) is None
+    reference = load_weights(spec)
+    monkeypatch.delenv("LLMDIFF_EVAL_GGUF_CACHE")
+    converted = gguf_conversion_dir(packaged_gguf("smollm2"))
+    assert converted is not None and converted.parent == tmp_path / "gguf"
+    first = load_weights(spec)  # converts and keeps the copy
+    assert (converted / "config.json").is_file() and not list(converted.parent.glob("*.tmp*"))
+    start = time.perf_counter()
+    second = load_weights(spec, dtype="bfloat16")
+    assert time.perf_counter() - start < 10  # (the GGUF reader takes ~15 s on 2 cores; the copy ~0.1 s)
+    assert second.dtype == torch.bfloat16
+    again = load_weights(spec)
+    expected = reference.state_dict()
+    for model in (first, again):
+        assert all(torch.equal(value, expected[name]) for name, value in model.state_dict().items())
+        torch.testing.assert_close(_logits(model), _logits(reference), rtol=0, atol=0)
+    assert all(torch.equal(v, expected[k].to(torch.bfloat16)) for k, v in second.state_dict().items())
+    assert model_shape(spec) == (30, 576)
+    (converted / "model.safetensors").write_bytes(b"not a safetensors file")
+    with caplog.at_level("WARNING", logger="llmdiff_eval.models"):
+        repaired = load_weights(spec)
+    assert "cannot be read" in caplog.text and (converted / "config.json").is_file()
+    torch.testing.assert_close(_logits(repaired), _logits(reference), rtol=0, atol=0)
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ from llmdiff_eval.config import (
 from llmdiff_eval.errors import CrosscoderError, LlmdiffError
 from llmdiff_eval.rundir import INDEX_FILE, RunDir
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
-from llmdiff_eval.utils import slugify, stable_hash
+from llmdiff_eval.utils import cache_root, slugify, stable_hash
 
 TASK_YAML: str = str(Path(TASKS_DIR) / "mechdiff" / "mechdiff.yaml")
 PROBE_CORPUS: str = str(importlib.resources.files("llmdiff_eval.data") / "probe_corpus")
@@ -455,8 +455,7 @@ def _corpus_path(value: Any) -> str:
 def _cache_dir(value: Any) -> Path:
     if value:
         return Path(value).expanduser().resolve()
-    root = os.environ.get("LLMDIFF_EVAL_CACHE") or Path.home() / ".cache" / "llmdiff-eval"
-    return Path(root) / "lm_eval"
+    return cache_root() / "lm_eval"
 
 
 def _chat_template(value: Any, base_tokenizer, model_tokenizer) -> tuple[str | None, str]:
