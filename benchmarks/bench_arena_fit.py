@@ -118,7 +118,7 @@ def main() -> None:
     print(
         f"length coefficient {coefficient['elo_per_sd']:.1f} Elo/SD "
         f"[{coefficient['ci_lower']:.1f}, {coefficient['ci_upper']:.1f}] (planted: 0.3 log-odds per SD of the raw "
-        f"length ratio = {0.3 * 400 / np.log(10):.1f} Elo/SD)"
+        f"length ratio = {0.3 * 400 / np.log(10):.1f} Elo/SD before the 20 % random ties, each half a win, flatten it)"
     )
 
 

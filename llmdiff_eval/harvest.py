@@ -5,7 +5,9 @@
 Layer ``L`` is 0-based: the cache holds the output of decoder block ``L`` (``hidden_states[L + 1]``, the raw residual
 even for the last block), read by a forward hook that raises a private exception (:class:`_StopForward`), so the
 later blocks and the LM head never run. Every model is fed the base tokenizer's ids, so row ``i`` of every cache is
-the same token. ``harvest_model(..., rank=r, world_size=w)`` harvests the documents with ``doc_id % w == r`` into
+the same token. Each shard is one window of consecutive documents (``shard_tokens`` rows), forwarded in
+length-sorted batches (:func:`_window_rows`: ~1-2 % padding instead of ~35 % for batches in corpus order) and written
+back in corpus order, so the rows do not depend on the batching. ``harvest_model(..., rank=r, world_size=w)`` harvests the documents with ``doc_id % w == r`` into
 ``shard_r<r>_XXXXX.safetensors`` and ``index.rank<r>.json``; :func:`merge_ranks` joins the per-rank indexes into
 ``index.json`` + ``stats.json`` (the seam ``llmdiff_eval/distributed/harvest.py`` uses).
 
@@ -69,9 +71,12 @@ __all__ = [
     "stream_activations",
 ]
 
-# Settings that must match for a rerun to continue an existing cache.
 log = logging.getLogger(__name__)
 
+# Streaming mode sorts documents by length within windows of this many full batches' worth of rows.
+STREAM_WINDOW_BATCHES = 8
+
+# Settings that must match for a rerun to continue an existing cache.
 _RESUME_KEYS = (
     "format",
     "model",
@@ -136,24 +141,82 @@ def check_layer(layer: int, n_layers: int, model_name: str) -> None:
 Batch = list[tuple[int, list[int]]]  # (doc_id, token ids) per document
 
 
-def _token_batches(
-    cfg: HarvestConfig, tokenizer, chat_template, documents, first_doc: int = 0, last_doc: int | None = None
+def kept_rows(n_ids: int, drop_bos: bool) -> int:
+    """Rows a document of ``n_ids`` tokens adds to the cache: all of them, or all but position 0 with ``drop_bos``."""
+    return max(n_ids - 1, 0) if drop_bos else n_ids
+
+
+def _token_windows(
+    cfg: HarvestConfig,
+    tokenizer,
+    chat_template,
+    documents,
+    window_rows: int | None,
+    first_doc: int = 0,
+    last_doc: int | None = None,
+    budget: int | None = None,
 ) -> Iterator[Batch]:
-    """Encode documents ``first_doc..last_doc`` (by id) once each and group them ``cfg.batch_size`` at a time."""
-    batch: Batch = []
+    """Encode documents ``first_doc..last_doc`` (by id) once each and group consecutive ones into windows: a window
+    closes at the first document that brings it to ``window_rows`` cached rows (None: one window for all), and the
+    stream stops at the first document that brings the total to ``budget`` rows. Windows depend only on where the
+    stream starts, so a harvest resumed at a window boundary forms the same windows again."""
+    window: Batch = []
+    rows = total = 0
     for doc in documents:
         if doc.doc_id < first_doc:
             continue
         if last_doc is not None and doc.doc_id > last_doc:
             break
         ids = encode(doc, tokenizer, cfg.context_length, chat_template)
-        if ids:
-            batch.append((doc.doc_id, ids))
-        if len(batch) == cfg.batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        if not ids:
+            continue
+        window.append((doc.doc_id, ids))
+        rows += kept_rows(len(ids), cfg.drop_bos)
+        done = budget is not None and total + rows >= budget
+        if done or (window_rows is not None and rows >= window_rows):
+            yield window
+            window, total, rows = [], total + rows, 0
+        if done:
+            return
+    if window:
+        yield window
+
+
+@dataclass
+class WindowRows:
+    """The cached rows of one window of documents, in corpus order (document, then position), and what the forward
+    passes cost: ``forward_tokens`` real tokens in ``forward_slots`` batch positions (the rest is padding)."""
+
+    rows: dict[str, torch.Tensor]
+    forward_tokens: int
+    forward_slots: int
+
+
+def _window_rows(
+    model, cfg: HarvestConfig, window: Batch, pad_id: int, on_batch: Callable[[int], None] | None = None
+) -> WindowRows:
+    """Forward a window of documents in length-sorted batches of ``cfg.batch_size`` (longest first; equal lengths
+    in corpus order), so each batch pads little, then put the rows back in corpus order. A token's activation does
+    not depend on the other documents of its batch (right padding, masked), so the rows equal those of batches in
+    corpus order up to floating-point summation order. ``on_batch(rows)`` is called after each batch."""
+    order = sorted(range(len(window)), key=lambda i: -len(window[i][1]))
+    pieces: list[dict[str, torch.Tensor]] = [{}] * len(window)
+    tokens = slots = 0
+    for start in range(0, len(order), cfg.batch_size):
+        members = order[start : start + cfg.batch_size]
+        batch = [window[i] for i in members]
+        lengths = [len(ids) for _, ids in batch]
+        rows = _layer_rows(model, cfg, batch, pad_id)
+        counts = [kept_rows(n, cfg.drop_bos) for n in lengths]
+        parts = {key: value.split(counts) for key, value in rows.items()}
+        for j, i in enumerate(members):
+            pieces[i] = {key: value[j] for key, value in parts.items()}
+        tokens += sum(lengths)
+        slots += len(batch) * max(lengths)
+        if on_batch is not None:
+            on_batch(sum(counts))
+    rows = {key: torch.cat([piece[key] for piece in pieces]) for key in pieces[0]}
+    return WindowRows(rows, tokens, slots)
 
 
 def _layer_rows(model, cfg: HarvestConfig, batch: Batch, pad_id: int) -> dict[str, torch.Tensor]:
@@ -296,8 +359,9 @@ def stream_activations(
         check_layer(cfg.layer, len(decoder_layers(model)), spec.name)
     remaining = cfg.max_tokens
     documents = (d for d in iter_documents(cfg.corpus) if d.doc_id % world_size == rank)
-    for batch in _token_batches(cfg, tokenizer, chat_template, documents):
-        rows = [_layer_rows(model, cfg, batch, tokenizer.pad_token_id) for model in loaded]
+    window_rows = cfg.batch_size * cfg.context_length * STREAM_WINDOW_BATCHES
+    for window in _token_windows(cfg, tokenizer, chat_template, documents, window_rows, budget=remaining):
+        rows = [_window_rows(model, cfg, window, tokenizer.pad_token_id).rows for model in loaded]
         n = len(rows[0]["token_ids"]) if remaining is None else min(remaining, len(rows[0]["token_ids"]))
         yield (
             torch.stack([r["acts"][:n] for r in rows], dim=1),
@@ -470,11 +534,15 @@ class _CacheWriter:
         first = next(docs, None)
         return itertools.chain([first] if first is not None else [], docs)
 
-    def _batches(self, documents, first_doc: int, last_doc: int | None = None):
-        return _token_batches(self.cfg, self.tokenizer, self.chat_template, documents, first_doc, last_doc)
+    def _windows(self, documents, first_doc: int, last_doc: int | None = None, budget: int | None = None):
+        """One window per shard (``cfg.shard_tokens`` rows), or all of ``first_doc..last_doc`` as one."""
+        window_rows = self.cfg.shard_tokens if last_doc is None else None
+        return _token_windows(
+            self.cfg, self.tokenizer, self.chat_template, documents, window_rows, first_doc, last_doc, budget
+        )
 
-    def _rows(self, batch: list[tuple[int, list[int]]]) -> dict[str, torch.Tensor]:
-        return _layer_rows(self.model, self.cfg, batch, self.tokenizer.pad_token_id)
+    def _rows(self, window: Batch, on_batch: Callable[[int], None] | None = None) -> WindowRows:
+        return _window_rows(self.model, self.cfg, window, self.tokenizer.pad_token_id, on_batch)
 
     # -- writing ---------------------------------------------------------------------------------------------------
 
@@ -497,37 +565,31 @@ class _CacheWriter:
             desc=f"harvest {self.spec.name} L{self.cfg.layer}",
             disable=not self.cfg.progress,
         )
-        buffer: list[dict[str, torch.Tensor]] = []
-        buffered = 0
+        left = None if budget is None else budget - done
         try:
-            for batch in self._batches(documents, first_doc):
-                if budget is not None and done + buffered >= budget:
-                    break
-                rows = self._rows(batch)
-                if budget is not None:
-                    rows = {k: v[: budget - done - buffered] for k, v in rows.items()}
-                buffer.append(rows)
-                buffered += len(rows["token_ids"])
-                bar.update(len(rows["token_ids"]))
-                if buffered >= self.cfg.shard_tokens:
-                    done += self._flush(buffer)
-                    buffer, buffered = [], 0
-            if buffered:  # (a document can yield no rows: a one-token text once position 0 is dropped)
-                self._flush(buffer)
+            for window in self._windows(documents, first_doc, budget=left):
+                harvested = self._rows(window, on_batch=bar.update)
+                rows = harvested.rows
+                if left is not None:
+                    rows = {k: v[:left] for k, v in rows.items()}
+                    left -= len(rows["token_ids"])
+                if len(
+                    rows["token_ids"]
+                ):  # (a window can yield no rows: one-token texts once position 0 is dropped)
+                    self._flush(rows, harvested)
         finally:
             bar.close()
 
-    def _flush(self, buffer: list[dict[str, torch.Tensor]]) -> int:
-        rows = {k: torch.cat([b[k] for b in buffer]) for k in buffer[0]}
+    def _flush(self, rows: dict[str, torch.Tensor], harvested: WindowRows) -> None:
+        """Write one window's rows as the next shard and record it in the index."""
         number = len(self.index["shards"])
-        entry = self._write_shard(f"{self.shard_prefix}{number:05d}.safetensors", rows)
+        entry = self._write_shard(f"{self.shard_prefix}{number:05d}.safetensors", rows, harvested)
         self.index["shards"].append(entry)
         self.index["n_tokens"] += entry["n_tokens"]
         self.index["n_docs"] += entry["n_docs"]
         atomic_write_json(self.index_path, self.index)
-        return entry["n_tokens"]
 
-    def _write_shard(self, name: str, rows: dict[str, torch.Tensor]) -> dict[str, Any]:
+    def _write_shard(self, name: str, rows: dict[str, torch.Tensor], harvested: WindowRows) -> dict[str, Any]:
         moments = _Moments.of(rows["acts"])
         tensors = {
             "acts": rows["acts"].to(torch.bfloat16).contiguous(),
@@ -556,26 +618,39 @@ class _CacheWriter:
             "bytes": path.stat().st_size,
             "first_doc": int(doc_ids[0]),
             "last_doc": int(doc_ids[-1]),
+            "forward_tokens": harvested.forward_tokens,
+            "forward_slots": harvested.forward_slots,
         }
 
     def _recreate(self, entry: dict) -> None:
         """Re-harvest the documents of a missing or corrupt shard and write it again under the same name."""
         docs = (d for d in iter_documents(self.cfg.corpus) if d.doc_id % self.world_size == self.rank)
-        parts = [self._rows(batch) for batch in self._batches(docs, entry["first_doc"], entry["last_doc"])]
-        rows = {k: torch.cat([p[k] for p in parts])[: entry["n_tokens"]] for k in parts[0]} if parts else None
+        window = next(self._windows(docs, entry["first_doc"], entry["last_doc"]), None)
+        harvested = self._rows(window) if window else None
+        rows = {k: v[: entry["n_tokens"]] for k, v in harvested.rows.items()} if harvested else None
         if rows is None or len(rows["token_ids"]) != entry["n_tokens"]:
             raise CacheError(
                 f"cannot re-create shard {entry['file']} of {self.out_dir}: the corpus no longer yields the "
                 "same documents; delete the directory and harvest again"
             )
         position = self.index["shards"].index(entry)
-        self.index["shards"][position] = self._write_shard(entry["file"], rows)
+        self.index["shards"][position] = self._write_shard(entry["file"], rows, harvested)
         atomic_write_json(self.index_path, self.index)
 
     def _finish(self) -> None:
         """Write stats.json (single-process harvests; :func:`merge_ranks` does it for ranks), then mark complete."""
+        shards = self.index["shards"]
+        slots = sum(entry.get("forward_slots", 0) for entry in shards)
+        if slots:
+            tokens = sum(entry.get("forward_tokens", 0) for entry in shards)
+            log.info(
+                "harvest %s: %d rows; padding is %.1f%% of the forward passes' token slots",
+                self.spec.name,
+                self.index["n_tokens"],
+                100 * (1 - tokens / slots),
+            )
         if self.world_size == 1:
-            moments = _merge_shard_moments(self.out_dir, self.index["shards"])
+            moments = _merge_shard_moments(self.out_dir, shards)
             _write_stats(moments, self.cfg.layer, self.out_dir / STATS_FILE)
         self.index["complete"] = True
         atomic_write_json(self.index_path, self.index)

@@ -120,6 +120,32 @@ def test_cache_rows_equal_per_document_hidden_states(pair_run, base_reference):
     assert cache.index["bos"] == {"token": "<s>", "id": 1, "in_input": True, "dropped": True}
 
 
+def test_length_sorted_batches_pad_little_and_keep_corpus_order(tmp_path, tiny_base_dir, tiny_corpus_path):
+    """Each shard's documents are forwarded longest first, ``batch_size`` at a time: the shard records the real
+    tokens and batch slots of its forward passes, equal to the hand count over the sorted lengths, and the rows are
+    those of unbatched forwards (batch size 1), in corpus order."""
+    from llmdiff_eval.corpus import encode, resolve_chat_template
+
+    spec = ModelSpec("base", str(tiny_base_dir))
+    cfg = _cfg(tiny_corpus_path, shard_tokens=10_000)  # one shard: one window of all documents
+    batched = ActivationCache(harvest_model(spec, cfg, tmp_path / "batched"))
+    single = ActivationCache(harvest_model(spec, _cfg(tiny_corpus_path, batch_size=1), tmp_path / "single"))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base_dir)
+    template = resolve_chat_template(cfg.corpus.chat_template, tokenizer)
+    lengths = [len(encode(doc, tokenizer, 48, template)) for doc in iter_documents(cfg.corpus)]
+    ordered = sorted(lengths, reverse=True)
+    slots = sum(4 * ordered[i] for i in range(0, len(ordered) - 3, 4))
+    slots += len(ordered) % 4 * ordered[-(len(ordered) % 4)] if len(ordered) % 4 else 0
+    corpus_order = sum(len(lengths[i : i + 4]) * max(lengths[i : i + 4]) for i in range(0, len(lengths), 4))
+    (shard,) = batched.index["shards"]
+    assert (shard["forward_tokens"], shard["forward_slots"]) == (sum(lengths), slots)
+    assert slots < corpus_order  # the tiny corpus's documents differ in length
+    for name in ("token_ids", "doc_ids", "positions"):
+        assert torch.equal(getattr(batched, name), getattr(single, name))
+    assert torch.equal(batched.doc_ids, torch.sort(batched.doc_ids, stable=True).values)  # corpus order
+    torch.testing.assert_close(batched.load(), single.load(), rtol=2**-7, atol=1e-4)
+
+
 def test_stats_match_direct_computation(pair_run, base_reference):
     _, out = pair_run
     stats = ActivationCache(out["base"]).stats

@@ -21,7 +21,8 @@ class HarvestConfig:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"``.
         dtype: compute dtype of the model: ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"auto"``.
             Activations are always *stored* as bfloat16.
-        shard_tokens: target rows per shard; a shard closes at the first batch boundary at or past it.
+        shard_tokens: target rows per shard; a shard closes at the first document boundary at or past it. Its
+            documents are forwarded in length-sorted batches and their rows written in corpus order.
         context_length: tokens per document fed to the model (longer documents truncated; BOS counts).
         max_tokens: stop after this many cached rows per model (None: the whole corpus).
         drop_bos: do not store position 0 (BOS, or the first token if the tokenizer adds no BOS); it is still
