@@ -20,7 +20,7 @@ from llmdiff_eval.cli import main
 from llmdiff_eval.counts import LatentCounts, change_pct, compare_counts, counts_from_annotations
 from llmdiff_eval.lm_eval_results import benchmark_rows, load_lm_eval_results
 from llmdiff_eval.render import render
-from llmdiff_eval.reports import compare_from_run, run_models, scorecard_from_run
+from llmdiff_eval.reports import run_compare, run_models, scorecard_from_run
 from llmdiff_eval.scorecard import (
     ScorecardError,
     agreement,
@@ -394,7 +394,7 @@ def test_missing_annotations_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_compare_ranks_three_finetunes(run: Path, tmp_path: Path) -> None:
-    report = compare_from_run(run)
+    report = run_compare(run)
     assert report["models"] == ["a", "b", "c"] and report["totals"] == {"a": 10, "b": 8, "c": 4}
     classes = {row["name"]: row for row in report["classes"]}
     assert classes[SAFETY]["shares"] == {"a": 30.0, "b": 50.0, "c": 0.0}
@@ -426,7 +426,73 @@ def test_compare_ranks_three_finetunes(run: Path, tmp_path: Path) -> None:
     html_out = CliRunner().invoke(main, ["compare", str(run), "--format", "html"])
     assert html_out.exit_code == 0 and "<table>" in html_out.output
     with pytest.raises(ScorecardError, match="at least two"):
-        compare_from_run(run, ["a"])
+        run_compare(run, ["a"])
+
+
+def test_compare_across_bases_ranks_shares_and_refuses_latent_matching(tmp_path: Path) -> None:
+    """Fine-tunes of two different bases, from two run directories: ranked on their own shares, labelled by run,
+    summarized, written as long-form CSV; matching latents across the bases is refused with what to do instead."""
+    vx = make_run(tmp_path, finetunes=("a", "b"), base_path="org/base-x", directory="vx")
+    vy = make_run(tmp_path, finetunes=("a", "c"), base_path="org/base-y", directory="vy")
+    report = run_compare([vx, vy], ["vx/a", "b", "c"])
+    assert report["models"] == ["vx/a", "vx/b", "vy/c"] and report["same_base"] is False
+    assert report["base"] is None and report["runs"]["vy/c"]["base_source"] == "org/base-y"
+    assert "different residual spaces" in report["comparability"]
+    safety = next(row for row in report["classes"] if row["name"] == SAFETY)
+    assert safety["shares"] == {"vx/a": 30.0, "vx/b": 50.0, "vy/c": 0.0}  # 3/10, 4/8, 0/4
+    assert safety["ranks"] == {"vx/a": 2, "vx/b": 1, "vy/c": 3} and safety["leaders"] == ["vx/b"]
+    assert safety["lead_p_value"] == pytest.approx(fisher_p(3, 10, 4, 8))
+    assert report["summary"]["vx/b"].startswith(
+        f"vx/b leads on {SAFETY} (50.0% of its model-specific latents vs 30.0%"
+    )
+    assert "not significant" in report["summary"]["vx/b"]
+    with pytest.raises(ScorecardError, match="fine-tune of several compared runs.*'vx/a', 'vy/a'"):
+        run_compare([vx, vy], ["a", "b"])
+    with pytest.raises(ScorecardError, match="different residual spaces.*without --latents"):
+        run_compare([vx, vy], latents=True)
+    result = CliRunner().invoke(
+        main, ["compare", str(vx), str(vy), "--models", "vx/a,vy/c", "--format", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    records = list(csv.DictReader(io.StringIO(result.output)))
+    row = next(
+        r for r in records if r["section"] == "classes" and r["name"] == SAFETY and r["model"] == "vy/c"
+    )
+    assert (row["base"], row["count"], row["total"], float(row["share"]), row["rank"]) == (
+        "base",
+        "0",
+        "4",
+        0.0,
+        "2",
+    )
+    table = CliRunner().invoke(main, ["compare", str(vx), str(vy), "--models", "vx/a,vy/c"])
+    assert "fine-tunes of 2 bases" in table.output and "not compared" in table.output
+    refused = CliRunner().invoke(main, ["compare", str(vx), str(vy), "--latents"])
+    assert refused.exit_code != 0 and "different residual spaces" in refused.output
+
+
+def test_compare_one_base_matches_planted_shared_directions(tmp_path: Path) -> None:
+    """Two fine-tunes of one base whose crosscoders share three planted decoder directions: 3 of a's 10
+    model-specific latents have a counterpart among b's, and 3 of b's 8 among a's; no other pair reaches 0.7."""
+    import torch
+
+    from llmdiff_eval.crosscoder import BatchTopKCrosscoder
+
+    run = make_run(tmp_path, finetunes=("a", "b"))
+    generator = torch.Generator().manual_seed(0)
+    decoders = {name: torch.randn(256, 2, 64, generator=generator) for name in ("a", "b")}
+    for offset in range(3):
+        decoders["b"][200 + offset] = 2.0 * decoders["a"][100 + offset]  # same direction, other scale
+    for name, W_dec in decoders.items():
+        BatchTopKCrosscoder.from_weights(
+            torch.zeros(2, 64, 256), torch.zeros(256), W_dec, torch.zeros(2, 64)
+        ).save_model(str(run / "crosscoders" / f"base__{name}"))
+    report = run_compare(run, latents=True)
+    fractions = {(p["from"], p["to"]): p["fraction"] for p in report["shared_directions"]["pairs"]}
+    assert fractions == {("a", "b"): pytest.approx(3 / 10), ("b", "a"): pytest.approx(3 / 8)}
+    assert report["same_base"] is True and report["base"] == "base"
+    text = CliRunner().invoke(main, ["compare", str(run), "--latents"]).output
+    assert "Shared directions" in text and "30.0%" in text and "37.5%" in text
 
 
 def test_label_quality_gates_the_counts_by_hand() -> None:

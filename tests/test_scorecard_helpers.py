@@ -100,19 +100,22 @@ def make_run(
     finetunes: tuple[str, ...] = ("a", "b", "c"),
     plant_script: bool = False,
     scorecard: dict | None = None,
+    base_path: str = "org/base-model",
+    directory: str = "run",
 ) -> Path:
-    """Write a finished run directory under ``root/run``; returns its path.
+    """Write a finished run directory under ``root/<directory>`` (base weights from ``base_path``); returns its
+    path.
 
     With ``plant_script``, latent 100 of ``a`` gets a label holding a ``<script>`` and its top context holds
     another one plus an ``<img onerror>``, to check the HTML report escapes them.
     """
-    run = root / "run"
+    run = root / directory
     (run / "annotations").mkdir(parents=True)
     (run / "latents").mkdir()
     (run / "plots").mkdir()
     config = {
         "name": "test-run",
-        "base": {"name": "base", "path": "org/base-model"},
+        "base": {"name": "base", "path": base_path},
         "finetunes": [{"name": name, "path": f"org/model-{name}"} for name in finetunes],
         "scorecard": scorecard or {},
     }

@@ -30,7 +30,13 @@ from llmdiff_eval.analyze.latent_table import (
 )
 from llmdiff_eval.analyze.logit_lens import LOGIT_LENS_COLUMNS, decoder_difference, logit_lens
 from llmdiff_eval.analyze.plots import plot_delta_norm, plot_nu_scatter
-from llmdiff_eval.analyze.stability import STABILITY_COSINE, decoder_directions, seed_stability, selected_ids
+from llmdiff_eval.analyze.stability import (
+    STABILITY_COSINE,
+    decoder_directions,
+    seed_stability,
+    selected_ids,
+    shared_fraction,
+)
 from llmdiff_eval.config.analyze import PROBES, SELECTIONS, TAGS, AnalyzeConfig
 
 __all__ = [
@@ -59,5 +65,6 @@ __all__ = [
     "plot_delta_norm",
     "plot_nu_scatter",
     "seed_stability",
+    "shared_fraction",
     "selected_ids",
 ]

@@ -75,6 +75,25 @@ def seed_stability(
     }
 
 
+def shared_fraction(
+    decoder_x: torch.Tensor,
+    ids_x: Sequence[int],
+    decoder_y: torch.Tensor,
+    ids_y: Sequence[int],
+    threshold: float = STABILITY_COSINE,
+) -> float | None:
+    """Fraction of latents ``ids_x`` of crosscoder X whose direction (as in :func:`decoder_directions`) has cosine
+    ≥ ``threshold`` with one of latents ``ids_y`` of crosscoder Y (same base, same shapes); None when ``ids_x`` is
+    empty. Orientation: 1 = every one of X's latents has a counterpart among Y's."""
+    if not len(ids_x):
+        return None
+    if not len(ids_y):
+        return 0.0
+    mine = decoder_directions(decoder_x)[torch.as_tensor(list(ids_x), dtype=torch.long)]
+    theirs = decoder_directions(decoder_y)[torch.as_tensor(list(ids_y), dtype=torch.long)]
+    return float(((mine @ theirs.T).max(dim=1).values >= threshold).float().mean())
+
+
 def selected_ids(tags: Sequence[str] | np.ndarray, tag: str = "ft_only") -> list[int]:
     """Positions (latent ids) whose tag is ``tag``."""
     return [int(i) for i in np.flatnonzero(np.asarray(tags) == tag)]

@@ -180,14 +180,30 @@ def card(
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--models", "models", metavar="A,B,...", help="Fine-tunes to compare (default: all of the run)."
+@click.argument(
+    "run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "md", "json", "html"]), default="table", show_default=True
+    "--models",
+    "models",
+    metavar="A,B,...",
+    help="Fine-tunes to compare (default: all of every run). With several run directories a model is "
+    "RUN/MODEL (RUN = the directory's name), or just MODEL when only one run has it.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "md", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to FILE instead of standard output.")
+@click.option(
+    "--latents",
+    is_flag=True,
+    help="Also match the models' model-specific latents by decoder direction (cosine >= 0.7): only for "
+    "fine-tunes of one base; refused across bases.",
+)
 @click.option("--arena-models", metavar="A,B,...", help="LMArena names, in the order of --models.")
 @click.option("--arena-source", help="fetch_arena source (e.g. bundled, auto).")
 @click.option("--arena-note", help="Note printed beside the Arena columns.")
@@ -195,10 +211,11 @@ def card(
 @_lm_eval_option
 @_taxonomy_option
 def compare(
-    run_dir: Path,
+    run_dirs: tuple[Path, ...],
     models: str | None,
     fmt: str,
     out: str | None,
+    latents: bool,
     arena_models: str | None,
     arena_source: str | None,
     arena_note: str | None,
@@ -206,12 +223,21 @@ def compare(
     lm_eval_results: tuple[str, ...],
     taxonomy: str,
 ) -> None:
-    """Due-diligence report for N ≥ 2 fine-tunes of one base: capability-class shares and ranks per model."""
+    """Due-diligence report for N ≥ 2 fine-tunes, from one or several run directories (bases may differ): each
+    model's capability-class shares with 95% intervals and ranks, whether the leader's lead is significant, causal
+    effects where measured, Arena and benchmark columns, and a one-line summary per model.
+
+    \b
+    Examples:
+      llmdiff-eval compare runs/demo                       # every fine-tune of one run
+      llmdiff-eval compare runs/vendor-x runs/vendor-y     # fine-tunes of two bases, each vs its own
+      llmdiff-eval compare runs/x runs/y --models x/ft,y/ft --format html --out dd.html
+    """
     from llmdiff_eval.render import render_compare
     from llmdiff_eval.reports import run_compare
 
     report = run_compare(
-        run_dir,
+        list(run_dirs),
         _split(models),
         arena_names=_split(arena_models),
         arena_source=arena_source,
@@ -219,6 +245,7 @@ def compare(
         offline=offline,
         lm_eval_results=lm_eval_results,
         taxonomy=taxonomy,
+        latents=latents,
     )
     _warn_arena(report)
     _emit(render_compare(report, fmt), out)

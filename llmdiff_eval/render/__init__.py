@@ -19,7 +19,9 @@ from llmdiff_eval.render.text import (
     Section,
     benchmark_section,
     compare_sections,
+    compare_title,
     paper_check_section,
+    render_compare_csv,
     render_csv,
     render_json,
     render_sections,
@@ -33,6 +35,7 @@ __all__ = [
     "Section",
     "benchmark_section",
     "compare_sections",
+    "compare_title",
     "browser_latents",
     "esc",
     "highlight",
@@ -40,6 +43,7 @@ __all__ = [
     "paper_check_section",
     "render",
     "render_compare",
+    "render_compare_csv",
     "render_csv",
     "render_html",
     "render_json",
@@ -63,13 +67,15 @@ def render(card: Mapping[str, Any], fmt: str, run_dir: str | Path | None = None)
 
 
 def render_compare(report: Mapping[str, Any], fmt: str) -> str:
-    """Render the due-diligence report as ``table``, ``md``, ``json`` or ``html``."""
-    title = f"Due diligence: {', '.join(report['models'])} (fine-tunes of {report['base']})"
+    """Render the due-diligence report as ``table``, ``md``, ``csv``, ``json`` or ``html``."""
+    title = compare_title(report)
     if fmt == "json":
         return render_json(report)
+    if fmt == "csv":
+        return render_compare_csv(report)
     if fmt in ("table", "md"):
         return render_sections(compare_sections(report), fmt, title)
     if fmt == "html":
         body = f"<h1>{esc(title)}</h1>" + "".join(section_html(s) for s in compare_sections(report))
         return html_page(title, body, script="")
-    raise ValueError(f"unknown format {fmt!r} for compare; choose from table, md, json, html")
+    raise ValueError(f"unknown format {fmt!r} for compare; choose from table, md, csv, json, html")
