@@ -5,13 +5,10 @@
 Layer ``L`` is 0-based: the cache holds the output of decoder block ``L`` (``hidden_states[L + 1]``, the raw residual
 even for the last block), read by a forward hook that raises a private exception (:class:`_StopForward`), so the
 later blocks and the LM head never run. Every model is fed the base tokenizer's ids, so row ``i`` of every cache is
-the same token. Each shard is one window of consecutive documents (``shard_tokens`` rows), forwarded in
-length-sorted batches (:func:`_window_rows`: ~1-2 % padding instead of ~35 % for batches in corpus order) and written
-back in corpus order, so the rows do not depend on the batching. ``harvest_model(..., rank=r, world_size=w)`` harvests the documents with ``doc_id % w == r`` into
-``shard_r<r>_XXXXX.safetensors`` and ``index.rank<r>.json``; :func:`merge_ranks` joins the per-rank indexes into
-``index.json`` + ``stats.json`` (the seam ``llmdiff_eval/distributed/harvest.py`` uses).
-
-Reference: docs/harvest.md.
+the same token. Each shard is one window of documents forwarded in length-sorted batches (~3 % padding, not ~34 %)
+and written back in corpus order. ``harvest_model(..., rank=r, world_size=w)`` harvests documents with
+``doc_id % w == r`` into ``shard_r<r>_XXXXX.safetensors`` + ``index.rank<r>.json``; :func:`merge_ranks` joins them
+(the seam ``llmdiff_eval/distributed/harvest.py`` uses). Reference: docs/harvest.md.
 """
 
 from __future__ import annotations
@@ -78,17 +75,9 @@ STREAM_WINDOW_BATCHES = 8
 
 # Settings that must match for a rerun to continue an existing cache.
 _RESUME_KEYS = (
-    "format",
-    "model",
-    "layer",
-    "compute_dtype",
-    "context_length",
-    "bos",
-    "tokenizer_fingerprint",
-    "corpus_fingerprint",
-    "rank",
-    "world_size",
-)
+    "format", "model", "layer", "compute_dtype", "context_length", "bos", "tokenizer_fingerprint",
+    "corpus_fingerprint", "rank", "world_size",
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -156,10 +145,8 @@ def _token_windows(
     last_doc: int | None = None,
     budget: int | None = None,
 ) -> Iterator[Batch]:
-    """Encode documents ``first_doc..last_doc`` (by id) once each and group consecutive ones into windows: a window
-    closes at the first document that brings it to ``window_rows`` cached rows (None: one window for all), and the
-    stream stops at the first document that brings the total to ``budget`` rows. Windows depend only on where the
-    stream starts, so a harvest resumed at a window boundary forms the same windows again."""
+    """Encode documents ``first_doc..last_doc`` once each into windows of consecutive documents, each closed at the
+    first document reaching ``window_rows`` rows (None: one window), stopping once ``budget`` rows are reached."""
     window: Batch = []
     rows = total = 0
     for doc in documents:
@@ -184,8 +171,7 @@ def _token_windows(
 
 @dataclass
 class WindowRows:
-    """The cached rows of one window of documents, in corpus order (document, then position), and what the forward
-    passes cost: ``forward_tokens`` real tokens in ``forward_slots`` batch positions (the rest is padding)."""
+    """One window's cached rows in corpus order, and ``forward_tokens`` real tokens in ``forward_slots`` batch slots."""
 
     rows: dict[str, torch.Tensor]
     forward_tokens: int
@@ -195,10 +181,8 @@ class WindowRows:
 def _window_rows(
     model, cfg: HarvestConfig, window: Batch, pad_id: int, on_batch: Callable[[int], None] | None = None
 ) -> WindowRows:
-    """Forward a window of documents in length-sorted batches of ``cfg.batch_size`` (longest first; equal lengths
-    in corpus order), so each batch pads little, then put the rows back in corpus order. A token's activation does
-    not depend on the other documents of its batch (right padding, masked), so the rows equal those of batches in
-    corpus order up to floating-point summation order. ``on_batch(rows)`` is called after each batch."""
+    """Forward a window in length-sorted batches of ``cfg.batch_size`` (longest first, ties in corpus order) and put
+    the rows back in corpus order; equal to corpus-order batches up to float summation order (padding is masked)."""
     order = sorted(range(len(window)), key=lambda i: -len(window[i][1]))
     pieces: list[dict[str, torch.Tensor]] = [{}] * len(window)
     tokens = slots = 0
@@ -368,10 +352,9 @@ def stream_activations(
             rows[0]["token_ids"][:n],
             rows[0]["doc_ids"][:n],
         )
-        if remaining is not None:
-            remaining -= n
-            if remaining == 0:
-                return
+        remaining = None if remaining is None else remaining - n
+        if remaining == 0:
+            return
 
 
 def harvest_model(
@@ -640,14 +623,12 @@ class _CacheWriter:
     def _finish(self) -> None:
         """Write stats.json (single-process harvests; :func:`merge_ranks` does it for ranks), then mark complete."""
         shards = self.index["shards"]
-        slots = sum(entry.get("forward_slots", 0) for entry in shards)
+        slots, tokens = (
+            sum(entry.get(key, 0) for entry in shards) for key in ("forward_slots", "forward_tokens")
+        )
         if slots:
-            tokens = sum(entry.get("forward_tokens", 0) for entry in shards)
             log.info(
-                "harvest %s: %d rows; padding is %.1f%% of the forward passes' token slots",
-                self.spec.name,
-                self.index["n_tokens"],
-                100 * (1 - tokens / slots),
+                "harvest %s: padding is %.1f%% of the batch slots", self.spec.name, 100 * (1 - tokens / slots)
             )
         if self.world_size == 1:
             moments = _merge_shard_moments(self.out_dir, shards)

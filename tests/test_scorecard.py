@@ -17,10 +17,11 @@ from click.testing import CliRunner
 from test_scorecard_helpers import arena_frame, make_run
 
 from llmdiff_eval.cli import main
+from llmdiff_eval.compare import run_compare
 from llmdiff_eval.counts import LatentCounts, change_pct, compare_counts, counts_from_annotations
 from llmdiff_eval.lm_eval_results import benchmark_rows, load_lm_eval_results
 from llmdiff_eval.render import render
-from llmdiff_eval.reports import run_compare, run_models, scorecard_from_run
+from llmdiff_eval.reports import run_models, scorecard_from_run
 from llmdiff_eval.scorecard import (
     ScorecardError,
     agreement,

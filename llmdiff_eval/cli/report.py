@@ -233,8 +233,8 @@ def compare(
       llmdiff-eval compare runs/vendor-x runs/vendor-y     # fine-tunes of two bases, each vs its own
       llmdiff-eval compare runs/x runs/y --models x/ft,y/ft --format html --out dd.html
     """
+    from llmdiff_eval.compare import run_compare
     from llmdiff_eval.render import render_compare
-    from llmdiff_eval.reports import run_compare
 
     report = run_compare(
         list(run_dirs),

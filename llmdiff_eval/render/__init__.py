@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from llmdiff_eval.render.compare import compare_sections, compare_title, render_compare_csv
 from llmdiff_eval.render.html_report import html_page, render_html, section_html
 from llmdiff_eval.render.latent_browser import BrowserLatent, browser_latents, latent_browser_html
 from llmdiff_eval.render.markup import esc, highlight
@@ -18,10 +19,7 @@ from llmdiff_eval.render.text import (
     FORMATS,
     Section,
     benchmark_section,
-    compare_sections,
-    compare_title,
     paper_check_section,
-    render_compare_csv,
     render_csv,
     render_json,
     render_sections,
