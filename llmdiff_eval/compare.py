@@ -20,7 +20,7 @@ from llmdiff_eval.causal.report import read_causal
 from llmdiff_eval.crosscoder import load_crosscoder
 from llmdiff_eval.errors import ScorecardError
 from llmdiff_eval.lm_eval_results import BenchmarkResults, benchmark_rows, parse_results_option
-from llmdiff_eval.reports import fetch_arena_for_run, load_counts, run_models
+from llmdiff_eval.reports import RunModels, fetch_arena_for_run, load_counts, run_models
 from llmdiff_eval.rundir import RunDir
 from llmdiff_eval.scorecard import UNITS, compare_arena_ratings, compare_shares
 from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
@@ -30,14 +30,23 @@ from llmdiff_eval.utils import pair_name
 @dataclass(frozen=True)
 class CompareEntry:
     """One fine-tune in a due-diligence comparison: its ``label`` in the report (the model name, or
-    ``<run directory name>/<model>`` when several run directories are compared), where it was diffed, and against
-    which base (``base`` its run's base name, ``base_source`` where the base's weights come from)."""
+    ``<run directory name>/<model>`` when several run directories are compared), where it was diffed, and that run's
+    description (``run``: its base, fine-tunes and scorecard settings)."""
 
     label: str
     run_dir: Path
     model: str
-    base: str
-    base_source: str
+    run: RunModels
+
+    @property
+    def base(self) -> str:
+        """The run's base model name."""
+        return self.run.base
+
+    @property
+    def base_source(self) -> str:
+        """Where the base's weights come from (the base name for a run without a config)."""
+        return self.run.base_source or self.run.base
 
     @property
     def pair(self) -> str:
@@ -67,11 +76,7 @@ def compare_entries(run_dirs: Sequence[str | os.PathLike], models: Sequence[str]
     prefixes = [name if names.count(name) == 1 else f"{name}#{index + 1}" for index, name in enumerate(names)]
     everything = [
         CompareEntry(
-            label=model if len(described) == 1 else f"{prefix}/{model}",
-            run_dir=run_dir,
-            model=model,
-            base=run.base,
-            base_source=run.base_source or run.base,
+            label=model if len(described) == 1 else f"{prefix}/{model}", run_dir=run_dir, model=model, run=run
         )
         for prefix, (run_dir, run) in zip(prefixes, described, strict=True)
         for model in run.finetunes
@@ -130,10 +135,7 @@ def compare_from_runs(
             "Crosscoders of different bases live in different residual spaces, so their latents and decoder "
             "directions cannot be matched; compare the per-class shares (the report without --latents) instead."
         )
-    loaded = {
-        entry.label: load_counts(entry.run_dir, run_models(entry.run_dir), entry.model, taxonomy)
-        for entry in entries
-    }
+    loaded = {entry.label: load_counts(entry.run_dir, entry.run, entry.model, taxonomy) for entry in entries}
     counts = {label: value[0] for label, value in loaded.items()}
     provenance: dict[str, Any] = {"taxonomy": taxonomy.name}
     provenance.update({label: value[1] for label, value in loaded.items()})
@@ -276,16 +278,14 @@ def run_compare(
         raise ScorecardError(
             f"give one LMArena name per model ({len(labels)}: {labels}) with --arena-models; got {list(arena_names)}"
         )
-    settings = {Path(run_dir): run_models(run_dir).scorecard for run_dir in run_dirs}
     if arena_names:
         mapping = dict(zip(labels, arena_names, strict=True))
     else:
         configured = {
-            entry.label: (settings[entry.run_dir].get("arena_models") or {}).get(entry.model)
-            for entry in entries
+            entry.label: (entry.run.scorecard.get("arena_models") or {}).get(entry.model) for entry in entries
         }
         mapping = {label: name for label, name in configured.items() if name}
-    first = settings[Path(run_dirs[0])]
+    first = run_models(run_dirs[0]).scorecard  # the first run's settings, whichever fine-tunes are compared
     arena = error = None
     if mapping:
         arena, error = fetch_arena_for_run(run_dirs[0], list(mapping.values()), first, arena_source, offline)

@@ -556,9 +556,8 @@ class _CacheWriter:
                 if left is not None:
                     rows = {k: v[:left] for k, v in rows.items()}
                     left -= len(rows["token_ids"])
-                if len(
-                    rows["token_ids"]
-                ):  # (a window can yield no rows: one-token texts once position 0 is dropped)
+                # (a window can yield no rows: one-token texts once position 0 is dropped)
+                if len(rows["token_ids"]):
                     self._flush(rows, harvested)
         finally:
             bar.close()

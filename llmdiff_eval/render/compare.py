@@ -89,24 +89,14 @@ def compare_sections(report: Mapping[str, Any]) -> list[Section]:
         )
     if report.get("shared_directions"):
         shared = report["shared_directions"]
+        fractions = {(pair["from"], pair["to"]): pair["fraction"] for pair in shared["pairs"]}
         sections.append(
             Section(
                 "shared",
                 "Shared directions: fraction of the row model's model-specific latents with a counterpart in the "
                 "column model's",
                 ["model", *models],
-                [
-                    [x]
-                    + [
-                        DASH
-                        if x == y
-                        else fmt_fraction(
-                            next(p["fraction"] for p in shared["pairs"] if (p["from"], p["to"]) == (x, y))
-                        )
-                        for y in models
-                    ]
-                    for x in models
-                ],
+                [[x] + [DASH if x == y else fmt_fraction(fractions[x, y]) for y in models] for x in models],
                 [
                     f"Counterpart: decoder directions (base and fine-tune decoders, concatenated) with cosine >= "
                     f"{shared['threshold']}. Same base only."

@@ -394,9 +394,6 @@ def causal_rows(card: Mapping[str, Any]) -> list[dict[str, Any]]:
 def causal_section(card: Mapping[str, Any]) -> Section:
     """Causal effects of each fine-tune's model-specific latents per class (and large category)."""
 
-    def fraction(value: float | None) -> str:
-        return DASH if value is None else f"{100 * value:.1f}%"
-
     def flag(value: bool | None) -> str:
         return DASH if value is None else ("yes" if value else "no")
 
@@ -405,13 +402,13 @@ def causal_section(card: Mapping[str, Any]) -> Section:
             row["model"],
             row.get("category") and f"{row['category']} {row['name']}" or row["class"],
             str(row["n_latents"]),
-            fraction(row["kl_removed"]),
-            fraction(row["control_p95"]),
+            fmt_fraction(row["kl_removed"]),
+            fmt_fraction(row["control_p95"]),
             flag(row["causal"]),
-            fraction(row["kl_closed"]),
-            fraction(row.get("control_p95_closed")),
+            fmt_fraction(row["kl_closed"]),
+            fmt_fraction(row.get("control_p95_closed")),
             flag(row.get("causal_closed")),
-            fraction(row.get("kl_removed_firing")),
+            fmt_fraction(row.get("kl_removed_firing")),
         ]
         for row in causal_rows(card)
     ]
