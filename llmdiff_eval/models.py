@@ -28,6 +28,7 @@ safetensors checkpoint, and loads the whole model only when it must (GGUF, adapt
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -36,6 +37,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -273,6 +275,55 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
     return DTYPES[dtype]
 
 
+_PROVIDED: list[tuple[ModelSpec, Any]] = []
+
+
+@contextlib.contextmanager
+def provided_model(spec: ModelSpec, model) -> Iterator[None]:
+    """Within the block, :func:`load_weights` (and :func:`load_models`) of a spec with the same weights as ``spec``
+    (every field but ``name`` and ``tokenizer`` equal) return ``model`` itself instead of loading a second copy —
+    when ``model`` is in the asked-for dtype (any, for ``"auto"``) and on the asked-for device; otherwise the spec
+    is loaded as usual and the reason logged. For callers that already hold the model (the lm-eval task reuses
+    lm-eval's). ``model`` is used as it is: not moved, not cast, not put in eval mode."""
+    entry = (spec, model)
+    _PROVIDED.append(entry)
+    try:
+        yield
+    finally:
+        _PROVIDED.remove(entry)
+
+
+def _weights_identity(spec: ModelSpec) -> tuple:
+    return (
+        spec.path,
+        spec.gguf_file,
+        spec.adapter,
+        spec.merge_adapter,
+        spec.revision,
+        spec.trust_remote_code,
+    )
+
+
+def _provided(spec: ModelSpec, device: str | torch.device, dtype: str | torch.dtype):
+    """The model given to :func:`provided_model` for ``spec``'s weights, if it is in ``dtype`` on ``device``."""
+    for provided_spec, model in reversed(_PROVIDED):
+        if _weights_identity(provided_spec) != _weights_identity(spec):
+            continue
+        parameter = next(model.parameters())
+        wanted_dtype, wanted_device = resolve_dtype(dtype), resolve_device(device)
+        if wanted_dtype != "auto" and parameter.dtype != wanted_dtype:
+            why = f"it is in {parameter.dtype}, not {wanted_dtype}"
+        elif parameter.device.type != wanted_device.type or wanted_device.index not in (
+            None,
+            parameter.device.index,
+        ):
+            why = f"it is on {parameter.device}, not {wanted_device}"
+        else:
+            return model
+        log.info("not reusing the loaded model of %r (%s): loading it again", spec.name, why)
+    return None
+
+
 def load_model(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str | torch.dtype = "float32"):
     """Load ``spec`` as ``(model, tokenizer)``: :func:`load_weights` plus :func:`load_tokenizer`."""
     return load_weights(spec, device, dtype), load_tokenizer(spec)
@@ -283,9 +334,16 @@ def load_weights(spec: ModelSpec, device: str | torch.device = "cpu", dtype: str
 
     ``dtype="auto"`` keeps the checkpoint's dtype (GGUF weights are de-quantized to float32 by transformers).
     With an adapter, the adapter is applied to the base and merged unless ``spec.merge_adapter`` is False.
+    Inside :func:`provided_model`, the provided model is returned instead.
     """
+    provided = _provided(spec, device, dtype)
+    return provided if provided is not None else _load_weights(spec, device, dtype)
+
+
+def _load_weights(spec: ModelSpec, device: str | torch.device, dtype: str | torch.dtype):
     from transformers import AutoModelForCausalLM
 
+    log.info("loading the weights of %r from %s", spec.name, spec.path)
     source, gguf_file = resolve_source(spec)
     torch_dtype = resolve_dtype(dtype)
     kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code, "dtype": torch_dtype}
@@ -376,13 +434,14 @@ def load_models(
     def source_of(spec: ModelSpec) -> tuple:
         return (spec.path, spec.gguf_file, spec.revision, spec.trust_remote_code)
 
+    models = {spec.name: model for spec in specs if (model := _provided(spec, device, dtype)) is not None}
+    specs = [spec for spec in specs if spec.name not in models]
     uses = collections.Counter(source_of(spec) for spec in specs)
     sources: dict[tuple, Any] = {}
-    models = {}
     for spec in specs:
         key = source_of(spec)
         if key not in sources:
-            sources[key] = load_weights(dataclasses.replace(spec, adapter=None), "cpu", dtype)
+            sources[key] = _load_weights(dataclasses.replace(spec, adapter=None), "cpu", dtype)
         uses[key] -= 1
         model = (
             sources[key] if uses[key] == 0 else copy.deepcopy(sources[key])

@@ -505,3 +505,79 @@ def test_seeds_come_through_metadata(tiny_base_dir):
     assert ensemble.run_dir(None) != MechdiffSettings.from_metadata(metadata).run_dir(None)
     with pytest.raises(MechdiffConfigError, match='"seeds" must be a list'):
         MechdiffSettings.from_metadata({**metadata, "seeds": "0,1"})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# lm-eval's copy of the evaluated model is harvested instead of a second one
+
+
+def _evaluate_planted(tiny_base_dir, planted, cache_dir, **extra):
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    model_args = {"pretrained": str(planted["dir"]), "dtype": "float32"}
+    metadata = {**model_args, **planted_metadata(tiny_base_dir, planted, cache_dir), **extra}
+    results = simple_evaluate(
+        model="hf",
+        model_args=model_args,
+        tasks=["mechdiff"],
+        task_manager=TaskManager(include_path=[TASKS_DIR], include_defaults=False, metadata=metadata),
+        limit=4,
+        device="cpu",
+        batch_size=8,
+    )
+    return results["configs"]["mechdiff"]["metadata"]["mechdiff_run"], results["results"]["mechdiff"]
+
+
+def test_the_task_harvests_through_lm_evals_model_and_matches_its_own_copy(
+    tiny_base_dir, planted, tmp_path, caplog
+):
+    """Run in process, the task harvests lm-eval's HF model instead of loading another copy (it logs every load it
+    makes: the base's only), and gets the same activations and metrics as with its own copy (reuse_model false)."""
+    from llmdiff_eval.rundir.activations import ActivationCache
+
+    with caplog.at_level("INFO", logger="llmdiff_eval.models"):
+        reused, reused_metrics = _evaluate_planted(tiny_base_dir, planted, tmp_path / "reused")
+    loads = [record.getMessage() for record in caplog.records if "loading the weights" in record.getMessage()]
+    assert loads == [f"loading the weights of 'base' from {tiny_base_dir}"], loads
+    assert reused["evaluated_model_source"].startswith("harvested through lm-eval's copy"), reused
+    caplog.clear()
+    with caplog.at_level("INFO", logger="llmdiff_eval.models"):
+        own, own_metrics = _evaluate_planted(tiny_base_dir, planted, tmp_path / "own", reuse_model=False)
+    loads = [record.getMessage() for record in caplog.records if "loading the weights" in record.getMessage()]
+    assert f"loading the weights of 'model' from {planted['dir']}" in loads, loads
+    assert "reuse_model" in own["evaluated_model_source"], own
+    caches = [ActivationCache(Path(run["run_dir"]) / "activations" / "model") for run in (reused, own)]
+    assert caches[0].n_tokens == caches[1].n_tokens > 0
+    assert torch.equal(caches[0].load(), caches[1].load())
+    assert torch.equal(caches[0].token_ids, caches[1].token_ids)
+    assert reused_metrics == own_metrics
+
+
+def test_reuse_is_declined_with_a_reason_when_lm_evals_model_is_not_the_one(tiny_base_dir, planted, tmp_path):
+    from lm_eval.api.model import CachingLM
+    from lm_eval.models.huggingface import HFLM
+
+    from llmdiff_eval.integrations.lm_eval.reuse import evaluating_lm, reusable_model
+
+    lm = HFLM(pretrained=str(planted["dir"]), dtype="float32", device="cpu", batch_size=1)
+    metadata = {"pretrained": str(planted["dir"]), **planted_metadata(tiny_base_dir, planted, tmp_path)}
+
+    def reuse(lm_object, **extra):
+        return reusable_model(lm_object, MechdiffSettings.from_metadata({**metadata, **extra}))
+
+    accepted = reuse(CachingLM(lm, str(tmp_path / "requests.db")))  # --use_cache wraps the HF model
+    assert accepted.model is lm.model
+    assert (accepted.settings.dtype, accepted.settings.device) == ("float32", "cpu")  # "auto" takes the model's
+    assert reuse(lm, dtype="float32").model is lm.model
+    for extra, why in (
+        ({"reuse_model": False}, "reuse_model"),
+        ({"dtype": "bfloat16"}, "in float32"),
+        ({"evaluated_model": str(tiny_base_dir)}, "is not lm-eval's"),
+    ):
+        declined = reuse(lm, **extra)
+        assert declined.model is None and why in declined.note, (extra, declined.note)
+    assert "not its Hugging Face model" in reuse(object()).note
+    assert evaluating_lm() is None  # not under lm_eval.evaluator.evaluate
+    with pytest.raises(MechdiffConfigError, match="reuse_model"):
+        MechdiffSettings.from_metadata({**metadata, "reuse_model": "sometimes"})

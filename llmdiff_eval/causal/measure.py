@@ -112,6 +112,14 @@ def kl_divergence(log_p: torch.Tensor, log_q: torch.Tensor, rows: int = 256) -> 
     return torch.cat(parts).clamp_min(0.0) if parts else log_p.new_zeros(0)
 
 
+def log_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """``log_softmax`` over the last axis in float32, in place when ``logits`` already is float32: the logits of a
+    stack of probe rows are hundreds of MB (rows × positions × vocabulary × 4 bytes), so only one copy is held."""
+    with torch.inference_mode():
+        logits = logits.float()
+        return logits.sub_(logits.logsumexp(dim=-1, keepdim=True))
+
+
 def firing_masses(intervention: Intervention, batches: Sequence[ProbeBatch], match: str) -> np.ndarray:
     """Per latent (F,): ``Σ_t f_j(t)`` over the counted probe tokens (``match="firing"``) or that times
     ``‖Δd_j‖`` (``"intervention"``, raw units)."""
@@ -146,7 +154,7 @@ def _edited_kl(
     logits = logits_from_layer(
         model, layer, states, batch.input_ids[rows], batch.attention_mask[rows], keep_from
     )
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    log_probs = log_probabilities(logits)
     for item, (variant, row, _) in enumerate(items):
         counted = batch.counted[row]
         lo = batch.starts[row] + int(counted[:keep_from].sum())
@@ -200,12 +208,11 @@ def measure_effects(
         width = batch.input_ids.shape[1]
         rows_per_forward = max(1, cfg.batch_tokens // width)
         cost["layer_positions"] += 2 * batch.input_ids.numel()
-        log_ft = torch.log_softmax(
-            logits_from_layer(ft_model, layer, batch.h_ft, batch.input_ids, batch.attention_mask).float(), -1
+        log_ft = log_probabilities(
+            logits_from_layer(ft_model, layer, batch.h_ft, batch.input_ids, batch.attention_mask)
         )[batch.counted]
-        log_base = torch.log_softmax(
-            logits_from_layer(base_model, layer, batch.h_base, batch.input_ids, batch.attention_mask).float(),
-            -1,
+        log_base = log_probabilities(
+            logits_from_layer(base_model, layer, batch.h_base, batch.input_ids, batch.attention_mask)
         )[batch.counted]
         cost["above_positions"] += 2 * batch.input_ids.numel()
         cost["head_positions"] += 2 * batch.input_ids.numel()

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +27,6 @@ from llmdiff_eval.taxonomy import Taxonomy, load_taxonomy
 from llmdiff_eval.utils import atomic_write_json, pair_name
 
 log = logging.getLogger(__name__)
-
-if TYPE_CHECKING:  # torch and transformers are imported when the task is built, not with this module
-    pass
 
 
 def probe_documents(settings: MechdiffSettings) -> list[dict[str, Any]]:
@@ -154,10 +151,22 @@ FALLBACK_NOTE = (
 )
 
 
-def run_mechdiff(settings: MechdiffSettings, max_docs: int | None = None) -> MechdiffResult:
+def run_mechdiff(
+    settings: MechdiffSettings,
+    max_docs: int | None = None,
+    evaluated_model: Any | None = None,
+    model_note: str | None = None,
+) -> MechdiffResult:
     """Diff the evaluated model against the base on the first ``max_docs`` probe documents (all if None) and return
-    the metrics; memoised in memory and in ``<run dir>/lm_eval_mechdiff.json``."""
+    the metrics; memoised in memory and in ``<run dir>/lm_eval_mechdiff.json``.
+
+    ``evaluated_model``: the evaluated model already loaded (lm-eval's copy, :mod:`.reuse`), harvested as it is
+    instead of loading another copy; it must be in ``settings.dtype`` on ``settings.device``. ``model_note`` says
+    where the harvested model came from (recorded in the provenance)."""
+    import contextlib
     import json
+
+    from llmdiff_eval.models import provided_model
 
     run_dir = settings.run_dir(max_docs)
     if run_dir in _MEMO:
@@ -183,7 +192,13 @@ def run_mechdiff(settings: MechdiffSettings, max_docs: int | None = None) -> Mec
         settings.layer,
         run_dir,
     )
-    run_pipeline(config, run_dir, stages=["harvest"], log=log.info)
+    provided = (
+        provided_model(settings.model, evaluated_model)
+        if evaluated_model is not None
+        else contextlib.nullcontext()
+    )
+    with provided:
+        run_pipeline(config, run_dir, stages=["harvest"], log=log.info)
     run = RunDir(run_dir)
     n_tokens = ActivationCache(run.activations(BASE_NAME)).n_tokens
     if settings.crosscoder is None:
@@ -247,6 +262,7 @@ def run_mechdiff(settings: MechdiffSettings, max_docs: int | None = None) -> Mec
         "stderr": "share_*_stderr: binomial standard error of the share, sqrt(p(1-p)/n) x 100 pp, n = the "
         "model-specific latents of one crosscoder",
         "seconds": round(time.perf_counter() - start, 2),
+        "evaluated_model_source": model_note or "loaded by the task",
     }
     if fallback:
         provenance["note"] = fallback

@@ -130,6 +130,7 @@ class MechdiffSettings:
     chat_template: str | None
     chat_template_source: str
     cache_dir: Path
+    reuse_model: bool = True
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any]) -> MechdiffSettings:
@@ -192,6 +193,7 @@ class MechdiffSettings:
             chat_template=chat_template,
             chat_template_source=template_source,
             cache_dir=_cache_dir(metadata.get("cache_dir")),
+            reuse_model=_flag(metadata.get("reuse_model", True), "reuse_model"),
         )
         settings.check()
         return settings
@@ -435,6 +437,14 @@ def _positive_int(value: Any, key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise MechdiffConfigError(f'--metadata "{key}" must be a positive integer, got {value!r}')
     return value
+
+
+def _flag(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise MechdiffConfigError(f'--metadata "{key}" must be true or false, got {value!r}')
 
 
 def _dict(value: Any, key: str) -> dict[str, Any]:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import datasets
 from lm_eval.api.task import ConfigurableTask
 
+from llmdiff_eval.integrations.lm_eval.reuse import evaluating_lm, reusable_model
 from llmdiff_eval.integrations.lm_eval.run import MechdiffResult, probe_documents, run_mechdiff
 from llmdiff_eval.integrations.lm_eval.settings import MechdiffSettings, metric_names
 from llmdiff_eval.taxonomy import load_taxonomy
-
-if TYPE_CHECKING:  # torch and transformers are imported when the task is built, not with this module
-    pass
 
 
 class MechdiffTask(ConfigurableTask):
@@ -59,7 +57,8 @@ class MechdiffTask(ConfigurableTask):
         """Run (once) the diff of this evaluation; records its provenance in the task metadata, which lm-eval
         copies into ``results["configs"]["mechdiff"]["metadata"]["mechdiff_run"]``."""
         if self._result is None:
-            self._result = run_mechdiff(self.settings, self._max_docs)
+            reuse = reusable_model(evaluating_lm(), self.settings)
+            self._result = run_mechdiff(reuse.settings, self._max_docs, reuse.model, reuse.note)
             self.config.metadata["mechdiff_run"] = self._result.provenance
         return self._result
 
