@@ -6,7 +6,9 @@ base is ``packaged:smollm2``. Each way runs in its own process: ``simple_evaluat
 with ``--metadata reuse_model`` true or false, an empty task cache, float32 on CPU, the task training its own
 ``cpu-small`` crosscoder on the first ``--limit`` probe documents. The reference, in the same run: a process that only
 loads lm-eval's model (``HFLM``) and scores the same documents. Peak resident memory is the process's
-``ru_maxrss``. Nothing is asserted.
+``ru_maxrss``; lm-eval's own scoring (logits over the vocabulary) can set it before the task starts, so a sampler
+thread (every 20 ms, ``/proc/self/statm``) also records the resident memory when the task starts (its first log line)
+and the largest while it runs. Nothing is asserted.
 
     .venv/bin/python benchmarks/bench_lm_eval_task.py [--limit N] [--max-tokens N]
 """
@@ -15,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,6 +43,31 @@ def prepare(root: Path) -> Path:
     return out
 
 
+class TaskMemory(logging.Handler):
+    """Resident memory when the task logs its start, and the largest seen after that (sampled every 20 ms)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at_start: float | None = None
+        self.peak = 0.0
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    @staticmethod
+    def resident_gb() -> float:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.at_start is None and record.getMessage().startswith("mechdiff: diffing"):
+            self.at_start = self.peak = self.resident_gb()
+
+    def _sample(self) -> None:
+        while True:
+            if self.at_start is not None:
+                self.peak = max(self.peak, self.resident_gb())
+            time.sleep(0.02)
+
+
 def worker(mode: str, model_dir: str, cache_dir: str, limit: int, max_tokens: int) -> dict:
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
@@ -45,6 +75,10 @@ def worker(mode: str, model_dir: str, cache_dir: str, limit: int, max_tokens: in
     from llmdiff_eval.integrations.lm_eval import TASKS_DIR
 
     started = time.perf_counter()
+    memory = TaskMemory()
+    task_log = logging.getLogger("llmdiff_eval.integrations.lm_eval.run")
+    task_log.setLevel(logging.INFO)
+    task_log.addHandler(memory)
     model_args = {"pretrained": model_dir, "dtype": "float32"}
     if mode == "lm-eval only":  # the reference: lm-eval's model alone, on the same documents
         from lm_eval.models.huggingface import HFLM
@@ -85,6 +119,8 @@ def worker(mode: str, model_dir: str, cache_dir: str, limit: int, max_tokens: in
     return {
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "seconds": time.perf_counter() - started,
+        "task_start_gb": memory.at_start,
+        "task_peak_gb": memory.peak if memory.at_start is not None else None,
         "source": source,
     }
 
@@ -126,11 +162,17 @@ def main() -> int:
         f"SmolLM2-135M fine-tune a (merged) vs packaged base, layer {LAYER}, --limit {args.limit}, "
         f"max_tokens {args.max_tokens}, float32 CPU\n"
     )
-    print("| run | peak RSS (GB) | × lm-eval only | wall (s) | evaluated model |\n|---|---|---|---|---|")
+    print(
+        "| run | peak RSS (GB) | × lm-eval only | resident at task start (GB) | largest during the task (GB) | "
+        "wall (s) | evaluated model |\n|---|---|---|---|---|---|---|"
+    )
     for mode, row in rows:
+        during = [
+            f"{row[key]:.2f}" if row[key] is not None else "—" for key in ("task_start_gb", "task_peak_gb")
+        ]
         print(
             f"| {mode} | {row['peak_rss_gb']:.2f} | {row['peak_rss_gb'] / reference['peak_rss_gb']:.2f} | "
-            f"{row['seconds']:.0f} | {row['source']} |"
+            f"{during[0]} | {during[1]} | {row['seconds']:.0f} | {row['source']} |"
         )
     return 0
 

@@ -4,7 +4,9 @@ The reference (written here) is the straightforward anchor implementation: dense
 f·s over the whole B×F batch, a dense (B, F) mask, a dense decode ``f @ W_dec``, and autograd through all of it. Ours is
 ``BatchTopKCrosscoderTrainingSAE.training_forward_pass`` (exact batch top-k among the entries above a sampled
 threshold, sparse decode, sparse backward), timed as a bare step and through SAE-Lens's ``SAETrainer.step``. All use
-the same initial weights, Adam and grad-norm clipping 1.0, no dead latents (AuxK inactive). The three are timed in one
+the same initial weights, the same optimizer — torch's fused Adam, as our trainer uses
+(``llmdiff_eval.crosscoder.trainer.use_fused_adam``); ``--plain-adam`` gives all three SAE-Lens's plain Adam
+instead — and grad-norm clipping 1.0, no dead latents (AuxK inactive). The three are timed in one
 subprocess with their steps interleaved, so that a change of load on a shared machine hits all alike, and the median
 step is reported. Memory is measured per variant in its own subprocess: growth of the peak RSS
 (``resource.getrusage``) over its first three steps (the step's working memory plus Adam's state and the gradients).
@@ -61,6 +63,18 @@ def _make(n_latents: int, k: int):
     return sae, batches
 
 
+def _adam(params) -> torch.optim.Adam:
+    from llmdiff_eval.crosscoder.trainer import use_fused_adam
+
+    optimizer = torch.optim.Adam(params, lr=1e-4)
+    if not PLAIN_ADAM:
+        use_fused_adam(optimizer)
+    return optimizer
+
+
+PLAIN_ADAM = False
+
+
 def _step_function(variant: str, n_latents: int, k: int, total_steps: int):
     """A one-step closure for ``variant`` (fresh copy of the same initial weights) and its batches."""
     from sae_lens.config import LoggingConfig, SAETrainerConfig
@@ -70,7 +84,7 @@ def _step_function(variant: str, n_latents: int, k: int, total_steps: int):
     sae, batches = _make(n_latents, k)
     if variant == "reference":
         params = {name: p.detach().clone().requires_grad_() for name, p in sae.named_parameters()}
-        optimizer = torch.optim.Adam(params.values(), lr=1e-4)
+        optimizer = _adam(params.values())
 
         def step(i: int) -> float:
             loss = _dense_reference_loss(params, batches[i % 2], k)
@@ -81,7 +95,7 @@ def _step_function(variant: str, n_latents: int, k: int, total_steps: int):
             return float(loss)
 
     elif variant == "ours":
-        optimizer = torch.optim.Adam(sae.parameters(), lr=1e-4)
+        optimizer = _adam(sae.parameters())
 
         def step(i: int) -> float:
             out = sae.training_forward_pass(TrainStepInput(batches[i % 2], {"auxk": 1 / 32}, None, i, False))
@@ -100,6 +114,10 @@ def _step_function(variant: str, n_latents: int, k: int, total_steps: int):
             logger=LoggingConfig(log_to_wandb=False),
         )
         trainer = SAETrainer(trainer_cfg, sae, iter(()))
+        if not PLAIN_ADAM:
+            from llmdiff_eval.crosscoder.trainer import use_fused_adam
+
+            use_fused_adam(trainer.optimizer)
 
         def step(i: int) -> float:
             out = trainer.step(batches[i % 2])
@@ -156,7 +174,7 @@ def _timed(fn) -> float:
 
 
 def _run_worker(*worker_args: str) -> dict:
-    threads = ["--threads", str(torch.get_num_threads())]
+    threads = ["--threads", str(torch.get_num_threads())] + (["--plain-adam"] if PLAIN_ADAM else [])
     cmd = [sys.executable, __file__, *threads, "--worker", *worker_args]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -166,8 +184,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="first shape only, fewer steps")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--plain-adam", action="store_true", help="SAE-Lens's plain Adam for all variants")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global PLAIN_ADAM
+    PLAIN_ADAM = args.plain_adam
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.worker:
@@ -180,7 +201,8 @@ def main() -> None:
 
     shapes = SHAPES[:1] if args.quick else SHAPES
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; d={D_MODEL}, M={N_MODELS}, batch={BATCH}"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; d={D_MODEL}, M={N_MODELS}, batch={BATCH}; "
+        + ("SAE-Lens's plain Adam" if PLAIN_ADAM else "fused Adam")
     )
     rows = []
     for n_latents, k in shapes:

@@ -526,3 +526,27 @@ def test_bad_input_gives_clear_errors(tmp_path):
         cc.encode(torch.randn(4, 2, 9))
     with pytest.raises(CrosscoderError, match="NaN"):
         cc.encode(torch.full((4, 2, 8), float("nan")))
+
+
+def test_fused_adam_takes_the_first_adam_step_by_hand():
+    """``use_fused_adam`` switches a plain Adam to torch's fused kernel; its first step from a known gradient g
+    moves each weight by −lr · g / (|g| + ε) (bias-corrected moments m̂ = g, v̂ = g²), like the plain one. Other
+    optimizers are left alone."""
+    from llmdiff_eval.crosscoder.trainer import use_fused_adam
+
+    start = torch.tensor([[1.0, -2.0, 3.0]]).permute(1, 0)  # a permuted parameter, like W_enc
+    grad = torch.tensor([[0.5, -4.0, 1e-3]]).permute(1, 0)
+    moved = {}
+    for fused in (False, True):
+        param = torch.nn.Parameter(start.clone())
+        optimizer = torch.optim.Adam([param], lr=0.1, eps=1e-8)
+        assert use_fused_adam(optimizer) if fused else True
+        param.grad = grad.clone()
+        optimizer.step()
+        moved[fused] = param.detach()
+        assert optimizer.param_groups[0]["fused"] is (True if fused else None)
+    expected = start - 0.1 * grad / (grad.abs() + 1e-8)
+    assert torch.allclose(moved[True], expected, atol=1e-6) and torch.allclose(
+        moved[False], expected, atol=1e-6
+    )
+    assert not use_fused_adam(torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1))

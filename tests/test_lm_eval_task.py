@@ -568,7 +568,10 @@ def test_reuse_is_declined_with_a_reason_when_lm_evals_model_is_not_the_one(tiny
 
     accepted = reuse(CachingLM(lm, str(tmp_path / "requests.db")))  # --use_cache wraps the HF model
     assert accepted.model is lm.model
-    assert (accepted.settings.dtype, accepted.settings.device) == ("float32", "cpu")  # "auto" takes the model's
+    assert (accepted.settings.dtype, accepted.settings.device) == (
+        "float32",
+        "cpu",
+    )  # "auto" takes the model's
     assert reuse(lm, dtype="float32").model is lm.model
     for extra, why in (
         ({"reuse_model": False}, "reuse_model"),

@@ -84,6 +84,17 @@ class Normalizer(NamedTuple):
     mean: torch.Tensor | None  # (M, d) subtracted before scaling; None for the supported kinds
 
 
+class _Selection(NamedTuple):
+    """One batch's BatchTopK selection: flat inputs (B, M·d), dense pre-activations (B, F), decoder norms s (F,),
+    the kept entries and their values (with the encoder's sparse gradient)."""
+
+    x_flat: torch.Tensor
+    pre: torch.Tensor
+    norms: torch.Tensor
+    index: SparseIndex
+    values: torch.Tensor
+
+
 class _CrosscoderMixin:
     """Parameters, validation, normalization, decoder norms and decoding shared by both SAE-Lens classes."""
 
@@ -156,7 +167,7 @@ class _CrosscoderMixin:
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """ReLU(Σ_m x_m W_enc[m] + b_enc) for normalized x (B, M, d) → (B, F)."""
         flat = x.reshape(x.shape[0], -1).to(self.W_enc.dtype)
-        return torch.relu(torch.addmm(self.b_enc, flat, self.W_enc.reshape(-1, self.n_latents)))
+        return torch.addmm(self.b_enc, flat, self.W_enc.reshape(-1, self.n_latents)).relu_()
 
     def decoder_norms(self) -> torch.Tensor:
         """s_j = Σ_m ‖W_dec[j, m]‖, shape (F,) (the BatchTopK ranking weight)."""
@@ -310,17 +321,17 @@ class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCros
     def get_coefficients(self) -> dict[str, float | TrainCoefficientConfig]:
         return {"auxk": float(self.cfg.aux_coefficient)}
 
-    def _select(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, SparseIndex, torch.Tensor]:
+    def _select(self, x: torch.Tensor) -> _Selection:
         """Dense no-grad pre-activations, the kept entries and their values (with the encoder's sparse grad)."""
         x_flat = x.reshape(x.shape[0], -1).to(self.W_enc.dtype)
         with torch.no_grad():
             pre = self.pre_activations(x)
-            scores = pre * self.decoder_norms()
-            index = SparseIndex.from_flat(self._batch_topk(scores), *pre.shape)
+            norms = self.decoder_norms()
+            index = SparseIndex.from_flat(self._batch_topk(pre * norms), *pre.shape)
         values = gather_preacts(
             pre[index.rows, index.cols], x_flat, self.W_enc.view(-1, self.n_latents), self.b_enc, index
         )
-        return x_flat, pre, index, values
+        return _Selection(x_flat, pre, norms, index, values)
 
     # Batch statistics; ``llmdiff_eval.distributed`` overrides them to cover all processes' rows of a batch.
     def _batch_topk(self, scores: torch.Tensor) -> torch.Tensor:
@@ -337,21 +348,21 @@ class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCros
 
     def encode_with_hidden_pre(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Dense BatchTopK activations (B, F) and pre-activations, for SAE-Lens callers (training uses the sparse path)."""
-        _, pre, index, values = self._select(self.check_input(x))
+        _, pre, _, index, values = self._select(self.check_input(x))
         acts = torch.zeros_like(pre).index_put((index.rows, index.cols), values)
         return acts, pre
 
     def training_forward_pass(self, step_input: TrainStepInput) -> TrainStepOutput:
         x = step_input.sae_in
         n_tokens = x.shape[0]
-        x_flat, pre, index, values = self._select(x)
+        x_flat, pre, norms, index, values = self._select(x)
         recon = sparse_decode(values, self.W_dec.view(self.n_latents, -1), index)
         x_hat = recon.view_as(x) + self.b_dec
         mse = (x_hat - x).pow(2).sum(dim=(1, 2)).mean()
         auxk = step_input.coefficients.get("auxk", 0.0) * self._auxk_loss(
             x_flat, pre, (x - x_hat).detach(), step_input.dead_neuron_mask
         )
-        self._update_threshold(index, values.detach(), step_input.n_training_steps)
+        self._update_threshold(values.detach() * norms[index.cols], step_input.n_training_steps)
         # Dense for SAETrainer's bookkeeping (firing counts): on CPU its sparse-COO reductions are ~5x slower.
         feature_acts = torch.zeros_like(pre).index_put_((index.rows, index.cols), values.detach())
         return TrainStepOutput(
@@ -398,12 +409,11 @@ class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCros
         return (error / self._batch_variance(residual)).nan_to_num(0.0)
 
     @torch.no_grad()
-    def _update_threshold(self, index: SparseIndex, values: torch.Tensor, step: int) -> None:
-        """EMA of the smallest kept (positive) f_j·s_j, starting at ``threshold_start_step``."""
+    def _update_threshold(self, scores: torch.Tensor, step: int) -> None:
+        """EMA of the smallest of the kept entries' positive ``scores`` f_j·s_j, starting at ``threshold_start_step``."""
         start = int(self.cfg.threshold_start_step)
         if step < start:
             return
-        scores = values * self.decoder_norms()[index.cols]
         smallest = self._batch_min(scores[scores > 0])
         if smallest is None:
             return

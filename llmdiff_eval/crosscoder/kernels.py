@@ -56,7 +56,7 @@ def batch_topk_flat(scores: torch.Tensor, n_keep: int) -> torch.Tensor:
     n_keep = min(n_keep, flat.numel())
     if 8 * n_keep >= flat.numel():
         return flat.topk(n_keep, sorted=False).indices
-    stride = max(1, flat.numel() // 65536) | 1
+    stride = max(1, flat.numel() // 16384) | 1
     while math.gcd(stride, scores.shape[-1]) != 1:  # sample every latent column, not a fixed subset
         stride += 2
     sample = flat[::stride]
