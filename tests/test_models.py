@@ -180,3 +180,22 @@ def test_real_packaged_gemma3_270m_gguf(tmp_path):
         out = model(ids, output_hidden_states=True)
     torch.testing.assert_close(residual_at_layer(model, 12, ids, torch.ones_like(ids)), out.hidden_states[13])
     assert tokenizer.decode(out.logits[0, -2].argmax()).strip() != ""
+
+
+def test_a_provided_model_is_used_instead_of_a_second_load_when_it_fits(tiny_base_dir, tiny_lora_dir):
+    """Inside ``provided_model`` the same weights (any name) in the asked-for dtype and device come back as the very
+    object given; another dtype, another adapter, or outside the block: a fresh load. ``load_models`` does not put an
+    adapter on the provided model (its weights stay untouched)."""
+    from llmdiff_eval.models import load_models, provided_model
+
+    given = load_weights(ModelSpec("mine", str(tiny_base_dir)))
+    before = {name: tensor.clone() for name, tensor in given.state_dict().items()}
+    with provided_model(ModelSpec("mine", str(tiny_base_dir)), given):
+        assert load_weights(ModelSpec("base", str(tiny_base_dir)), "cpu", "float32") is given
+        assert load_weights(ModelSpec("base", str(tiny_base_dir)), "cpu", "auto") is given
+        assert load_weights(ModelSpec("base", str(tiny_base_dir)), "cpu", "bfloat16") is not given
+        lora = ModelSpec("ft", str(tiny_base_dir), adapter=str(tiny_lora_dir))
+        loaded = load_models([ModelSpec("base", str(tiny_base_dir)), lora])
+        assert loaded["base"] is given and loaded["ft"] is not given
+    assert all(torch.equal(tensor, before[name]) for name, tensor in given.state_dict().items())
+    assert load_weights(ModelSpec("base", str(tiny_base_dir))) is not given
