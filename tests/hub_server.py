@@ -18,7 +18,13 @@ One ``ThreadingHTTPServer`` on 127.0.0.1 (random port) in a daemon thread, holdi
   uploaded object) → ``{commitUrl, commitOid}``;
 * ``GET /api/agent-harnesses`` (no token needed) → an empty registry;
 * ``GET /api/models/<repo>`` → ``{id, sha, siblings}``; ``HEAD`` / ``GET /<repo>/resolve/<rev>/<path>`` → the file
-  with ``X-Repo-Commit``, ``ETag`` and, for LFS files, ``X-Linked-Etag`` / ``X-Linked-Size``.
+  with ``X-Repo-Commit``, ``ETag`` and, for LFS files, ``X-Linked-Etag`` / ``X-Linked-Size``; a ``Range: bytes=``
+  request gets 206 and that slice;
+* dataset repositories (stored as ``repos["datasets/<org>/<name>"]``), what ``datasets.load_dataset(id,
+  streaming=True)`` reads: ``GET /api/datasets/<repo>[/revision/<rev>]`` → ``{id, sha, siblings}``,
+  ``GET /api/datasets/<repo>/tree/<rev>[/<path>]`` → the files (with ``lfs`` oid, size and ``pointerSize``) and
+  directories under that path, ``POST /api/datasets/<repo>/paths-info/<rev>`` → the entries at the given paths, and
+  ``/datasets/<repo>/resolve/<rev>/<path>`` as above.
 
 Every other request must carry ``Authorization: Bearer <token>`` with the token the server was made with (else 401, as the
 Hub answers a missing or wrong token). Each request is logged in :attr:`HubServer.requests` as ``(method, path,
@@ -147,6 +153,8 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 return self._preupload(path[len("/api/models/") :].split("/preupload/")[0], json.loads(body))
             if path.startswith("/api/models/") and "/commit/" in path:
                 return self._commit(path[len("/api/models/") :].split("/commit/")[0], body)
+            if path.startswith("/api/datasets/") and "/paths-info/" in path:
+                return self._paths_info(path, body)
             if path.endswith(".git/info/lfs/objects/batch"):
                 return self._lfs_batch(json.loads(body))
             if path.startswith("/lfs/") and path.endswith("/verify"):
@@ -172,11 +180,14 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 return
             if path == "/api/agent-harnesses":
                 return self._json(200, EMPTY_AGENT_REGISTRY)
-            if path.startswith("/api/models/"):
-                repo_id = path[len("/api/models/") :].split("/revision/")[0]
-                repo = self._repo(repo_id)
+            if path.startswith("/api/datasets/") and "/tree/" in path:
+                return self._tree(path)
+            if path.startswith(("/api/models/", "/api/datasets/")):
+                kind, _, repo_id = path[len("/api/") :].partition("/")
+                repo_id = repo_id.split("/revision/")[0]
+                repo = self._repo(repo_id if kind == "models" else f"datasets/{repo_id}")
                 if repo is not None:
-                    siblings = [{"rfilename": name} for name in sorted(repo.files)]
+                    siblings = [{"rfilename": name, "size": len(repo.files[name])} for name in sorted(repo.files)]
                     self._json(
                         200, {"id": repo_id, "sha": repo.sha, "private": repo.private, "siblings": siblings}
                     )
@@ -267,6 +278,45 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 repo.commits.append(sha)
             self._json(200, {"commitUrl": f"{hub.url}/{repo_id}/commit/{sha}", "commitOid": sha})
 
+        def _entries(self, repo: Repo, prefix: str) -> list[dict[str, Any]]:
+            """Tree entries under ``prefix`` (files, and the directories on their paths), as the Hub lists them."""
+            prefix = prefix.strip("/")
+            entries: dict[str, dict[str, Any]] = {}
+            for name, content in sorted(repo.files.items()):
+                if prefix and not (name == prefix or name.startswith(prefix + "/")):
+                    continue
+                parts = name.split("/")
+                for depth in range(1, len(parts)):
+                    directory = "/".join(parts[:depth])
+                    if len(directory) > len(prefix):
+                        entries.setdefault(directory, {"type": "directory", "path": directory, "oid": "0" * 40})
+                entry = {"type": "file", "path": name, "size": len(content), "oid": _git_oid(content)}
+                if name in repo.lfs:
+                    entry["lfs"] = {"oid": hashlib.sha256(content).hexdigest(), "size": len(content), "pointerSize": 134}
+                entries[name] = entry
+            return list(entries.values())
+
+        def _tree(self, path: str) -> None:
+            """``GET /api/datasets/<repo>/tree/<rev>[/<path>]`` (recursive listing; ``datasets`` globs with it)."""
+            repo_id, rest = path[len("/api/datasets/") :].split("/tree/", 1)
+            _, _, prefix = rest.partition("/")
+            repo = self._repo(f"datasets/{repo_id}")
+            if repo is not None:
+                self._json(200, self._entries(repo, prefix))
+
+        def _paths_info(self, path: str, body: bytes) -> None:
+            """``POST /api/datasets/<repo>/paths-info/<rev>`` (form ``paths=...``): the entries at those paths."""
+            from urllib.parse import parse_qs
+
+            repo = self._repo("datasets/" + path[len("/api/datasets/") :].split("/paths-info/")[0])
+            if repo is None:
+                return
+            wanted = parse_qs(body.decode()).get("paths", [])
+            found = [entry for entry in self._entries(repo, "") if entry["path"] in wanted]
+            if "" in wanted or "." in wanted:
+                found.append({"type": "directory", "path": "", "oid": "0" * 40})
+            self._json(200, found)
+
         def _resolve(self, path: str) -> None:
             repo_id, rest = path.lstrip("/").split("/resolve/", 1)
             _, _, file_path = rest.partition("/")
@@ -277,10 +327,17 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b"", {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": repo.sha})
                 return
             content = repo.files[file_path]
-            headers = {"X-Repo-Commit": repo.sha, "ETag": f'"{_git_oid(content)}"'}
+            headers = {"X-Repo-Commit": repo.sha, "ETag": f'"{_git_oid(content)}"', "Accept-Ranges": "bytes"}
             if file_path in repo.lfs:
                 headers |= {"X-Linked-Etag": f'"{hashlib.sha256(content).hexdigest()}"',
                             "X-Linked-Size": str(len(content))}  # fmt: skip
+            wanted = self.headers.get("Range", "")
+            if wanted.startswith("bytes="):  # streaming readers fetch byte ranges of a file
+                first, _, last = wanted[len("bytes=") :].partition("-")
+                start = int(first) if first else max(len(content) - int(last), 0)
+                end = min(int(last), len(content) - 1) if first and last else len(content) - 1
+                headers["Content-Range"] = f"bytes {start}-{end}/{len(content)}"
+                return self._send(206, content[start : end + 1], headers)
             self._send(200, content, headers)
 
     return Handler

@@ -460,34 +460,69 @@ def test_the_55k_layout_reads_winner_flags(tmp_path: Path) -> None:
             fit_arena(path, style_control=True)
 
 
-def test_a_dataset_id_is_streamed_through_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Hub's id -> files resolution is replaced by local Parquet files; the streaming, column selection and
-    batching go through a real ``datasets`` IterableDataset."""
-    import datasets
+def test_a_dataset_id_is_resolved_and_streamed_from_the_hub(tmp_path: Path) -> None:
+    """``arena fit <dataset id>`` in a subprocess against a local stand-in of the Hub (tests/hub_server.py, real
+    HTTP): ``datasets`` resolves the id to the repository's Parquet shards (dataset info, README probe, tree listing)
+    and streams them; the ratings equal those fitted from the same shards read locally; the commit resolved is the
+    one the stand-in serves. An id the Hub does not have, and a Hub that does not answer, are clear errors."""
+    import io
+    import os
+    import subprocess
 
-    shard = tmp_path / "train-00000-of-00001.parquet"
-    parquet_rows().to_parquet(shard)
-    real_load = datasets.load_dataset
-    calls = []
+    from hub_server import HubServer, Repo
 
-    def load_from_local_files(path, split, streaming, revision):
-        calls.append((path, split, streaming, revision))
-        return real_load("parquet", data_files={"train": [str(shard)]}, split=split, streaming=True)
+    dataset, token = "lmarena-ai/arena-human-preference-140k", "hf_stand_in_token"
+    frame = parquet_rows()
+    local = tmp_path / "local"
+    local.mkdir()
+    shards = {}
+    for number, rows in enumerate((frame.iloc[:200], frame.iloc[200:])):
+        buffer = io.BytesIO()
+        rows.to_parquet(buffer)
+        shards[f"data/train-0000{number}-of-00002.parquet"] = buffer.getvalue()
+        (local / f"train-0000{number}-of-00002.parquet").write_bytes(buffer.getvalue())
 
-    monkeypatch.setattr(datasets, "load_dataset", load_from_local_files)
-    with pytest.warns(MalformedBattlesWarning):
-        streamed = load_battles("lmarena-ai/arena-human-preference-140k", revision="abc123")
-        local = load_battles(shard)
-    assert calls == [("lmarena-ai/arena-human-preference-140k", "train", True, "abc123")]
-    pd.testing.assert_frame_equal(streamed.frame, local.frame)
-    assert streamed.provenance["kind"] == "huggingface" and streamed.provenance["revision"] == "abc123"
+    def fit(source: str, env: dict[str, str], out: Path) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "llmdiff_eval", "arena", "fit", source, "--style-control"]
+        return subprocess.run(
+            [*command, "--bootstrap", "0", "--out", str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
-    def offline(*args, **kwargs):
-        raise ConnectionError("no route to host")
-
-    monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(BattleSourceError, match="lmarena-ai/arena-human-preference-140k.*no route.*download"):
-        load_battles("lmarena-ai/arena-human-preference-140k")
+    with HubServer(token) as hub:
+        hub.repos[f"datasets/{dataset}"] = Repo(
+            files=shards, lfs=set(shards), commits=["c0ffee" * 6 + "c0ff"]
+        )
+        env = dict(
+            os.environ, HF_ENDPOINT=hub.url, HF_TOKEN=token, HF_HUB_OFFLINE="0", HF_DATASETS_OFFLINE="0",
+            HF_HUB_DISABLE_XET="1", HF_HOME=str(tmp_path / "hf"),
+        )  # fmt: skip
+        streamed = fit(dataset, env, tmp_path / "streamed.csv")
+        missing = fit("lmarena-ai/no-such-battles", env, tmp_path / "missing.csv")
+        fetched = [path for method, path, _ in hub.requests if method == "GET" and path.endswith(".parquet")]
+    assert streamed.returncode == 0, streamed.stderr[-3000:]
+    assert {path.rsplit("/", 1)[-1] for path in fetched} == {name.rsplit("/", 1)[-1] for name in shards}
+    assert all(f"/resolve/{'c0ffee' * 6 + 'c0ff'}/data/" in path for path in fetched)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MalformedBattlesWarning)
+        expected = fit_arena(local, style_control=True, bootstrap_rounds=0)
+    got = pd.read_csv(tmp_path / "streamed.csv")
+    merged = got.merge(
+        expected[["model", "category", "style_control", "rating"]], on=["model", "category", "style_control"]
+    )
+    assert len(merged) == len(expected) > 0
+    assert np.allclose(merged["rating_x"], merged["rating_y"], rtol=0, atol=1e-9)
+    assert missing.returncode != 0 and "lmarena-ai/no-such-battles" in missing.stderr
+    assert "download the files and pass their directory" in missing.stderr
+    offline = fit(dataset, env, tmp_path / "offline.csv")  # the stand-in is stopped: nothing listens there
+    assert (
+        offline.returncode != 0
+        and f"cannot stream battles from the Hugging Face dataset {dataset!r}" in offline.stderr
+    )
+    assert token not in streamed.stderr + streamed.stdout + missing.stderr + offline.stderr
 
 
 # ----------------------------------------------------------------------------------------------------------------
