@@ -33,7 +33,7 @@ FORMAT = 1
 """Version of ``causal/<pair>.json``."""
 
 ModelSource = Callable[[list[ModelSpec]], Mapping[str, Any]]
-"""Gives loaded models by name for specs (the stage shares one load of the weights between its pairs)."""
+"""Gives loaded models by name for specs (the stage keeps the base loaded from one pair to the next)."""
 
 
 def pair_specs(config: RunConfig, ft: str) -> tuple[ModelSpec, ModelSpec]:

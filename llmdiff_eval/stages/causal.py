@@ -30,25 +30,29 @@ def unit_key(config: RunConfig, base: str, ft: str, seed: int | None = None) -> 
     )
 
 
-class SharedModels:
-    """Loads the base and every fine-tune of a run once (one load of shared weights, see
-    :func:`~llmdiff_eval.models.load_models`) when the first pair needs them, for all the stage's units."""
+class PairModels:
+    """Gives each pair its two models: the base stays loaded from one pair to the next, the previous pair's
+    fine-tune is released before the next one is loaded, so at most two models are resident (holding every
+    fine-tune at once cost one more model's memory per fine-tune)."""
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
-        self.models: dict | None = None
+        self.models: dict = {}
 
     def __call__(self, specs) -> dict:
-        if self.models is None:
+        wanted = {spec.name for spec in specs}
+        self.models = {name: model for name, model in self.models.items() if name in wanted}
+        missing = [spec for spec in specs if spec.name not in self.models]
+        if missing:
             device = resolve_device(self.config.causal.device)
-            self.models = load_models(self.config.models, device, self.config.harvest.dtype)
-        return self.models
+            self.models |= load_models(missing, device, self.config.harvest.dtype)
+        return dict(self.models)
 
 
 def units(config: RunConfig, run_dir: RunDir) -> list[Unit]:
     if not config.causal.enabled:
         return []
-    models = SharedModels(config)
+    models = PairModels(config)
     return pair_units(  # the primary crosscoder of each pair only (not each seed of an ensemble)
         NAME,
         config,
