@@ -187,7 +187,9 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 repo_id = repo_id.split("/revision/")[0]
                 repo = self._repo(repo_id if kind == "models" else f"datasets/{repo_id}")
                 if repo is not None:
-                    siblings = [{"rfilename": name, "size": len(repo.files[name])} for name in sorted(repo.files)]
+                    siblings = [
+                        {"rfilename": name, "size": len(repo.files[name])} for name in sorted(repo.files)
+                    ]
                     self._json(
                         200, {"id": repo_id, "sha": repo.sha, "private": repo.private, "siblings": siblings}
                     )
@@ -289,10 +291,16 @@ def _handler_for(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 for depth in range(1, len(parts)):
                     directory = "/".join(parts[:depth])
                     if len(directory) > len(prefix):
-                        entries.setdefault(directory, {"type": "directory", "path": directory, "oid": "0" * 40})
+                        entries.setdefault(
+                            directory, {"type": "directory", "path": directory, "oid": "0" * 40}
+                        )
                 entry = {"type": "file", "path": name, "size": len(content), "oid": _git_oid(content)}
                 if name in repo.lfs:
-                    entry["lfs"] = {"oid": hashlib.sha256(content).hexdigest(), "size": len(content), "pointerSize": 134}
+                    entry["lfs"] = {
+                        "oid": hashlib.sha256(content).hexdigest(),
+                        "size": len(content),
+                        "pointerSize": 134,
+                    }
                 entries[name] = entry
             return list(entries.values())
 
