@@ -293,15 +293,21 @@ def provided_model(spec: ModelSpec, model) -> Iterator[None]:
         _PROVIDED.remove(entry)
 
 
+def _source_identity(spec: ModelSpec) -> tuple:
+    """What the source weights of ``spec`` depend on (its adapter aside)."""
+    return (spec.path, spec.gguf_file, spec.revision, spec.trust_remote_code)
+
+
 def _weights_identity(spec: ModelSpec) -> tuple:
-    return (
-        spec.path,
-        spec.gguf_file,
-        spec.adapter,
-        spec.merge_adapter,
-        spec.revision,
-        spec.trust_remote_code,
-    )
+    """What the loaded weights of ``spec`` depend on: the source and the adapter."""
+    return (*_source_identity(spec), spec.adapter, spec.merge_adapter)
+
+
+def is_on_device(actual: torch.device, wanted: str | torch.device) -> bool:
+    """Whether a tensor on ``actual`` is on ``wanted`` (resolved by :func:`resolve_device`; an index-less
+    ``"cuda"`` matches any CUDA device)."""
+    wanted = resolve_device(wanted)
+    return actual.type == wanted.type and wanted.index in (None, actual.index)
 
 
 def _provided(spec: ModelSpec, device: str | torch.device, dtype: str | torch.dtype):
@@ -310,14 +316,11 @@ def _provided(spec: ModelSpec, device: str | torch.device, dtype: str | torch.dt
         if _weights_identity(provided_spec) != _weights_identity(spec):
             continue
         parameter = next(model.parameters())
-        wanted_dtype, wanted_device = resolve_dtype(dtype), resolve_device(device)
+        wanted_dtype = resolve_dtype(dtype)
         if wanted_dtype != "auto" and parameter.dtype != wanted_dtype:
             why = f"it is in {parameter.dtype}, not {wanted_dtype}"
-        elif parameter.device.type != wanted_device.type or wanted_device.index not in (
-            None,
-            parameter.device.index,
-        ):
-            why = f"it is on {parameter.device}, not {wanted_device}"
+        elif not is_on_device(parameter.device, device):
+            why = f"it is on {parameter.device}, not {resolve_device(device)}"
         else:
             return model
         log.info("not reusing the loaded model of %r (%s): loading it again", spec.name, why)
@@ -431,15 +434,12 @@ def load_models(
     weights (a GGUF file is de-quantized once): each gets a copy to which its adapter is applied before the model is
     moved to ``device``, in the order :func:`load_weights` uses, so the weights are the same."""
 
-    def source_of(spec: ModelSpec) -> tuple:
-        return (spec.path, spec.gguf_file, spec.revision, spec.trust_remote_code)
-
     models = {spec.name: model for spec in specs if (model := _provided(spec, device, dtype)) is not None}
     specs = [spec for spec in specs if spec.name not in models]
-    uses = collections.Counter(source_of(spec) for spec in specs)
+    uses = collections.Counter(_source_identity(spec) for spec in specs)
     sources: dict[tuple, Any] = {}
     for spec in specs:
-        key = source_of(spec)
+        key = _source_identity(spec)
         if key not in sources:
             sources[key] = _load_weights(dataclasses.replace(spec, adapter=None), "cpu", dtype)
         uses[key] -= 1

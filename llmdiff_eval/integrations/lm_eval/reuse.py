@@ -72,12 +72,9 @@ def reusable_model(lm: Any | None, settings: MechdiffSettings) -> Reuse:
     dtype = str(parameter.dtype).removeprefix("torch.")
     if settings.dtype not in ("auto", dtype):
         return declined(f"lm-eval's copy is in {dtype}, the task's --metadata \"dtype\" is {settings.dtype}")
-    from llmdiff_eval.models import resolve_device
+    from llmdiff_eval.models import is_on_device
 
-    wanted = resolve_device(settings.device)
-    if settings.device != "auto" and (
-        wanted.type != parameter.device.type or wanted.index not in (None, parameter.device.index)
-    ):
+    if settings.device != "auto" and not is_on_device(parameter.device, settings.device):
         return declined(
             f"lm-eval's copy is on {parameter.device}, the task's \"device\" is {settings.device}"
         )
