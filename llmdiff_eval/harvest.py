@@ -37,20 +37,24 @@ from llmdiff_eval.models import (
     decoder_layers,
     load_tokenizer,
     load_weights,
+    resolve_device,
     tokenizer_fingerprint,
 )
+from llmdiff_eval.precision import autocast_enabled, bf16_autocast, precision_label
 from llmdiff_eval.rundir import INDEX_FILE, STATS_FILE, TOKENIZER_DIR, RunDir
 from llmdiff_eval.rundir.activations import (
     FORMAT,
     STORAGE_DTYPE,
     ActivationCache,
+    Moments,
     check_aligned,
     finished_elsewhere,
     load_paired,
-    open_shard,
+    merge_shard_moments,
     read_index,
     shard_problems,
     verify_shard,
+    write_stats,
 )
 from llmdiff_eval.utils import atomic_path, atomic_write_json, file_sha256, stable_hash
 
@@ -218,7 +222,8 @@ def _layer_rows(model, cfg: HarvestConfig, batch: Batch, pad_id: int) -> dict[st
     if cfg.drop_bos:
         keep &= positions != 0
     device = next(model.parameters()).device
-    hidden = residual_at_layer(model, cfg.layer, input_ids.to(device), attention_mask.to(device))
+    with bf16_autocast(autocast_enabled(cfg.autocast, device), device):
+        hidden = residual_at_layer(model, cfg.layer, input_ids.to(device), attention_mask.to(device))
     doc_ids = torch.tensor([doc_id for doc_id, _ in batch])[:, None].expand(len(batch), width)
     return {
         "acts": hidden[keep.to(hidden.device)].float().cpu(),
@@ -230,44 +235,6 @@ def _layer_rows(model, cfg: HarvestConfig, batch: Batch, pad_id: int) -> dict[st
 
 # ---------------------------------------------------------------------------------------------------------------
 # Statistics
-
-
-@dataclass
-class _Moments:
-    """Exact running count, mean, sum of squared deviations (M2) and norm sum, float64 (Chan et al. merge)."""
-
-    count: int
-    mean: torch.Tensor
-    m2: torch.Tensor
-    norm_sum: float
-
-    @classmethod
-    def of(cls, acts: torch.Tensor) -> _Moments:
-        x = acts.to(torch.float64)
-        mean = x.mean(0)
-        return cls(x.shape[0], mean, ((x - mean) ** 2).sum(0), float(x.norm(dim=1).sum()))
-
-    def merge(self, other: _Moments) -> _Moments:
-        n = self.count + other.count
-        if n == 0:
-            return self
-        delta = other.mean - self.mean
-        mean = self.mean + delta * (other.count / n)
-        m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / n)
-        return _Moments(n, mean, m2, self.norm_sum + other.norm_sum)
-
-
-def _write_stats(moments: _Moments, layer: int, path: Path) -> None:
-    atomic_write_json(
-        path,
-        {
-            "count": moments.count,
-            "layer": layer,
-            "mean": moments.mean.tolist(),
-            "std": (moments.m2 / max(moments.count, 1)).sqrt().tolist(),
-            "mean_norm": moments.norm_sum / max(moments.count, 1),
-        },
-    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -400,7 +367,9 @@ class _CacheWriter:
             "format": FORMAT,
             "model": spec.to_dict(),
             "layer": cfg.layer,
-            "compute_dtype": cfg.dtype,
+            "compute_dtype": precision_label(
+                cfg.dtype, autocast_enabled(cfg.autocast, resolve_device(cfg.device))
+            ),
             "context_length": cfg.context_length,
             "bos": {
                 "token": tokenizer.bos_token,
@@ -572,7 +541,7 @@ class _CacheWriter:
         atomic_write_json(self.index_path, self.index)
 
     def _write_shard(self, name: str, rows: dict[str, torch.Tensor], harvested: WindowRows) -> dict[str, Any]:
-        moments = _Moments.of(rows["acts"])
+        moments = Moments.of(rows["acts"])
         tensors = {
             "acts": rows["acts"].to(torch.bfloat16).contiguous(),
             "token_ids": rows["token_ids"].contiguous(),
@@ -630,8 +599,8 @@ class _CacheWriter:
                 "harvest %s: padding is %.1f%% of the batch slots", self.spec.name, 100 * (1 - tokens / slots)
             )
         if self.world_size == 1:
-            moments = _merge_shard_moments(self.out_dir, shards)
-            _write_stats(moments, self.cfg.layer, self.out_dir / STATS_FILE)
+            moments = merge_shard_moments(self.out_dir, shards)
+            write_stats(moments, self.cfg.layer, self.out_dir / STATS_FILE)
         self.index["complete"] = True
         atomic_write_json(self.index_path, self.index)
 
@@ -644,24 +613,6 @@ def _hidden_size(model) -> int:
     config = model.get_base_model().config if hasattr(model, "get_base_model") else model.config
     config = getattr(config, "text_config", None) or config
     return int(config.hidden_size)
-
-
-def _merge_shard_moments(out_dir: Path, shards: list[dict]) -> _Moments:
-    total: _Moments | None = None
-    for entry in shards:
-        with open_shard(out_dir, entry) as handle:
-            part = _Moments(
-                entry["n_tokens"],
-                handle.get_tensor("welford_mean"),
-                handle.get_tensor("welford_m2"),
-                float(handle.get_tensor("welford_norm_sum")[0]),
-            )
-        total = part if total is None else total.merge(part)
-    if total is None:
-        raise CacheError(
-            f"no activations were harvested into {out_dir}; is the corpus empty or max_tokens 0?"
-        )
-    return total
 
 
 def merge_ranks(out_dir: str | Path, world_size: int) -> Path:
@@ -693,6 +644,6 @@ def merge_ranks(out_dir: str | Path, world_size: int) -> Path:
             raise CacheError(
                 f"ranks of {out_dir} disagree on {key!r}; they were not harvested with one config"
             )
-    _write_stats(_merge_shard_moments(out_dir, shards), merged["layer"], out_dir / STATS_FILE)
+    write_stats(merge_shard_moments(out_dir, shards), merged["layer"], out_dir / STATS_FILE)
     atomic_write_json(out_dir / INDEX_FILE, merged)
     return out_dir

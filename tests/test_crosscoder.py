@@ -375,11 +375,12 @@ def test_caches_of_different_token_streams_are_refused(harvested, tmp_path, tiny
 # The sparse training step against a dense reference of the anchor algorithm
 
 
-def test_sparse_step_equals_dense_reference_loss_and_gradients():
+@pytest.mark.parametrize("decode", ["sparse", "dense"])
+def test_sparse_step_equals_dense_reference_loss_and_gradients(decode):
     torch.manual_seed(0)
     m, d, n, k, batch, aux_k = 2, 12, 40, 3, 24, 5
     cfg = BatchTopKCrosscoderTrainingConfig(
-        d_in=d, d_sae=n, k=k, aux_k=aux_k, threshold_start_step=0, dtype="float64"
+        d_in=d, d_sae=n, k=k, aux_k=aux_k, threshold_start_step=0, dtype="float64", decode=decode
     )
     sae = BatchTopKCrosscoderTrainingSAE(cfg)
     with torch.no_grad():
@@ -421,6 +422,63 @@ def test_sparse_step_equals_dense_reference_loss_and_gradients():
     assert float(sae.threshold) == pytest.approx(
         float(s_kept[s_kept > 0].min())
     )  # first update = the minimum
+
+
+@pytest.mark.parametrize("decode", ["sparse", "dense"])
+def test_bf16_autocast_step_matches_the_float32_step(decode):
+    """The GPU's mixed-precision path, run on the CPU (torch's CPU autocast): the same loss and gradients as the
+    float32 step to bf16 precision, gradients in the parameters' dtype."""
+    torch.manual_seed(0)
+    cfg = BatchTopKCrosscoderTrainingConfig(
+        d_in=64, d_sae=400, k=8, aux_k=5, threshold_start_step=0, decode=decode
+    )
+    sae = BatchTopKCrosscoderTrainingSAE(cfg)
+    with torch.no_grad():
+        sae.b_enc.normal_()
+        sae.W_dec.normal_()
+    dead = torch.zeros(400, dtype=torch.bool)
+    dead[::3] = True
+    step = TrainStepInput(
+        torch.randn(256, 2, 64), {"auxk": 0.5}, dead, n_training_steps=0, is_logging_step=False
+    )
+    losses, grads = [], []
+    for autocast in (False, True):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = sae.training_forward_pass(step)
+        out.loss.backward()
+        losses.append(float(out.loss.detach()))
+        grads.append({name: p.grad.clone() for name, p in sae.named_parameters()})
+        sae.zero_grad()
+    assert losses[1] == pytest.approx(losses[0], rel=1e-3)
+    for name, reference in grads[0].items():
+        mixed = grads[1][name]
+        assert mixed.dtype == torch.float32
+        assert torch.nn.functional.cosine_similarity(mixed.flatten(), reference.flatten(), dim=0) > 0.99, name
+
+
+def test_autocast_training_with_the_dense_decode_recovers_the_planted_concepts(planted, tmp_path):
+    """``autocast: true`` + ``decode: dense`` (the combination a GPU run may pick) end to end on the CPU: the same
+    known answer as the float32 sparse run, and the choice recorded in the crosscoder's metadata."""
+    cfg = CrosscoderConfig.preset("cpu-tiny", n_latents=128, k=2, epochs=5, autocast=True, decode="dense")
+    crosscoder = train_crosscoder(planted.acts, cfg, out_dir=tmp_path)
+    effective = json.loads((tmp_path / "cfg.json").read_text())["metadata"]["llmdiff_eval"]["effective"]
+    assert (effective["autocast"], effective["decode"], effective["decode_seconds"]) == (True, "dense", None)
+    cos_ft, latent_ft = best_match(crosscoder, planted, "ft_only", 1)
+    assert ((cos_ft > 0.9) & (delta_norm(crosscoder)[latent_ft] >= 0.9)).float().mean() >= 0.8
+    assert crosscoder.training_log[-1]["explained_variance_ft"] > 0.9
+
+
+def test_decode_choice_is_measured_off_the_cpu_and_sparse_on_it():
+    seconds = xc.time_decodes(n_rows=64, n_latents=256, width=32, k=4, device="cpu", repeats=1)
+    assert set(seconds) == {"sparse", "dense"} and all(0 < value < 10 for value in seconds.values())
+    assert xc.choose_decode("auto", 64, 256, 32, 4, "cpu") == ("sparse", None)
+    assert xc.choose_decode("dense", 64, 256, 32, 4, "cpu") == ("dense", None)
+    with pytest.raises(ValueError, match="decode must be"):
+        xc.choose_decode("fast", 64, 256, 32, 4, "cpu")
+    with pytest.raises(CrosscoderError, match="crosscoder.decode"):
+        CrosscoderConfig(decode="fast")
+    with pytest.raises(CrosscoderError, match="crosscoder.autocast"):
+        CrosscoderConfig(autocast="yes")
 
 
 def test_batch_topk_selection_is_exact_when_one_row_dominates_and_with_few_positives():

@@ -10,6 +10,7 @@ from llmdiff_eval.errors import CrosscoderError
 
 NORMALIZATIONS = ("unit_rms", "none")
 LR_SCHEDULES = ("constant", "cosine")
+DECODES = ("auto", "sparse", "dense")
 
 
 @dataclass
@@ -40,6 +41,11 @@ class CrosscoderConfig:
             untrained encoder); clamped to half the run so that short runs still learn a threshold.
         decoder_init_norm: initial ‖W_dec[j, m]‖ (normalized units).
         device: "cpu", "cuda", "cuda:1", or "auto" (CUDA when available).
+        autocast: bf16 autocast of the training step: true, false, or null (default: on for a CUDA device that
+            supports bf16, off elsewhere). Parameters and Adam state stay in ``dtype``.
+        decode: the step's decoder: "sparse" (embedding-bag over the kept entries), "dense" (one (B, F) × (F, M·d)
+            matmul), or "auto" (default: sparse on the CPU; elsewhere the faster of the two by a micro-benchmark at
+            the run's shapes, recorded in the crosscoder's metadata).
         dtype: parameter dtype, "float32" (default) or "bfloat16" / "float16".
         checkpoint_every_steps: save a resumable checkpoint this often (0 = never).
         log_every_steps: write a ``training_log.jsonl`` line this often.
@@ -61,6 +67,8 @@ class CrosscoderConfig:
         "checkpoint_every_steps",
         "keep_checkpoints",
         "seeds",  # the primary's key has its ``seed``; each extra seed is a unit of its own
+        "decode",  # both decoders compute the same loss and gradients (tested)
+        "autocast",  # a compute-precision choice, like ``device``; the resolved value is in the crosscoder's metadata
     )
     """Settings that do not change the stage's results (left out of its unit keys)."""
 
@@ -89,6 +97,8 @@ class CrosscoderConfig:
     keep_checkpoints: bool = False
     stream_tokens: int | None = None
     seeds: list[int] | None = None
+    autocast: bool | None = None
+    decode: str = "auto"
 
     def __post_init__(self) -> None:
         if self.seeds is not None:
@@ -148,6 +158,12 @@ class CrosscoderConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise CrosscoderError(
                 f"crosscoder.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}"
+            )
+        if self.decode not in DECODES:
+            raise CrosscoderError(f"crosscoder.decode must be one of {DECODES}, got {self.decode!r}")
+        if self.autocast not in (None, True, False):
+            raise CrosscoderError(
+                f"crosscoder.autocast must be true, false or null (auto), got {self.autocast!r}"
             )
         if self.dtype not in ("float32", "bfloat16", "float16", "float64"):
             raise CrosscoderError(

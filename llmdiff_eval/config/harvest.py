@@ -21,6 +21,10 @@ class HarvestConfig:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"``.
         dtype: compute dtype of the model: ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"auto"``.
             Activations are always *stored* as bfloat16.
+        autocast: bf16 autocast of the forward pass: true, false, or null (default: on for a CUDA device that
+            supports bf16, off elsewhere). Left out of the unit key like ``device`` (the rows are stored in bf16
+            either way); recorded in the cache index as ``compute_dtype`` (e.g. ``float32+bf16-autocast``), which a
+            resume must match.
         shard_tokens: target rows per shard; a shard closes at the first document boundary at or past it. Its
             documents are forwarded in length-sorted batches and their rows written in corpus order.
         context_length: tokens per document fed to the model (longer documents truncated; BOS counts).
@@ -33,13 +37,20 @@ class HarvestConfig:
         corpus: the documents (:class:`llmdiff_eval.corpus.CorpusConfig`).
     """
 
-    RESULT_NEUTRAL: ClassVar[tuple[str, ...]] = ("device", "batch_size", "progress", "verify_shards")
+    RESULT_NEUTRAL: ClassVar[tuple[str, ...]] = (
+        "device",
+        "batch_size",
+        "progress",
+        "verify_shards",
+        "autocast",
+    )
     """Settings that do not change the stage's results (left out of its unit keys)."""
 
     layer: int = 20
     batch_size: int = 8
     device: str = "cpu"
     dtype: str = "float32"
+    autocast: bool | None = None
     shard_tokens: int = 1_000_000
     context_length: int = 1024
     max_tokens: int | None = None
@@ -58,6 +69,8 @@ class HarvestConfig:
             raise HarvestError(f"context_length must be >= 2 tokens, got {self.context_length}")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise HarvestError(f"max_tokens must be >= 1 or null, got {self.max_tokens}")
+        if self.autocast not in (None, True, False):
+            raise HarvestError(f"autocast must be true, false or null (auto), got {self.autocast!r}")
         if self.layer < 0:
             raise HarvestError(f"layer must be a 0-based decoder layer index (>= 0), got {self.layer}")
 

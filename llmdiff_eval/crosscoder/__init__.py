@@ -29,7 +29,16 @@ from llmdiff_eval.crosscoder.batchtopk import (
     Normalizer,
     crosscoder_from_weights,
 )
-from llmdiff_eval.crosscoder.kernels import SparseIndex, batch_topk_flat, gather_preacts, sparse_decode
+from llmdiff_eval.crosscoder.kernels import (
+    DECODES,
+    SparseIndex,
+    batch_topk_flat,
+    choose_decode,
+    dense_decode,
+    gather_preacts,
+    sparse_decode,
+    time_decodes,
+)
 from llmdiff_eval.crosscoder.sources import CacheSource, PairedSource, TensorSource, as_source, epoch_groups
 from llmdiff_eval.crosscoder.trainer import (
     CHECKPOINTS,
@@ -46,6 +55,7 @@ from llmdiff_eval.errors import CrosscoderError
 __all__ = [
     "ARCHITECTURE",
     "CHECKPOINTS",
+    "DECODES",
     "LOG_FILE",
     "PRESETS",
     "BatchTopKCrosscoder",
@@ -64,12 +74,15 @@ __all__ = [
     "TensorSource",
     "as_source",
     "batch_topk_flat",
+    "choose_decode",
     "crosscoder_from_weights",
+    "dense_decode",
     "epoch_groups",
     "gather_preacts",
     "load_crosscoder",
     "register",
     "sparse_decode",
+    "time_decodes",
     "train_crosscoder",
     "training_device",
 ]

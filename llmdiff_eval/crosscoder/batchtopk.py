@@ -32,7 +32,7 @@ from sae_lens.saes.sae import (
 )
 from torch import nn
 
-from llmdiff_eval.crosscoder.kernels import SparseIndex, batch_topk_flat, gather_preacts, sparse_decode
+from llmdiff_eval.crosscoder.kernels import DECODES, SparseIndex, batch_topk_flat, gather_preacts
 from llmdiff_eval.errors import CrosscoderError
 
 ARCHITECTURE = "batchtopk_crosscoder"
@@ -70,6 +70,7 @@ class BatchTopKCrosscoderTrainingConfig(TrainingSAEConfig, _CrosscoderFields):
     threshold_beta: float = 0.999
     threshold_start_step: int = 1000
     init_seed: int = 0
+    decode: str = "sparse"  # the training step's decoder, a key of kernels.DECODES (same loss and gradients)
 
     @classmethod
     def architecture(cls) -> str:
@@ -356,7 +357,7 @@ class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCros
         x = step_input.sae_in
         n_tokens = x.shape[0]
         x_flat, pre, norms, index, values = self._select(x)
-        recon = sparse_decode(values, self.W_dec.view(self.n_latents, -1), index)
+        recon = self._decode(values, index)
         x_hat = recon.view_as(x) + self.b_dec
         mse = (x_hat - x).pow(2).sum(dim=(1, 2)).mean()
         auxk = step_input.coefficients.get("auxk", 0.0) * self._auxk_loss(
@@ -404,9 +405,13 @@ class BatchTopKCrosscoderTrainingSAE(_CrosscoderMixin, TrainingSAE[BatchTopKCros
         values = gather_preacts(
             pre[index.rows, index.cols], x_flat, self.W_enc.view(-1, self.n_latents), self.b_enc, index
         )
-        recon = sparse_decode(values, self.W_dec.view(self.n_latents, -1), index).view_as(residual)
+        recon = self._decode(values, index).view_as(residual)
         error = (residual - recon).pow(2).sum(dim=(1, 2)).mean()
         return (error / self._batch_variance(residual)).nan_to_num(0.0)
+
+    def _decode(self, values: torch.Tensor, index: SparseIndex) -> torch.Tensor:
+        """(B, M·d) reconstruction without bias by the configured decoder (``cfg.decode``)."""
+        return DECODES[self.cfg.decode](values, self.W_dec.view(self.n_latents, -1), index)
 
     @torch.no_grad()
     def _update_threshold(self, scores: torch.Tensor, step: int) -> None:

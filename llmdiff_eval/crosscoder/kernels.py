@@ -4,6 +4,7 @@ decoder and the encoder's backward pass on the kept (row, latent, value) triples
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from typing import NamedTuple
 
@@ -113,8 +114,8 @@ class _GatherPreacts(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_values):  # noqa: ANN001, ANN205
         values, x_flat = ctx.saved_tensors
-        grad = grad_values * (values > 0)
-        grad_w = _column_sums(ctx.index, grad.to(x_flat.dtype), x_flat).t()
+        grad = (grad_values * (values > 0)).to(x_flat.dtype)  # under autocast the values are bf16
+        grad_w = _column_sums(ctx.index, grad, x_flat).t()
         grad_b = torch.zeros(ctx.index.n_cols, dtype=grad.dtype, device=grad.device).index_add_(
             0, ctx.index.cols, grad
         )
@@ -142,9 +143,84 @@ class _SparseDecode(torch.autograd.Function):
         return (grad_values, grad_w, *([None] * len(SparseIndex._fields)))
 
 
+def compute_dtype(weight: torch.Tensor) -> torch.dtype:
+    """The dtype a product with ``weight`` runs in: autocast's (bf16) when autocast is on for its device, else
+    its own."""
+    device_type = weight.device.type
+    if torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return weight.dtype
+
+
 def sparse_decode(values: torch.Tensor, w_dec_flat: torch.Tensor, index: SparseIndex) -> torch.Tensor:
-    """(B, M·d) reconstruction without bias from kept entries; differentiable in values and W_dec."""
-    return _SparseDecode.apply(values, w_dec_flat, *index)
+    """(B, M·d) reconstruction without bias from kept entries; differentiable in values and W_dec. Under
+    autocast both are cast to its dtype first (the casts carry the gradients back to the parameters' dtype), as
+    autocast does for a matmul."""
+    dtype = compute_dtype(w_dec_flat)
+    return _SparseDecode.apply(values.to(dtype), w_dec_flat.to(dtype), *index)
+
+
+def dense_decode(values: torch.Tensor, w_dec_flat: torch.Tensor, index: SparseIndex) -> torch.Tensor:
+    """The same reconstruction as :func:`sparse_decode` through a dense (B, F) activation matrix and one matmul:
+    2·B·F·M·d FLOPs instead of 2·k·B·M·d, but a single large kernel (faster on some GPUs; see :func:`choose_decode`)."""
+    acts = values.new_zeros(index.n_rows, index.n_cols).index_put((index.rows, index.cols), values)
+    return acts @ w_dec_flat
+
+
+DECODES = {"sparse": sparse_decode, "dense": dense_decode}
+"""The training step's decoders by name (``crosscoder.decode``); both compute the same loss and gradients."""
+
+
+def time_decodes(
+    n_rows: int, n_latents: int, width: int, k: float, device: str | torch.device, repeats: int = 3
+) -> dict[str, float]:
+    """Seconds per decode forward + backward of each of :data:`DECODES` at the given shapes (B rows, F latents,
+    M·d width, k kept per row on average) on ``device``, float32, under autocast when it is on: the fastest of
+    ``repeats`` after a warm-up, synchronizing CUDA. Random inputs, seeded."""
+    device = torch.device(device)
+    generator = torch.Generator().manual_seed(0)
+    n_keep = min(int(k * n_rows), n_rows * n_latents)
+    flat = torch.randperm(n_rows * n_latents, generator=generator)[:n_keep].to(device)
+    index = SparseIndex.from_flat(flat, n_rows, n_latents)
+    weight = torch.randn(n_latents, width, generator=generator).to(device).requires_grad_()
+    values = torch.rand(n_keep, generator=generator).to(device).requires_grad_()
+
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    seconds: dict[str, float] = {}
+    for name, decode in DECODES.items():
+        best = math.inf
+        for attempt in range(repeats + 1):
+            synchronize()
+            started = time.perf_counter()
+            decode(values, weight, index).square().sum().backward()
+            synchronize()
+            if attempt:  # the first is the warm-up
+                best = min(best, time.perf_counter() - started)
+            weight.grad = values.grad = None
+        seconds[name] = best
+    return seconds
+
+
+def choose_decode(
+    requested: str, n_rows: int, n_latents: int, width: int, k: float, device: str | torch.device
+) -> tuple[str, dict[str, float] | None]:
+    """The decoder the training step uses, and the micro-benchmark behind the choice (None when not measured).
+
+    ``"sparse"`` or ``"dense"`` are taken as given. ``"auto"``: the sparse decode on the CPU (measured 2.4–4.8×
+    faster per step at the presets' shapes, benchmarks/README.md "Crosscoder training"); on any other device the
+    faster of the two by :func:`time_decodes` at the run's shapes.
+    """
+    if requested in DECODES:
+        return requested, None
+    if requested != "auto":
+        raise ValueError(f"decode must be 'auto', 'sparse' or 'dense', got {requested!r}")
+    if torch.device(device).type == "cpu":
+        return "sparse", None
+    seconds = time_decodes(n_rows, n_latents, width, k, device)
+    return min(seconds, key=seconds.__getitem__), seconds
 
 
 def gather_preacts(

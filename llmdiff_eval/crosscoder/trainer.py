@@ -31,8 +31,10 @@ from llmdiff_eval.crosscoder.batchtopk import (
     BatchTopKCrosscoderTrainingConfig,
     BatchTopKCrosscoderTrainingSAE,
 )
+from llmdiff_eval.crosscoder.kernels import choose_decode
 from llmdiff_eval.crosscoder.sources import PairedSource, as_source, norm_scale
 from llmdiff_eval.errors import CrosscoderError
+from llmdiff_eval.precision import autocast_enabled, bf16_autocast
 from llmdiff_eval.utils import atomic_write_json, atomic_write_text, stable_hash
 
 CHECKPOINTS = "checkpoints"
@@ -305,6 +307,11 @@ def train_crosscoder(
     decay = int(cfg.lr_decay_fraction * total_steps)
     threshold_start = min(cfg.threshold_start_step, total_steps // 2)
     device = training_device(cfg)
+    autocast = autocast_enabled(cfg.autocast, device)
+    with bf16_autocast(autocast, device):
+        decode, decode_seconds = choose_decode(
+            cfg.decode, cfg.batch_size, cfg.n_latents, 2 * d, cfg.k, device
+        )
     facts = {
         "fingerprint": fingerprint,
         "training": dataclasses.asdict(cfg),
@@ -321,6 +328,9 @@ def train_crosscoder(
             "lr_decay_steps": decay,
             "threshold_start_step": threshold_start,
             "aux_k": aux_k,
+            "autocast": autocast,
+            "decode": decode,
+            "decode_seconds": decode_seconds,  # the micro-benchmark behind an "auto" choice (None: not measured)
         },
         **(metadata or {}),
     }
@@ -339,6 +349,7 @@ def train_crosscoder(
         threshold_beta=cfg.threshold_beta,
         threshold_start_step=threshold_start,
         init_seed=cfg.seed,
+        decode=decode,
         metadata=SAEMetadata(llmdiff_eval=facts),
     )
     sae = parallel.training_sae(sae_cfg)
@@ -351,6 +362,7 @@ def train_crosscoder(
         lr_warm_up_steps=warmup,
         lr_decay_steps=decay,
         device=device,
+        autocast=autocast,
         dead_feature_window=max(1, math.ceil(cfg.dead_after_tokens / cfg.batch_size)),
         feature_sampling_window=total_steps + 1,
         checkpoint_path=None if run.checkpoints is None else str(run.checkpoints),

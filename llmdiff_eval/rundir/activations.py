@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from safetensors import SafetensorError, safe_open
 
 from llmdiff_eval.errors import CacheError
 from llmdiff_eval.rundir import INDEX_FILE, STATS_FILE, TOKENIZER_DIR
-from llmdiff_eval.utils import file_sha256
+from llmdiff_eval.utils import atomic_write_json, file_sha256
 
 FORMAT = 1
 STORAGE_DTYPE = "bfloat16"
@@ -338,3 +339,65 @@ def finished_elsewhere(out_dir: str | Path, world_size: int, full: bool = True) 
             f"shards: rerun with {how}"
         )
     return True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statistics (written by the harvest)
+
+
+@dataclass
+class Moments:
+    """Exact running count, mean, sum of squared deviations (M2) and norm sum, float64 (Chan et al. merge)."""
+
+    count: int
+    mean: torch.Tensor
+    m2: torch.Tensor
+    norm_sum: float
+
+    @classmethod
+    def of(cls, acts: torch.Tensor) -> Moments:
+        x = acts.to(torch.float64)
+        mean = x.mean(0)
+        return cls(x.shape[0], mean, ((x - mean) ** 2).sum(0), float(x.norm(dim=1).sum()))
+
+    def merge(self, other: Moments) -> Moments:
+        n = self.count + other.count
+        if n == 0:
+            return self
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.count / n)
+        m2 = self.m2 + other.m2 + delta**2 * (self.count * other.count / n)
+        return Moments(n, mean, m2, self.norm_sum + other.norm_sum)
+
+
+def write_stats(moments: Moments, layer: int, path: Path) -> None:
+    """Write ``stats.json``: row count, layer, per-coordinate mean and std, mean row norm (raw units)."""
+    atomic_write_json(
+        path,
+        {
+            "count": moments.count,
+            "layer": layer,
+            "mean": moments.mean.tolist(),
+            "std": (moments.m2 / max(moments.count, 1)).sqrt().tolist(),
+            "mean_norm": moments.norm_sum / max(moments.count, 1),
+        },
+    )
+
+
+def merge_shard_moments(out_dir: Path, shards: list[dict]) -> Moments:
+    """The cache's moments from the per-shard Welford fields of ``shards`` (index entries)."""
+    total: Moments | None = None
+    for entry in shards:
+        with open_shard(out_dir, entry) as handle:
+            part = Moments(
+                entry["n_tokens"],
+                handle.get_tensor("welford_mean"),
+                handle.get_tensor("welford_m2"),
+                float(handle.get_tensor("welford_norm_sum")[0]),
+            )
+        total = part if total is None else total.merge(part)
+    if total is None:
+        raise CacheError(
+            f"no activations were harvested into {out_dir}; is the corpus empty or max_tokens 0?"
+        )
+    return total
