@@ -114,8 +114,10 @@ def test_planted_latents_land_in_the_right_categories(planted_frame):
 def test_every_offline_output_says_offline(planted_frame):
     df = planted_frame
     assert (df["annotator"] == "offline-embedding").all()
-    assert df["description"].str.contains("Made offline by embedding similarity").all()
-    assert df["confidence_reason"].str.startswith("offline").all()
+    assert (
+        df["description"].str.startswith("Fires ").all()
+    )  # the description describes; provenance is beside it
+    assert df["confidence_reason"].str.startswith("offline: made by embedding similarity").all()
     assert (df["model_id"] == "all-MiniLM-L6-v2").all()
     assert (df["cost_usd"] == 0).all() and (df["requests"] == 0).all()
     assert list(df.columns) == COLUMNS
@@ -171,7 +173,7 @@ def test_below_the_similarity_floor_is_uncategorized_but_counted(embedder):
     )
     assert len(df) == 2  # totals include uncategorized latents
     assert df["category"].isna().all() and df["error"].isna().all()
-    assert df.loc[7, "description"].startswith("No taxonomy category fits")
+    assert "no taxonomy category fits" in df.loc[7, "confidence_reason"]
     assert (df["confidence"] == "low").all()
 
 
@@ -203,6 +205,22 @@ def test_focus_window_keeps_the_words_around_the_marks():
     text = "one two three four <<five>> six seven eight nine"
     assert focus_window(text, 2) == "three four five six seven"
     assert focus_window("no marks here", 2) is None
+    # a token marked inside a word keeps the word whole (version 2 wrote "ge ben"), across several marks too
+    assert focus_window("ein paar Tipps ge<<ben>>, wie ich in <<Reg>><<ensburg>> essen kann", 2) == (
+        "paar Tipps geben, wie ich in Regensburg essen kann"
+    )
+
+
+def test_exemplars_represent_the_latent_rather_than_repeat_one_context(embedder):
+    """Three near-copies of one German sentence and three other German contexts: the three most typical
+    contexts (version 2) were near-copies; the representative pick takes at most two of them."""
+    copies = [
+        f"Kannst du mir Tipps geben, wie ich in {city} <<günstig>> essen kann?"
+        for city in ("Bonn", "Ulm", "Kiel")
+    ]
+    others = [GERMAN[0], GERMAN[1], GERMAN[2]]
+    picked = EmbeddingAnnotator(embedder=embedder, n_exemplars=3).exemplars(copies + others)
+    assert len(picked) == 3 and sum("Tipps" in text for text in picked) <= 2, picked
 
 
 def test_balanced_accuracy_hand_computed():
