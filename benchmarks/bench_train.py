@@ -83,7 +83,13 @@ def _step_function(variant: str, n_latents: int, k: int, total_steps: int):
 
     sae, batches = _make(n_latents, k)
     if variant == "reference":
-        params = {name: p.detach().clone().requires_grad_() for name, p in sae.named_parameters()}
+        weights = {
+            "W_enc": sae.W_enc,
+            "b_enc": sae.b_enc,
+            "W_dec": sae.W_dec,
+            "b_dec": sae.b_dec,
+        }  # (M, d, F) view
+        params = {name: p.detach().clone().requires_grad_() for name, p in weights.items()}
         optimizer = _adam(params.values())
 
         def step(i: int) -> float:
