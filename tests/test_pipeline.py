@@ -110,6 +110,31 @@ def test_config_errors_name_the_key(tmp_path, config_path):
         load_config(missing)
 
 
+def test_a_new_explainer_or_annotator_makes_the_annotations_stale(config_path, monkeypatch):
+    """The annotate key holds the explainer's and judge's versions, so upgrading the offline explainer (v2 → v3) or
+    an API key appearing for ``annotator: auto`` re-annotates on a rerun instead of keeping the old labels."""
+    from llmdiff_eval.annotate import EmbeddingAnnotator, annotator_identity
+    from llmdiff_eval.stages import annotate as annotate_stage
+
+    config = load_config(config_path)
+    config.annotate.annotator = "offline"
+    identity = annotator_identity(config.annotate)
+    assert identity["version"] == EmbeddingAnnotator().prompt_version and identity["version"].startswith(
+        "offline-v3"
+    )
+    offline = annotate_stage.unit_key(config, "base", "a")
+    config.annotate.annotator = "claude"
+    claude = annotate_stage.unit_key(config, "base", "a")  # no API key or client needed to know the version
+    assert claude != offline
+    config.annotate.annotator = "auto"
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert annotator_identity(config.annotate) == identity
+    without_key = annotate_stage.unit_key(config, "base", "a")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    assert annotator_identity(config.annotate)["annotator"] == "claude"
+    assert annotate_stage.unit_key(config, "base", "a") != without_key
+
+
 def test_weights_replaced_in_place_make_the_harvest_stale(
     tmp_path, tiny_base_dir, tiny_ft_dir, tiny_ft2_dir, tiny_corpus_path
 ):

@@ -86,6 +86,25 @@ def make_annotator(cfg: AnnotateConfig) -> Annotator:
     )
 
 
+def annotator_identity(cfg: AnnotateConfig) -> dict[str, str]:
+    """Which explainer and judge versions ``cfg``'s annotations come from, found without building an API client
+    (``"auto"`` resolved as :func:`make_annotator` would). Part of the annotate stage's unit key, so that a new
+    explainer or prompt version (or an API key appearing for ``"auto"``) re-annotates on a rerun instead of leaving
+    the old labels in place; the annotation cache still serves every latent whose annotation did not change."""
+    if resolve_annotator_kind(cfg.annotator) == "offline":
+        from llmdiff_eval.annotate.offline import EmbeddingAnnotator, EmbeddingJudge
+
+        explainer = EmbeddingAnnotator()  # cheap: the embedding model loads on first use
+        return {
+            "annotator": explainer.name,
+            "version": explainer.prompt_version,
+            "judge": EmbeddingJudge.prompt_version,
+        }
+    from llmdiff_eval.annotate.prompts import JUDGE_PROMPT_VERSION, PROMPT_VERSION
+
+    return {"annotator": "claude", "version": PROMPT_VERSION, "judge": JUDGE_PROMPT_VERSION}
+
+
 @dataclass
 class LatentInput:
     """What one latent brings: contexts for the explainer (marked), held-out activating ones, negatives."""

@@ -1,12 +1,13 @@
 """Annotate stage: one unit per pair; names and categorizes the pair's model-specific latents
 (``annotations/<pair>.parquet``, cache ``annotations.sqlite``). Result-changing settings: the pair's analyze key and
-``annotate`` minus its ``RESULT_NEUTRAL`` settings; ``annotate.max_cost`` applies to each pair. A redo is cheap:
+``annotate`` minus its ``RESULT_NEUTRAL`` settings, and the explainer's and judge's versions
+(:func:`~llmdiff_eval.annotate.annotator_identity`); ``annotate.max_cost`` applies to each pair. A redo is cheap:
 unchanged latents are served from the cache. Reference: docs/annotate.md.
 """
 
 from __future__ import annotations
 
-from llmdiff_eval.annotate import annotate
+from llmdiff_eval.annotate import annotate, annotator_identity
 from llmdiff_eval.config import RunConfig, result_settings
 from llmdiff_eval.rundir import RunDir
 from llmdiff_eval.stages import analyze
@@ -18,7 +19,11 @@ NAME = "annotate"
 
 def unit_key(config: RunConfig, base: str, ft: str, seed: int | None = None) -> str:
     return stable_hash(
-        {"inputs": analyze.unit_key(config, base, ft, seed), "annotate": result_settings(config.annotate)}
+        {
+            "inputs": analyze.unit_key(config, base, ft, seed),
+            "annotate": result_settings(config.annotate),
+            "annotator": annotator_identity(config.annotate),
+        }
     )
 
 
