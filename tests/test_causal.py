@@ -199,8 +199,10 @@ def test_measured_kl_equals_a_brute_force_full_forward_per_document(planted):
         n_tokens += len(sequence) - 1
     measured = result["sets"][0]["kl"]["all"]
     assert result["probe"]["n_tokens"] == n_tokens
+    # float32 throughout, and stacked rows round differently from single documents (other matmul shapes): the
+    # means (≈ 1e-4 nats) differed by up to 2e-4 relative on one machine; a wrong position or token changes them wholly
     for key, total in totals.items():
-        assert measured[key] == pytest.approx(total / n_tokens, rel=1e-4, abs=1e-9), key
+        assert measured[key] == pytest.approx(total / n_tokens, rel=2e-3, abs=1e-9), key
     assert result["cost"]["head_positions"] < result["cost"]["above_positions"]  # the trim did something
 
 
